@@ -1,0 +1,78 @@
+"""What the rules see of one module: its tree, positions, imports and interpreted flow.
+
+Built once per module per pass and shared by every rule, so no rule parses or interprets again.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from migrate.flow import ModuleFlow
+from migrate.names import ImportTable
+from migrate.rule import Edit, Span
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class ModuleFacts:
+    def __init__(self, path: str, source: str) -> None:
+        self.path = path
+        self.source = source
+        # Parsing may raise libcst.ParserSyntaxError; the engine turns that into MC001.
+        parsed = cst.parse_module(source)
+        self._wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
+        self.module: cst.Module = self._wrapper.module
+
+    @cached_property
+    def positions(self) -> dict[cst.CSTNode, CodeRange]:
+        return dict(self._wrapper.resolve(PositionProvider))
+
+    @cached_property
+    def imports(self) -> ImportTable:
+        return ImportTable.of_module(self.module)
+
+    @cached_property
+    def flow(self) -> ModuleFlow:
+        return ModuleFlow(self.module, self.imports)
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        starts = [0]
+        starts.extend(match.end() for match in _LINE_BREAK.finditer(self.source))
+        return starts
+
+    def span(self, node: object) -> Span:
+        assert isinstance(node, cst.CSTNode)
+        code_range = self.positions[node]
+        return Span(
+            code_range.start.line,
+            code_range.start.column + 1,
+            code_range.end.line,
+            code_range.end.column + 1,
+        )
+
+    def offsets(self, node: cst.CSTNode) -> tuple[int, int]:
+        code_range = self.positions[node]
+        start = self._line_starts[code_range.start.line - 1] + code_range.start.column
+        end = self._line_starts[code_range.end.line - 1] + code_range.end.column
+        return start, end
+
+    def code(self, node: cst.CSTNode) -> str:
+        start, end = self.offsets(node)
+        return self.source[start:end]
+
+    def replace(self, node: cst.CSTNode, replacement: str) -> Edit:
+        start, end = self.offsets(node)
+        return Edit(start, end, replacement)
+
+    def insert_at(self, offset: int, text: str) -> Edit:
+        return Edit(offset, offset, text)
+
+    def line_text(self, line: int) -> str:
+        start = self._line_starts[line - 1]
+        end = self._line_starts[line] if line < len(self._line_starts) else len(self.source)
+        return self.source[start:end]

@@ -1,0 +1,202 @@
+"""Edits that several rules share: take an activation out, rename a call, add `dim`.
+
+Each helper returns the edits, or None when it cannot prove the edit keeps the code valid;
+the rule then reports without fixing.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from migrate.facts import ModuleFacts
+from migrate.flow import Activation, LossUse
+from migrate.rule import Applicability, Edit, Fix, Span
+
+_ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
+
+
+def parenthesized(facts: ModuleFacts, node: cst.BaseExpression) -> str:
+    code = facts.code(node)
+    if isinstance(node, _ATOMIC) or node.lpar:
+        return code
+    return f"({code})"
+
+
+def remove_activation(facts: ModuleFacts, activation: Activation) -> list[Edit] | None:
+    """Replace `act(x)` by `x`, or drop the activation element from its `nn.Sequential`."""
+    if activation.call is not None and activation.input is not None:
+        return [facts.replace(activation.call, parenthesized(facts, activation.input))]
+    if activation.sequential is not None and activation.element_index is not None:
+        return drop_argument(facts, activation.sequential, activation.element_index)
+    return None
+
+
+def drop_argument(facts: ModuleFacts, call: cst.Call, index: int) -> list[Edit] | None:
+    args = call.args
+    if index >= len(args):
+        return None
+    if index > 0:
+        # From the end of the previous element: its comma and the line break go with it.
+        start = facts.offsets(args[index - 1].value)[1]
+        end = facts.offsets(args[index].value)[1]
+        return [Edit(start, end, "")]
+    if len(args) == 1:
+        # Up to the closing parenthesis, so a trailing comma does not stay behind alone.
+        start = facts.offsets(args[0].value)[0]
+        end = facts.offsets(call)[1] - 1
+        return [Edit(start, end, "")]
+    start = facts.offsets(args[0].value)[0]
+    end = facts.offsets(args[1].value)[0]
+    return [Edit(start, end, "")]
+
+
+def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -> bool:
+    """True when the activation's input expression denotes the same value at the use site."""
+    if activation.input_bindings is None:
+        return False
+    return all(bindings_at_use.get(name) == binding for name, binding in activation.input_bindings)
+
+
+def reads_of_result(facts: ModuleFacts, use_node: cst.BaseExpression) -> int | None:
+    """How many times the variable named by `use_node` is read in its binding; None if not a name."""
+    if not isinstance(use_node, cst.Name):
+        return None
+    flow = facts.flow
+    for reads in flow.reads.values():
+        if any(read is use_node for read in reads):
+            return len(reads)
+    return None
+
+
+def name_occurrences(facts: ModuleFacts, function_name: str, name: str) -> int:
+    """Every `Name` spelled `name` in the function body: a backstop against reads that the
+    interpreter does not see (closures, nested functions)."""
+    function = facts.flow.function_node(function_name)
+    root: cst.CSTNode = function if function is not None else facts.module
+    counter = _NameCounter(name)
+    root.visit(counter)
+    return counter.count
+
+
+class _NameCounter(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name:
+            self.count += 1
+
+
+def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) -> list[Edit] | None:
+    """Take the activation off the path into the loss, keeping what other readers see.
+
+    - the activation is the loss input itself: drop it;
+    - the loss reads a variable that nothing else reads: drop the activation where it is applied;
+    - the variable has other readers, and the activation's input still holds at the loss:
+      pass that input to the loss instead;
+    - otherwise: no proven fix.
+    """
+    if activation.function != use.function:
+        return None
+    if activation.call is not None and activation.call is use.input_node:
+        return remove_activation(facts, activation)
+    if activation.sequential is not None:
+        return None
+    if isinstance(use.input_node, cst.Name) and _sole_reader(facts, use, activation):
+        return remove_activation(facts, activation)
+    if activation.input is not None and input_still_valid(activation, use.bindings_at_call):
+        return [facts.replace(use.input_node, facts.code(activation.input))]
+    return None
+
+
+def _sole_reader(facts: ModuleFacts, use: LossUse, activation: Activation) -> bool:
+    assert isinstance(use.input_node, cst.Name)
+    reads = reads_of_result(facts, use.input_node)
+    if reads != 1:
+        return False
+    # The assignment target and the single read: exactly two spellings in the function.
+    return name_occurrences(facts, use.function, use.input_node.value) == 2 and _assigned_once(
+        facts, use.function, use.input_node.value
+    )
+
+
+def _assigned_once(facts: ModuleFacts, function_name: str, name: str) -> bool:
+    function = facts.flow.function_node(function_name)
+    root: cst.CSTNode = function if function is not None else facts.module
+    counter = _AssignmentCounter(name)
+    root.visit(counter)
+    return counter.count == 1
+
+
+class _AssignmentCounter(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        if isinstance(node.target, cst.Name) and node.target.value == self.name:
+            self.count += 1
+
+
+def rename_callee(facts: ModuleFacts, activation: Activation, new_name: str) -> list[Edit] | None:
+    """`F.softmax` -> `F.log_softmax`, `z.softmax(1)` -> `z.log_softmax(1)`,
+    `nn.Softmax(dim=1)` -> `nn.LogSoftmax(dim=1)`; None when the callee is a bare name."""
+    callee = activation.callee
+    if isinstance(callee, cst.Attribute):
+        return [facts.replace(callee.attr, new_name)]
+    return None
+
+
+def describe(facts: ModuleFacts, node: cst.CSTNode, limit: int = 60) -> str:
+    """The source of a node on one line, shortened for a message."""
+    text = " ".join(facts.code(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def loss_location(facts: ModuleFacts, use: LossUse) -> tuple[tuple[str, Span], ...]:
+    return ((facts.path, facts.span(use.call)),)
+
+
+def loss_path_fix(
+    facts: ModuleFacts, use: LossUse, activation: Activation, title: str, safe: bool = False
+) -> tuple[Fix | None, str | None]:
+    """The fix that takes `activation` off the path into `use`, or why there is none."""
+    if activation.function != use.function:
+        return None, (
+            f"the activation is applied in `{activation.function}` and the loss is computed in "
+            f"`{use.function}`; removing it would change what every other reader of that value "
+            "sees, and not every reader could be proven"
+        )
+    edits = loss_path_edits(facts, use, activation)
+    if edits is None:
+        return None, (
+            "the activated value has other readers and its input may have changed before the "
+            "loss; edit by hand"
+        )
+    applicability = Applicability.SAFE if safe else Applicability.UNSAFE
+    return Fix(title, applicability, tuple(edits)), None
+
+
+MIXTURE_EPSILON = "1e-12"
+
+
+def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | None]:
+    """`F.cross_entropy(mix, y)` -> `F.nll_loss(torch.log(mix.clamp_min(eps)), y)`.
+
+    A probability mixture (attention over support labels, an ensemble mean) is part of the
+    model's computation: it cannot be un-softmaxed, only given the log the loss expects.
+    """
+    callee = use.call.func
+    if not use.criterion.is_function or not isinstance(callee, cst.Attribute):
+        return None, "the mixture feeds a loss module; replace it by `nn.NLLLoss` on its log by hand"
+    if facts.imports.names.get("torch") != "torch":
+        return None, "`torch` is not imported under that name in this module"
+    if any(arg.keyword is not None and arg.keyword.value == "label_smoothing" for arg in use.call.args):
+        return None, "`nll_loss` has no `label_smoothing`"
+    probabilities = parenthesized(facts, use.input_node)
+    edits = [
+        facts.replace(callee.attr, "nll_loss"),
+        facts.replace(use.input_node, f"torch.log({probabilities}.clamp_min({MIXTURE_EPSILON}))"),
+    ]
+    return Fix("Take the log of the mixture and use `nll_loss`", Applicability.UNSAFE, tuple(edits)), None

@@ -1,0 +1,898 @@
+"""Follow values from activations to the losses that consume them (see shared/FLOW.md).
+
+Every expression gets a *kind* from a small lattice (`Probs`, `LogProbs`, `Mixture`,
+`Criterion`, model instances, ...). Each function body is interpreted once, in statement
+order, with an environment name -> kind; branches join to `UNKNOWN` unless both sides agree.
+The interpretation records *events* that rules read: a loss consuming a value, a log of a
+softmax, an activation without `dim`, a model being called. `UNKNOWN` is the honest default:
+a finding needs a proven path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from migrate import names
+from migrate.names import ImportTable
+
+# ---------------------------------------------------------------------------------------------
+# Kinds
+
+
+class Kind:
+    """A value kind. Instances compare by identity unless a subclass says otherwise."""
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+class _Unknown(Kind):
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Kind = _Unknown()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Activation:
+    """Where an activation was applied, and how to take it out again."""
+
+    op: str  # names.SOFTMAX | names.SIGMOID | names.LOG_SOFTMAX
+    node: cst.CSTNode  # what a finding points at
+    function: str  # qualified name of the enclosing function ("Net.forward", "<module>")
+    # The call `act(input)` to replace by `input`; None when the activation is a Sequential
+    # element (then `sequential` and `element_index` say which element to drop).
+    call: cst.Call | None = None
+    input: cst.BaseExpression | None = None
+    sequential: cst.Call | None = None
+    element_index: int | None = None
+    dim: cst.BaseExpression | None = None
+    # Binding ids of the names the input is made of, to tell whether the input expression
+    # still denotes the same value at a later point.
+    input_bindings: tuple[tuple[str, int], ...] | None = None
+    # The callee of a functional/method call, or the module constructor, for renames.
+    callee: cst.CSTNode | None = None
+
+    def __repr__(self) -> str:
+        return f"Activation({self.op} in {self.function})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Probs(Kind):
+    activation: Activation
+    exact: bool = True  # False after `+ eps`, `.clamp(...)`: still probabilities, not removable
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LogProbs(Kind):
+    activation: Activation | None
+    unstable: bool  # log(softmax(z)) rather than log_softmax(z)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Mixture(Kind):
+    """Probabilities combined after the activation: attention mixtures, ensemble means."""
+
+    activation: Activation
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ActivationModule(Kind):
+    op: str
+    constructor: cst.Call
+    dim: cst.BaseExpression | None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ActivationFunction(Kind):
+    op: str
+    reference: cst.BaseExpression
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SequentialModule(Kind):
+    constructor: cst.Call
+    elements: tuple[Kind, ...]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Criterion(Kind):
+    loss: str  # names.CROSS_ENTROPY, ...
+    node: cst.CSTNode  # the constructor call, or the function reference
+    is_function: bool
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ClassReference(Kind):
+    class_name: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ModelInstance(Kind):
+    class_name: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SelfReference(Kind):
+    class_name: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class FunctionReference(Kind):
+    function_name: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TupleKind(Kind):
+    items: tuple[Kind, ...]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DictKind(Kind):
+    items: tuple[tuple[str, Kind], ...]
+
+    def get(self, key: str) -> Kind:
+        for item_key, kind in self.items:
+            if item_key == key:
+                return kind
+        return UNKNOWN
+
+
+def probability_activation(kind: Kind) -> Activation | None:
+    if isinstance(kind, (Probs, Mixture)):
+        return kind.activation
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LossUse:
+    """A loss consumed `input_node`, whose kind is `input_kind`."""
+
+    loss: str
+    call: cst.Call
+    input_node: cst.BaseExpression
+    input_kind: Kind
+    criterion: Criterion
+    function: str
+    # Binding ids visible at the loss call, to check whether an activation input is still valid.
+    bindings_at_call: dict[str, int]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LogOfProbs:
+    """`torch.log(p)` / `p.log()` of a softmax output (MC208)."""
+
+    call: cst.Call
+    probs: Probs
+    function: str
+    bindings_at_call: dict[str, int]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ImplicitDim:
+    """A softmax / log_softmax applied or constructed without `dim` (MC207)."""
+
+    call: cst.Call
+    op: str
+    # The keyword `dim=...` is appended after this argument (or inside empty parens).
+    reaches_loss: bool = False
+
+
+@dataclass
+class Binding:
+    kind: Kind
+    id: int
+
+
+Env = dict[str, Binding]
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    methods: dict[str, cst.FunctionDef]
+    attributes: dict[str, Kind] = field(default_factory=dict)
+    attributes_ready: bool = False
+
+
+@dataclass
+class FunctionSummary:
+    returns: Kind
+    # Assignment statements binding a name, for counting how often it is read.
+
+
+@dataclass
+class Assignment:
+    name: str
+    binding_id: int
+    function: str
+
+
+# ---------------------------------------------------------------------------------------------
+# The interpreter
+
+
+class ModuleFlow:
+    """Interprets one module once and keeps the events for all rules."""
+
+    def __init__(self, module: cst.Module, imports: ImportTable) -> None:
+        self.module = module
+        self.imports = imports
+        self.classes: dict[str, ClassInfo] = {}
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.loss_uses: list[LossUse] = []
+        self.logs_of_probs: list[LogOfProbs] = []
+        self.implicit_dims: dict[int, ImplicitDim] = {}
+        self.model_calls: list[tuple[str, cst.Call, str]] = []
+        # binding id -> the Name nodes that read it
+        self.reads: dict[int, list[cst.Name]] = {}
+        self._binding_ids = itertools.count(1)
+        self._summaries: dict[int, FunctionSummary] = {}
+        self._in_progress: set[int] = set()
+        self._seen_loss_calls: set[int] = set()
+        self.module_env: Env = {}
+        self.function_nodes: dict[str, cst.FunctionDef] = {}
+        self._collect_definitions()
+        self._interpret_all()
+
+    # -- definitions ----------------------------------------------------------------------
+
+    def _collect_definitions(self) -> None:
+        for statement in self.module.body:
+            if isinstance(statement, cst.ClassDef):
+                methods = {
+                    item.name.value: item
+                    for item in _block_statements(statement.body)
+                    if isinstance(item, cst.FunctionDef)
+                }
+                self.classes[statement.name.value] = ClassInfo(
+                    statement.name.value, statement, methods
+                )
+            elif isinstance(statement, cst.FunctionDef):
+                self.functions[statement.name.value] = statement
+
+    def _interpret_all(self) -> None:
+        module_scope = _Scope(self, "<module>", None, {})
+        self._exec_block(self.module.body, module_scope, module_scope.env)
+        self.module_env = module_scope.env
+        for function in self.functions.values():
+            self.summary(function, None)
+        for info in self.classes.values():
+            self.class_attributes(info)
+            for method in info.methods.values():
+                self.summary(method, info)
+
+    def function_node(self, qualified: str) -> cst.FunctionDef | None:
+        return self.function_nodes.get(qualified)
+
+    def new_binding(self, kind: Kind) -> Binding:
+        return Binding(kind, next(self._binding_ids))
+
+    # -- classes and functions ---------------------------------------------------------------
+
+    def class_attributes(self, info: ClassInfo) -> dict[str, Kind]:
+        if not info.attributes_ready:
+            info.attributes_ready = True
+            init = info.methods.get("__init__")
+            if init is not None:
+                self.summary(init, info)
+        return info.attributes
+
+    def summary(self, function: cst.FunctionDef, owner: ClassInfo | None) -> FunctionSummary:
+        key = id(function)
+        cached = self._summaries.get(key)
+        if cached is not None:
+            return cached
+        if key in self._in_progress:
+            return FunctionSummary(UNKNOWN)
+        self._in_progress.add(key)
+        qualified = f"{owner.name}.{function.name.value}" if owner else function.name.value
+        self.function_nodes[qualified] = function
+        scope = _Scope(self, qualified, owner, dict(self.module_env))
+        for param in _parameters(function):
+            kind: Kind = UNKNOWN
+            if owner is not None and param.name.value == "self":
+                kind = SelfReference(owner.name)
+            elif param.annotation is not None:
+                kind = self.annotation_kind(param.annotation.annotation)
+            elif param.default is not None:
+                kind = scope.eval(param.default)
+            scope.env[param.name.value] = self.new_binding(kind)
+        self._exec_block(_block_statements(function.body), scope, scope.env)
+        result = FunctionSummary(_join_all(scope.returns))
+        self._summaries[key] = result
+        self._in_progress.discard(key)
+        return result
+
+    def annotation_kind(self, annotation: cst.BaseExpression) -> Kind:
+        qualified = self.imports.qualify(annotation)
+        if qualified in names.LOSS_MODULES:
+            return Criterion(names.LOSS_MODULES[qualified], annotation, is_function=False)
+        if qualified is not None and qualified.startswith(names.LOCAL_PREFIX):
+            class_name = qualified[len(names.LOCAL_PREFIX) :]
+            if class_name in self.classes:
+                return ModelInstance(class_name)
+        return UNKNOWN
+
+    def forward_kind(self, class_name: str) -> Kind:
+        info = self.classes.get(class_name)
+        if info is None:
+            return UNKNOWN
+        self.class_attributes(info)
+        forward = info.methods.get("forward")
+        if forward is None:
+            return UNKNOWN
+        return self.summary(forward, info).returns
+
+    # -- statements --------------------------------------------------------------------------
+
+    def _exec_block(self, body: Sequence[cst.CSTNode], scope: _Scope, env: Env) -> None:
+        for statement in body:
+            self._exec_statement(statement, scope, env)
+
+    def _exec_statement(self, statement: cst.CSTNode, scope: _Scope, env: Env) -> None:
+        scope.env = env
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                self._exec_small(small, scope)
+        elif isinstance(statement, cst.If):
+            scope.eval(statement.test)
+            self._exec_branches(
+                [statement.body, statement.orelse] if statement.orelse else [statement.body],
+                scope,
+                env,
+                keep_original=statement.orelse is None,
+            )
+        elif isinstance(statement, (cst.For, cst.While)):
+            if isinstance(statement, cst.For):
+                scope.eval(statement.iter)
+                scope.bind_target(statement.target, UNKNOWN)
+            else:
+                scope.eval(statement.test)
+            branches: list[cst.CSTNode] = [statement.body]
+            if statement.orelse is not None:
+                branches.append(statement.orelse)
+            self._exec_branches(branches, scope, env, keep_original=True)
+        elif isinstance(statement, cst.With):
+            for item in statement.items:
+                value = scope.eval(item.item)
+                if item.asname is not None:
+                    scope.bind_target(item.asname.name, value if _is_passthrough(value) else UNKNOWN)
+            self._exec_block(_block_statements(statement.body), scope, env)
+        elif isinstance(statement, cst.Try):
+            self._exec_block(_block_statements(statement.body), scope, env)
+            handlers: list[cst.CSTNode] = [h.body for h in statement.handlers]
+            if statement.orelse is not None:
+                handlers.append(statement.orelse)
+            if handlers:
+                self._exec_branches(handlers, scope, env, keep_original=True)
+            if statement.finalbody is not None:
+                self._exec_block(_block_statements(statement.finalbody.body), scope, env)
+        elif isinstance(statement, cst.ClassDef) and statement.name.value in self.classes:
+            env[statement.name.value] = self.new_binding(ClassReference(statement.name.value))
+        elif isinstance(statement, cst.FunctionDef) and statement.name.value in self.functions:
+            env[statement.name.value] = self.new_binding(FunctionReference(statement.name.value))
+        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            # Nested definitions are not interpreted; a name they bind becomes unknown.
+            env[statement.name.value] = self.new_binding(UNKNOWN)
+        scope.env = env
+
+    def _exec_branches(
+        self, bodies: Sequence[cst.CSTNode], scope: _Scope, env: Env, keep_original: bool
+    ) -> None:
+        results: list[Env] = [dict(env)] if keep_original else []
+        for body in bodies:
+            branch_env = dict(env)
+            if isinstance(body, cst.If):  # elif
+                self._exec_statement(body, scope, branch_env)
+            else:
+                self._exec_block(_block_statements(body), scope, branch_env)
+            results.append(branch_env)
+        joined = _join_envs(results, self)
+        env.clear()
+        env.update(joined)
+        scope.env = env
+
+    def _exec_small(self, small: cst.BaseSmallStatement, scope: _Scope) -> None:
+        if isinstance(small, cst.Assign):
+            value = scope.eval(small.value)
+            for target in small.targets:
+                scope.bind_target(target.target, value)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                scope.bind_target(small.target, scope.eval(small.value))
+        elif isinstance(small, cst.AugAssign):
+            scope.eval(small.value)
+            scope.eval(small.target)
+            scope.bind_target(small.target, UNKNOWN)
+        elif isinstance(small, cst.Expr):
+            scope.eval(small.value)
+        elif isinstance(small, cst.Return):
+            scope.returns.append(scope.eval(small.value) if small.value is not None else UNKNOWN)
+        else:
+            for child in small.children:
+                if isinstance(child, cst.BaseExpression):
+                    scope.eval(child)
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record_loss(self, use: LossUse) -> None:
+        if id(use.call) in self._seen_loss_calls:
+            return
+        self._seen_loss_calls.add(id(use.call))
+        self.loss_uses.append(use)
+        activation = probability_activation(use.input_kind)
+        if activation is not None and isinstance(activation.node, cst.Call):
+            known = self.implicit_dims.get(id(activation.node))
+            if known is not None:
+                self.implicit_dims[id(activation.node)] = ImplicitDim(
+                    known.call, known.op, reaches_loss=True
+                )
+
+
+class _Scope:
+    """The state of one function's interpretation."""
+
+    def __init__(self, flow: ModuleFlow, name: str, owner: ClassInfo | None, env: Env) -> None:
+        self.flow = flow
+        self.name = name
+        self.owner = owner
+        self.env = env
+        self.returns: list[Kind] = []
+
+    # -- binding -----------------------------------------------------------------------------
+
+    def bind_target(self, target: cst.BaseExpression, value: Kind) -> None:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = self.flow.new_binding(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = [element.value for element in target.elements]
+            starred = any(isinstance(element, cst.StarredElement) for element in target.elements)
+            items = value.items if isinstance(value, TupleKind) else None
+            for index, element in enumerate(elements):
+                item: Kind = UNKNOWN
+                if items is not None and not starred and len(items) == len(elements):
+                    item = items[index]
+                self.bind_target(element, item)
+        elif isinstance(target, cst.Attribute):
+            self.eval(target.value)
+            base = self.eval_quiet(target.value)
+            if isinstance(base, SelfReference) and self.owner is not None:
+                # Only `__init__` defines what an attribute holds; elsewhere it becomes unknown.
+                if self.name.endswith(".__init__") and target.attr.value not in self.owner.attributes:
+                    self.owner.attributes[target.attr.value] = value
+                else:
+                    self.owner.attributes[target.attr.value] = UNKNOWN
+        elif isinstance(target, cst.Subscript):
+            self.eval(target)
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def eval_quiet(self, node: cst.BaseExpression) -> Kind:
+        """The kind of a simple name or attribute, without recording a read."""
+        if isinstance(node, cst.Name):
+            binding = self.env.get(node.value)
+            return binding.kind if binding else self._global_kind(node)
+        return UNKNOWN
+
+    def eval(self, node: cst.BaseExpression) -> Kind:
+        if isinstance(node, cst.Name):
+            binding = self.env.get(node.value)
+            if binding is not None:
+                self.flow.reads.setdefault(binding.id, []).append(node)
+                return binding.kind
+            return self._global_kind(node)
+        if isinstance(node, cst.Attribute):
+            return self._eval_attribute(node)
+        if isinstance(node, cst.Call):
+            return self._eval_call(node)
+        if isinstance(node, cst.Tuple):
+            return TupleKind(tuple(self.eval(element.value) for element in node.elements))
+        if isinstance(node, cst.Dict):
+            return self._eval_dict(node)
+        if isinstance(node, cst.Subscript):
+            return self._eval_subscript(node)
+        if isinstance(node, cst.BinaryOperation):
+            return self._eval_binary(node)
+        if isinstance(node, cst.Lambda):
+            self._eval_children(node.body)
+            return UNKNOWN
+        return self._eval_children(node)
+
+    def _eval_children(self, node: cst.CSTNode) -> Kind:
+        for child in node.children:
+            if isinstance(child, cst.BaseExpression):
+                self.eval(child)
+            else:
+                self._eval_children(child)
+        return UNKNOWN
+
+    def _global_kind(self, node: cst.BaseExpression) -> Kind:
+        qualified = self.flow.imports.qualify(node)
+        if qualified is None:
+            return UNKNOWN
+        if qualified in names.LOSS_FUNCTIONS:
+            return Criterion(names.LOSS_FUNCTIONS[qualified], node, is_function=True)
+        if qualified in names.ACTIVATION_FUNCTIONS:
+            return ActivationFunction(names.ACTIVATION_FUNCTIONS[qualified], node)
+        if qualified.startswith(names.LOCAL_PREFIX):
+            local = qualified[len(names.LOCAL_PREFIX) :]
+            if local in self.flow.classes:
+                return ClassReference(local)
+            if local in self.flow.functions:
+                return FunctionReference(local)
+        return UNKNOWN
+
+    def _eval_attribute(self, node: cst.Attribute) -> Kind:
+        qualified = self.flow.imports.qualify(node)
+        if qualified is not None:
+            return self._global_kind(node)
+        base = self.eval(node.value)
+        if isinstance(base, SelfReference):
+            return self._self_attribute(base, node.attr.value)
+        return UNKNOWN
+
+    def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
+        if attribute == "forward":
+            return reference
+        info = self.flow.classes.get(reference.class_name)
+        if info is None:
+            return UNKNOWN
+        return self.flow.class_attributes(info).get(attribute, UNKNOWN)
+
+    def _eval_dict(self, node: cst.Dict) -> Kind:
+        items: list[tuple[str, Kind]] = []
+        for element in node.elements:
+            if isinstance(element, cst.DictElement):
+                self.eval(element.key)
+                value = self.eval(element.value)
+                key = _string_value(element.key)
+                if key is not None:
+                    items.append((key, value))
+            else:
+                self.eval(element.value)
+        return DictKind(tuple(items))
+
+    def _eval_subscript(self, node: cst.Subscript) -> Kind:
+        base = self.eval(node.value)
+        for element in node.slice:
+            self._eval_children(element)
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            return UNKNOWN
+        index = node.slice[0].slice.value
+        if isinstance(base, TupleKind) and isinstance(index, cst.Integer):
+            position = int(index.value)
+            if position < len(base.items):
+                return base.items[position]
+        if isinstance(base, TupleKind) and isinstance(index, cst.UnaryOperation):
+            if isinstance(index.operator, cst.Minus) and isinstance(index.expression, cst.Integer):
+                position = len(base.items) - int(index.expression.value)
+                if 0 <= position < len(base.items):
+                    return base.items[position]
+        if isinstance(base, DictKind):
+            key = _string_value(index)
+            if key is not None:
+                return base.get(key)
+        return UNKNOWN
+
+    def _eval_binary(self, node: cst.BinaryOperation) -> Kind:
+        left = self.eval(node.left)
+        right = self.eval(node.right)
+        left_act = probability_activation(left)
+        right_act = probability_activation(right)
+        if left_act is None and right_act is None:
+            return UNKNOWN
+        activation = left_act or right_act
+        assert activation is not None
+        if isinstance(node.operator, cst.MatrixMultiply):
+            return Mixture(activation)
+        if isinstance(node.operator, cst.Add) and (left_act is None or right_act is None):
+            # `p + eps`: still probabilities, but the softmax can no longer be removed.
+            probs = left if left_act is not None else right
+            other = right if left_act is not None else left
+            if isinstance(probs, Probs) and _is_scalar_like(other, node):
+                return Probs(probs.activation, exact=False)
+        return Mixture(activation)
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _eval_call(self, node: cst.Call) -> Kind:
+        func = node.func
+        qualified = self.flow.imports.qualify(func)
+        if qualified is not None:
+            result = self._eval_qualified_call(node, qualified)
+            if result is not None:
+                return result
+        if isinstance(func, cst.Attribute) and qualified is None:
+            method = func.attr.value
+            receiver = self.eval(func.value)
+            if isinstance(receiver, SelfReference):
+                # `self.act(x)`, `self.criterion(p, y)`: what `__init__` stored there.
+                return self._apply(node, self._self_attribute(receiver, method))
+            return self._eval_method(node, method, receiver)
+        callee = self.eval(func)
+        return self._apply(node, callee)
+
+    def _eval_qualified_call(self, node: cst.Call, qualified: str) -> Kind | None:
+        if qualified in names.ACTIVATION_FUNCTIONS:
+            op = names.ACTIVATION_FUNCTIONS[qualified]
+            return self._activation_call(node, op, _argument(node, 0, "input"), node.func, 1)
+        if qualified in names.ACTIVATION_MODULES:
+            self._eval_arguments(node)
+            op = names.ACTIVATION_MODULES[qualified]
+            dim = _argument(node, 0, "dim")
+            if op != names.SIGMOID and dim is None:
+                self._note_implicit_dim(node, op)
+            return ActivationModule(op, node, dim)
+        if qualified in names.SEQUENTIAL:
+            elements = tuple(self.eval(arg.value) for arg in node.args)
+            return SequentialModule(node, elements)
+        if qualified in names.LOSS_MODULES:
+            self._eval_arguments(node)
+            return Criterion(names.LOSS_MODULES[qualified], node, is_function=False)
+        if qualified in names.LOSS_FUNCTIONS:
+            criterion = Criterion(names.LOSS_FUNCTIONS[qualified], node.func, is_function=True)
+            return self._loss_call(node, criterion)
+        if qualified in names.LOG_FUNCTIONS:
+            argument = _argument(node, 0, "input")
+            self._eval_arguments(node, skip=argument)
+            return self._log_of(node, self.eval(argument) if argument is not None else UNKNOWN)
+        return None
+
+    def _eval_method(self, node: cst.Call, method: str, receiver: Kind) -> Kind:
+        if method in names.ACTIVATION_METHODS and not isinstance(receiver, (SelfReference,)):
+            func = node.func
+            assert isinstance(func, cst.Attribute)
+            op = names.ACTIVATION_METHODS[method]
+            self._eval_arguments(node)
+            return self._make_activation(node, op, func.value, func, _argument(node, 0, "dim"))
+        self._eval_arguments(node)
+        if method == "log":
+            return self._log_of(node, receiver)
+        if method == "forward":
+            callee = receiver
+            if isinstance(callee, (ModelInstance, SelfReference)):
+                return self._apply(node, callee, already_evaluated=True)
+        if isinstance(receiver, Probs):
+            if method in _PASSTHROUGH_METHODS:
+                return receiver
+            if method in ("clamp", "clamp_min", "clip"):
+                return Probs(receiver.activation, exact=False)
+            if method in ("mean", "sum", "prod"):
+                return Mixture(receiver.activation)
+        if isinstance(receiver, (Criterion, ActivationModule, SequentialModule)):
+            if method in ("to", "cuda", "cpu", "double", "float"):
+                return receiver
+        return UNKNOWN
+
+    def _apply(self, node: cst.Call, callee: Kind, already_evaluated: bool = False) -> Kind:
+        if isinstance(callee, ActivationModule):
+            argument = _argument(node, 0, "input")
+            return self._make_activation_from_call(node, callee.op, argument, callee)
+        if isinstance(callee, ActivationFunction):
+            return self._activation_call(node, callee.op, _argument(node, 0, "input"), node.func, 1)
+        if isinstance(callee, Criterion):
+            return self._loss_call(node, callee)
+        if isinstance(callee, SequentialModule):
+            argument = _argument(node, 0, "input")
+            current = self.eval(argument) if argument is not None else UNKNOWN
+            self._eval_arguments(node, skip=argument)
+            return self._apply_sequential(callee, current, node)
+        if not already_evaluated:
+            self._eval_arguments(node)
+        if isinstance(callee, ClassReference):
+            return ModelInstance(callee.class_name)
+        if isinstance(callee, (ModelInstance, SelfReference)):
+            self.flow.model_calls.append((callee.class_name, node, self.name))
+            return self.flow.forward_kind(callee.class_name)
+        if isinstance(callee, FunctionReference):
+            function = self.flow.functions.get(callee.function_name)
+            if function is not None:
+                return self.flow.summary(function, None).returns
+        return UNKNOWN
+
+    def _apply_sequential(self, sequential: SequentialModule, current: Kind, call: cst.Call) -> Kind:
+        for index, element in enumerate(sequential.elements):
+            if isinstance(element, ActivationModule):
+                activation = Activation(
+                    op=element.op,
+                    node=element.constructor,
+                    function=self.name,
+                    sequential=sequential.constructor,
+                    element_index=index,
+                    dim=element.dim,
+                    callee=element.constructor.func,
+                )
+                current = _apply_op(element.op, activation, current)
+            elif isinstance(element, SequentialModule):
+                current = self._apply_sequential(element, current, call)
+            else:
+                current = UNKNOWN
+        return current
+
+    def _eval_arguments(self, node: cst.Call, skip: cst.BaseExpression | None = None) -> None:
+        for arg in node.args:
+            if arg.value is not skip:
+                self.eval(arg.value)
+
+    def _activation_call(
+        self,
+        node: cst.Call,
+        op: str,
+        argument: cst.BaseExpression | None,
+        callee: cst.CSTNode,
+        dim_position: int,
+    ) -> Kind:
+        self._eval_arguments(node, skip=argument)
+        dim = _argument(node, dim_position, "dim")
+        if op != names.SIGMOID and dim is None:
+            self._note_implicit_dim(node, op)
+        if argument is None:
+            return UNKNOWN
+        return self._make_activation(node, op, argument, callee, dim)
+
+    def _make_activation(
+        self,
+        node: cst.Call,
+        op: str,
+        argument: cst.BaseExpression,
+        callee: cst.CSTNode,
+        dim: cst.BaseExpression | None,
+    ) -> Kind:
+        input_kind = self.eval(argument)
+        activation = Activation(
+            op=op,
+            node=node,
+            function=self.name,
+            call=node,
+            input=argument,
+            dim=dim,
+            input_bindings=self._bindings_of(argument),
+            callee=callee,
+        )
+        return _apply_op(op, activation, input_kind)
+
+    def _make_activation_from_call(
+        self,
+        node: cst.Call,
+        op: str,
+        argument: cst.BaseExpression | None,
+        module: ActivationModule,
+    ) -> Kind:
+        if argument is None:
+            self._eval_arguments(node)
+            return UNKNOWN
+        self._eval_arguments(node, skip=argument)
+        return self._make_activation(node, op, argument, module.constructor, module.dim)
+
+    def _bindings_of(self, expression: cst.BaseExpression) -> tuple[tuple[str, int], ...] | None:
+        """The names a simple expression (`z`, `out.logits`) is made of, with their bindings."""
+        base: cst.BaseExpression = expression
+        while isinstance(base, cst.Attribute):
+            base = base.value
+        if not isinstance(base, cst.Name):
+            return None
+        binding = self.env.get(base.value)
+        if binding is None:
+            return None
+        return ((base.value, binding.id),)
+
+    def _loss_call(self, node: cst.Call, criterion: Criterion) -> Kind:
+        argument = _argument(node, 0, "input")
+        input_kind = self.eval(argument) if argument is not None else UNKNOWN
+        self._eval_arguments(node, skip=argument)
+        if argument is not None:
+            bindings = {name: binding.id for name, binding in self.env.items()}
+            self.flow.record_loss(
+                LossUse(criterion.loss, node, argument, input_kind, criterion, self.name, bindings)
+            )
+        return UNKNOWN
+
+    def _log_of(self, node: cst.Call, value: Kind) -> Kind:
+        if isinstance(value, Probs) and value.activation.op == names.SOFTMAX:
+            bindings = {name: binding.id for name, binding in self.env.items()}
+            self.flow.logs_of_probs.append(LogOfProbs(node, value, self.name, bindings))
+            return LogProbs(value.activation, unstable=True)
+        if isinstance(value, Mixture):
+            return LogProbs(None, unstable=False)
+        return UNKNOWN
+
+    def _note_implicit_dim(self, node: cst.Call, op: str) -> None:
+        self.flow.implicit_dims.setdefault(id(node), ImplicitDim(node, op))
+
+
+_PASSTHROUGH_METHODS = frozenset(
+    {"float", "double", "half", "to", "cuda", "cpu", "contiguous", "view", "reshape",
+     "squeeze", "unsqueeze", "flatten", "type", "type_as", "view_as", "reshape_as"}
+)
+
+
+def _apply_op(op: str, activation: Activation, input_kind: Kind) -> Kind:
+    if op == names.LOG_SOFTMAX:
+        return LogProbs(activation, unstable=False)
+    return Probs(activation)
+
+
+def _is_passthrough(kind: Kind) -> bool:
+    return isinstance(kind, (Criterion, ModelInstance))
+
+
+def _is_scalar_like(kind: Kind, node: cst.BinaryOperation) -> bool:
+    return kind is UNKNOWN
+
+
+def _argument(node: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    positional = 0
+    for arg in node.args:
+        if arg.star:
+            return None
+        if arg.keyword is not None:
+            if arg.keyword.value == keyword:
+                return arg.value
+            continue
+        if positional == position:
+            return arg.value
+        positional += 1
+    return None
+
+
+def _string_value(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _parameters(function: cst.FunctionDef) -> Iterator[cst.Param]:
+    params = function.params
+    yield from params.posonly_params
+    yield from params.params
+    yield from params.kwonly_params
+
+
+def _block_statements(body: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    if isinstance(body, (cst.IndentedBlock, cst.Else, cst.Finally)):
+        inner = body.body
+        if isinstance(inner, cst.BaseSuite):
+            return _block_statements(inner)
+        return list(inner)  # type: ignore[arg-type]
+    if isinstance(body, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=body.body)]
+    if isinstance(body, cst.ExceptHandler):
+        return _block_statements(body.body)
+    return []
+
+
+def _join_all(kinds: list[Kind]) -> Kind:
+    if not kinds:
+        return UNKNOWN
+    first = kinds[0]
+    if all(kind is first for kind in kinds):
+        return first
+    return UNKNOWN
+
+
+def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
+    if not envs:
+        return {}
+    joined: Env = {}
+    for name in set.intersection(*(set(env) for env in envs)):
+        bindings = [env[name] for env in envs]
+        first = bindings[0]
+        if all(binding.id == first.id for binding in bindings):
+            joined[name] = first
+        elif all(binding.kind is first.kind for binding in bindings):
+            joined[name] = flow.new_binding(first.kind)
+        else:
+            joined[name] = flow.new_binding(UNKNOWN)
+    return joined

@@ -1,0 +1,70 @@
+"""Find the rules by walking the `rules` package, and choose them by `--select` / `--ignore`.
+
+Adding a file to `rules/` registers its rule: there is no list to keep by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from functools import cache
+
+import rules as rules_package
+from migrate.rule import Rule
+
+
+@cache
+def all_rules() -> tuple[type[Rule], ...]:
+    found: list[type[Rule]] = []
+    for module_info in pkgutil.iter_modules(rules_package.__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"rules.{module_info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Rule)
+                and value is not Rule
+                and value.__module__ == module.__name__
+            ):
+                found.append(value)
+    return tuple(sorted(found, key=lambda rule: rule.code))
+
+
+def rule_by_code(code: str) -> type[Rule] | None:
+    for rule in all_rules():
+        if rule.code == code.upper() or rule.name == code:
+            return rule
+    return None
+
+
+def matches(code: str, prefixes: Iterable[str]) -> bool:
+    return any(prefix.upper() == "ALL" or code.startswith(prefix.upper()) for prefix in prefixes)
+
+
+def select_rules(
+    select: Iterable[str] | None, ignore: Iterable[str] = (), default: Iterable[str] = ("MC2",)
+) -> list[Rule]:
+    """Rules whose code starts with a selected prefix and with no ignored prefix.
+
+    Opt-in rules (`default_enabled = False`) run only when selected by their own full code or a
+    prefix that is not the default selection.
+    """
+    explicit = list(select) if select is not None else None
+    prefixes = explicit if explicit is not None else list(default)
+    chosen: list[Rule] = []
+    for rule in all_rules():
+        if not matches(rule.code, prefixes) or matches(rule.code, ignore):
+            continue
+        if not rule.default_enabled and explicit is None:
+            continue
+        chosen.append(rule())
+    return chosen
+
+
+def known_prefix(prefix: str) -> bool:
+    upper = prefix.upper()
+    return upper == "ALL" or any(rule.code.startswith(upper) for rule in all_rules()) or (
+        "MC0".startswith(upper) or upper.startswith("MC0")
+    )

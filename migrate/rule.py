@@ -1,0 +1,162 @@
+"""The rule API: what a rule declares, what it returns, and the examples that document it.
+
+A rule is a class in its own file under `rules/`. It declares its code, name and texts, carries
+`Valid` / `Invalid` examples that double as tests and documentation, and yields `Violation`s
+from `check`. It never prints, reads files or imports torch.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from migrate.facts import ModuleFacts
+
+
+class Applicability(str, Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A source range: 1-based lines, 1-based columns (as editors show them)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the characters `start:end` of the module source with `replacement`."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+@dataclass(frozen=True)
+class ModelRelation:
+    """What a fix does to a model's output, for the equivalence check to prove."""
+
+    class_name: str
+    relation: str  # "sigmoid": orig = sigmoid(new); "softmax": orig = softmax(new, dim); "identity"
+    dim: int = 1
+    output_key: str | int | None = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    title: str
+    applicability: Applicability
+    edits: tuple[Edit, ...]
+    model_relations: tuple[ModelRelation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    name: str
+    message: str
+    span: Span
+    fix: Fix | None = None
+    # Why there is no fix, when the rule could not prove one (shown to the user).
+    no_fix_reason: str | None = None
+    # Where the bad value is consumed, when it differs from where it is produced.
+    related: tuple[tuple[str, Span], ...] = ()
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code the rule must stay silent on."""
+
+    code: str
+    id: str
+
+    @property
+    def source(self) -> str:
+        return dedent_example(self.code)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code the rule must report; `fixed` is the source after applying the rule's fix."""
+
+    code: str
+    id: str
+    fixed: str | None = None
+    # How many findings of this rule the example must produce.
+    count: int = 1
+
+    @property
+    def source(self) -> str:
+        return dedent_example(self.code)
+
+    @property
+    def fixed_source(self) -> str | None:
+        return None if self.fixed is None else dedent_example(self.fixed)
+
+
+def dedent_example(code: str) -> str:
+    text = textwrap.dedent(code).strip("\n")
+    return text + "\n"
+
+
+@dataclass
+class RuleContext:
+    """What a rule sees of one module: its facts, already interpreted once for all rules."""
+
+    facts: ModuleFacts
+    violations: list[Violation] = field(default_factory=list)
+
+
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    message: ClassVar[str]
+    fix_title: ClassVar[str | None] = None
+    # The applicability of the fix this rule usually offers; None when it never fixes.
+    safety: ClassVar[Applicability | None] = None
+    # Rules outside the default selection run only when selected explicitly.
+    default_enabled: ClassVar[bool] = True
+    examples: ClassVar[list[Valid | Invalid]] = []
+
+    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+        raise NotImplementedError
+
+    @classmethod
+    def fixable(cls) -> bool:
+        return any(isinstance(e, Invalid) and e.fixed is not None for e in cls.examples)
+
+    @classmethod
+    def documentation(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    def violation(
+        self,
+        facts: ModuleFacts,
+        node: object,
+        message: str,
+        fix: Fix | None = None,
+        no_fix_reason: str | None = None,
+        related: tuple[tuple[str, Span], ...] = (),
+    ) -> Violation:
+        return Violation(
+            code=self.code,
+            name=self.name,
+            message=message,
+            span=facts.span(node),
+            fix=fix,
+            no_fix_reason=no_fix_reason,
+            related=related,
+        )

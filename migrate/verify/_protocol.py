@@ -1,0 +1,72 @@
+"""The contract between the parent (`migrate.verify`) and the child (`migrate.verify.child`).
+
+Both sides import this module, so it must stay torch-free. Messages travel as JSON: the job
+as one file the child reads, events as JSON lines the child appends to a results file. The
+child's stdout and stderr belong to the user's code (a `print` in `forward` must not break the
+protocol), so nothing of ours is ever written there.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+# A rewrite renames nothing the user can see, but it needs a module name of its own so that
+# the original and the rewritten class can live side by side in one interpreter.
+REWRITTEN_SUFFIX = "__ml2mc_rewritten"
+
+Blame = Literal["original", "rewritten", "setup"]
+Status = Literal["pass", "fail", "skip"]
+
+
+class SettingsMessage(TypedDict):
+    project_root: str
+    model_specs: dict[str, dict[str, object]]
+    batches: int
+    seed: int
+
+
+class ModelTask(TypedDict):
+    kind: Literal["model"]
+    target: str
+    file: str
+    display_file: str
+    class_name: str
+    original_source: str
+    rewritten_source: str
+    relation: str
+    dim: int
+    output_key: str | int | None
+    feeds_loss: str | None
+
+
+class LossTask(TypedDict):
+    kind: Literal["loss"]
+    target: str
+    rewritten_expression: str
+    original_expression: str | None
+
+
+Task = ModelTask | LossTask
+
+
+class Job(TypedDict):
+    settings: SettingsMessage
+    tasks: list[Task]
+
+
+class Outcome(TypedDict):
+    """What the child says about one task; the parent adds target, kind and seconds."""
+
+    status: Status
+    relation: str | None
+    max_abs_error: float | None
+    max_rel_error: float | None
+    batches: int
+    reason: str | None
+    notes: list[str]
+
+
+def blame_status(blame: str) -> Status:
+    """A problem in the original code says nothing about the rewrite (skip); one that only the
+    rewritten code has is the rewrite's fault (fail)."""
+    return "fail" if blame == "rewritten" else "skip"

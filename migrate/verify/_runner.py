@@ -1,0 +1,312 @@
+"""Run verification tasks in a child interpreter and enforce the per-task timeout.
+
+One child handles many tasks, because importing torch costs a second or more and most tasks
+take milliseconds. When a task hangs or kills the interpreter, the parent stops that child and
+starts a fresh one at the next task, so one bad model costs one result, not the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.verify._protocol import (
+    Job,
+    Outcome,
+    SettingsMessage,
+    Status,
+    Task,
+    blame_status,
+)
+
+# Importing torch in a cold container can take far longer than one model's budget, so the
+# start-up gets its own allowance instead of eating into the first task's timeout.
+STARTUP_SECONDS = 180.0
+POLL_SECONDS = 0.02
+STDERR_TAIL_CHARS = 600
+
+# The directory that contains the `migrate` package; the child must import this very copy.
+_CODE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class TaskReport:
+    outcome: Outcome
+    seconds: float
+
+
+@dataclass
+class _ChildState:
+    ready: bool = False
+    current: int | None = None
+    current_started: float = 0.0
+    phase: str = "starting"
+    blame: str = "setup"
+    fatal: str | None = None
+    finished: set[int] = field(default_factory=set)
+
+
+class _EventReader:
+    """Reads the JSON lines the child appends, never a half-written line."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = 0
+        self._pending = b""
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            with self._path.open("rb") as stream:
+                stream.seek(self._offset)
+                chunk = stream.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._pending + chunk
+        *lines, self._pending = data.split(b"\n")
+        events: list[dict[str, Any]] = []
+        for line in lines:
+            if line.strip():
+                events.append(json.loads(line))
+        return events
+
+
+def run_tasks(
+    tasks: list[Task], settings: SettingsMessage, timeout_seconds: float
+) -> list[TaskReport]:
+    """Run every task; always returns one report per task, in order."""
+    reports: list[TaskReport | None] = [None] * len(tasks)
+    if not tasks:
+        return []
+    with tempfile.TemporaryDirectory(prefix="ml2mc-verify-") as scratch:
+        scratch_dir = Path(scratch)
+        job_path = scratch_dir / "job.json"
+        job: Job = {"settings": settings, "tasks": tasks}
+        # default=str: config values from TOML may be dates; a string is the best we can pass.
+        job_path.write_text(json.dumps(job, default=str), encoding="utf-8")
+        start = 0
+        launches = 0
+        while start < len(tasks):
+            launches += 1
+            start = _run_child(job_path, scratch_dir, start, launches, timeout_seconds, reports)
+    return [report if report is not None else _lost(index) for index, report in enumerate(reports)]
+
+
+def _lost(index: int) -> TaskReport:
+    # Defensive: the loop above fills every slot; this only guards against a logic slip.
+    return TaskReport(
+        _outcome("skip", f"internal error: no result was recorded for task {index}"), 0.0
+    )
+
+
+def _outcome(status: Status, reason: str) -> Outcome:
+    return {
+        "status": status,
+        "relation": None,
+        "max_abs_error": None,
+        "max_rel_error": None,
+        "batches": 0,
+        "reason": reason,
+        "notes": [],
+    }
+
+
+def _child_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    existing = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = (
+        str(_CODE_ROOT) if not existing else str(_CODE_ROOT) + os.pathsep + existing
+    )
+    # Importing the user's modules must not drop __pycache__ folders into their project.
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"
+    return environment
+
+
+def _run_child(
+    job_path: Path,
+    scratch_dir: Path,
+    start: int,
+    launch: int,
+    timeout_seconds: float,
+    reports: list[TaskReport | None],
+) -> int:
+    """Run one child from task `start`; return the index the next child should start at."""
+    events_path = scratch_dir / f"events-{launch}.jsonl"
+    stdout_path = scratch_dir / f"stdout-{launch}.txt"
+    stderr_path = scratch_dir / f"stderr-{launch}.txt"
+    command = [
+        sys.executable,
+        "-m",
+        "migrate.verify.child",
+        str(job_path),
+        str(events_path),
+        str(start),
+    ]
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            # The scratch directory as cwd keeps a user's own top-level `migrate` package from
+            # shadowing ours when `-m` resolves the child module.
+            cwd=scratch_dir,
+            env=_child_environment(),
+            # Its own session, so a timeout also stops any processes the user's code spawned.
+            start_new_session=hasattr(os, "setsid"),
+        )
+        try:
+            return _supervise(
+                process, _EventReader(events_path), stderr_path, start, timeout_seconds, reports
+            )
+        finally:
+            _stop(process)
+
+
+def _supervise(
+    process: subprocess.Popen[bytes],
+    reader: _EventReader,
+    stderr_path: Path,
+    start: int,
+    timeout_seconds: float,
+    reports: list[TaskReport | None],
+) -> int:
+    state = _ChildState()
+    launched = time.monotonic()
+    total = len(reports)
+    while True:
+        exit_code = process.poll()
+        # Read after polling: everything written before the exit is then already visible.
+        for event in reader.read():
+            _apply(event, state, reports)
+        now = time.monotonic()
+        if state.fatal is not None:
+            _fill(reports, start, state.fatal)
+            return total
+        if exit_code is not None:
+            return _after_exit(exit_code, state, stderr_path, start, reports)
+        if state.current is not None and now - state.current_started > timeout_seconds:
+            index = state.current
+            _stop(process)
+            reason = f"timed out after {timeout_seconds:g}s while {state.phase}"
+            outcome = _outcome(blame_status(state.blame), reason)
+            reports[index] = TaskReport(outcome, now - state.current_started)
+            return index + 1
+        if not state.ready and now - launched > max(STARTUP_SECONDS, timeout_seconds):
+            _stop(process)
+            reason = (
+                f"the verification process did not start within "
+                f"{max(STARTUP_SECONDS, timeout_seconds):g}s (importing torch)"
+            )
+            _fill(reports, start, reason)
+            return total
+        time.sleep(POLL_SECONDS)
+
+
+def _apply(event: dict[str, Any], state: _ChildState, reports: list[TaskReport | None]) -> None:
+    kind = event.get("event")
+    if kind == "ready":
+        state.ready = True
+    elif kind == "fatal":
+        state.fatal = str(event.get("reason"))
+    elif kind == "start":
+        state.current = int(event["index"])
+        state.current_started = time.monotonic()
+        state.phase = "starting"
+        state.blame = "setup"
+    elif kind == "phase":
+        state.phase = str(event["phase"])
+        state.blame = str(event["blame"])
+    elif kind == "done":
+        index = int(event["index"])
+        seconds = time.monotonic() - state.current_started
+        reports[index] = TaskReport(event["outcome"], seconds)
+        state.finished.add(index)
+        state.current = None
+
+
+def _after_exit(
+    exit_code: int,
+    state: _ChildState,
+    stderr_path: Path,
+    start: int,
+    reports: list[TaskReport | None],
+) -> int:
+    total = len(reports)
+    if not state.ready:
+        reason = "could not start the verification process" + _describe_exit(
+            exit_code, stderr_path
+        )
+        _fill(reports, start, reason)
+        return total
+    if state.current is not None:
+        index = state.current
+        reason = f"the verification process died while {state.phase}" + _describe_exit(
+            exit_code, stderr_path
+        )
+        seconds = time.monotonic() - state.current_started
+        reports[index] = TaskReport(_outcome(blame_status(state.blame), reason), seconds)
+        return index + 1
+    # The child exits on its own only after its last task, so a gap means it quit between
+    # tasks (user code calling os._exit from an atexit hook, for instance). Restart at the gap
+    # if this child got somewhere; otherwise give up on that task so the loop always advances.
+    missing = next((index for index in range(start, total) if reports[index] is None), total)
+    if missing == total or state.finished:
+        return missing
+    reason = "the verification process exited early" + _describe_exit(exit_code, stderr_path)
+    reports[missing] = TaskReport(_outcome("skip", reason), 0.0)
+    return missing + 1
+
+
+def _describe_exit(exit_code: int, stderr_path: Path) -> str:
+    if exit_code < 0:
+        try:
+            how = f" (killed by {signal.Signals(-exit_code).name})"
+        except ValueError:
+            how = f" (killed by signal {-exit_code})"
+    else:
+        how = f" (exit code {exit_code})"
+    tail = _tail(stderr_path)
+    return how + (f": {tail}" if tail else "")
+
+
+def _tail(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    tail = " | ".join(lines[-3:])
+    return tail[-STDERR_TAIL_CHARS:]
+
+
+def _fill(reports: list[TaskReport | None], start: int, reason: str) -> None:
+    for index in range(start, len(reports)):
+        if reports[index] is None:
+            reports[index] = TaskReport(_outcome("skip", reason), 0.0)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill the child we started (and its process group), by id, and reap it."""
+    if process.poll() is not None:
+        return
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+

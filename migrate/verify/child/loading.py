@@ -1,0 +1,165 @@
+"""Import the original and the rewritten source side by side, and clean up afterwards."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import linecache
+import os
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType, TracebackType
+
+import torch
+
+from migrate.verify._protocol import REWRITTEN_SUFFIX
+
+_LIBRARY_DIRS = tuple(
+    str(Path(path).resolve())
+    for path in {sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
+)
+
+
+def module_identity(file: Path) -> tuple[str, str, Path]:
+    """The dotted module name of `file`, its package, and the directory that must be on
+    sys.path for that name to import: the parent of the outermost directory that still has
+    an `__init__.py` (so relative imports inside the package work)."""
+    parts = [] if file.name == "__init__.py" else [file.stem]
+    directory = file.parent
+    while (directory / "__init__.py").is_file():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    if not parts:
+        # An `__init__.py` whose directory is not importable as a package: treat it as a
+        # plain module named after its directory.
+        return file.parent.name, "", file.parent.parent
+    name = ".".join(parts)
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    return name, package, directory
+
+
+def load_original(file: Path, source: str) -> ModuleType:
+    """Execute `source` as the module that `file` is, under its real name.
+
+    The text, not the file, is executed: with `--against REF` the file on disk is already the
+    new version, and the original exists only as text from git.
+    """
+    name, package, _ = module_identity(file)
+    if package and package != name:
+        # Import the package the normal way first, as Python would, so its `__init__` runs
+        # before the module and can itself import siblings.
+        importlib.import_module(package)
+    on_disk = _read(file)
+    filename = str(file) if on_disk == source else f"{file} [original]"
+    module = _execute(name, package, source, filename, file)
+    if package and package != name:
+        setattr(sys.modules[package], name.rpartition(".")[2], module)
+    return module
+
+
+def load_rewritten(file: Path, source: str) -> ModuleType:
+    """Execute the rewritten text as a sibling module of the original: a distinct name, the
+    same package, so `from .layers import Head` resolves exactly as in the original."""
+    name, package, _ = module_identity(file)
+    return _execute(name + REWRITTEN_SUFFIX, package, source, f"{file} [rewritten]", file)
+
+
+def _read(file: Path) -> str | None:
+    try:
+        return importlib.util.decode_source(file.read_bytes())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+
+
+def _execute(name: str, package: str, source: str, filename: str, file: Path) -> ModuleType:
+    module = ModuleType(name)
+    # A tagged filename ("model.py [rewritten]") still has the real directory as its dirname,
+    # so code that finds data files through __file__ keeps working, while inspect and
+    # torch.jit read the right text from linecache instead of the file on disk.
+    module.__file__ = filename
+    module.__package__ = package
+    is_package = file.name == "__init__.py" and not name.endswith(REWRITTEN_SUFFIX)
+    spec = importlib.machinery.ModuleSpec(name, loader=None, origin=filename, is_package=is_package)
+    if is_package:
+        module.__path__ = [str(file.parent)]
+        spec.submodule_search_locations = [str(file.parent)]
+    module.__spec__ = spec
+    if filename != str(file):
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    # Registered before execution, as the import system does: dataclasses, typing and pickle
+    # look the module up by name while its body runs.
+    sys.modules[name] = module
+    code = compile(source, filename, "exec", dont_inherit=True)
+    exec(code, module.__dict__)
+    return module
+
+
+def resolve_reference(reference: str, overrides: dict[str, ModuleType]) -> object:
+    """`package.module:attribute.path` -> the object; `overrides` supplies modules we loaded."""
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{reference!r} is not of the form 'package.module:name'")
+    module = overrides.get(module_name) or importlib.import_module(module_name)
+    value: object = module
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class Sandbox:
+    """Per-task interpreter state: sys.path, sys.modules, cwd and torch globals are put back
+    on exit, so one project's `model` module cannot leak into the next task."""
+
+    def __init__(self, roots: list[Path], working_directory: Path) -> None:
+        self._roots = [str(root.resolve()) for root in roots]
+        self._working_directory = working_directory
+
+    def __enter__(self) -> Sandbox:
+        self._path = list(sys.path)
+        self._modules = dict(sys.modules)
+        self._cwd = os.getcwd()
+        self._default_dtype = torch.get_default_dtype()
+        self._grad_enabled = torch.is_grad_enabled()
+        for root in reversed(self._roots):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+        if self._working_directory.is_dir():
+            os.chdir(self._working_directory)
+        return self
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        sys.path[:] = self._path
+        os.chdir(self._cwd)
+        torch.set_default_dtype(self._default_dtype)
+        torch.set_grad_enabled(self._grad_enabled)
+        for name in list(sys.modules):
+            if name not in self._modules and self._is_user_module(name, sys.modules[name]):
+                del sys.modules[name]
+        for name, module in self._modules.items():
+            if sys.modules.get(name) is not module:
+                sys.modules[name] = module
+        importlib.invalidate_caches()
+
+    def _is_user_module(self, name: str, module: ModuleType | None) -> bool:
+        if name.endswith(REWRITTEN_SUFFIX) or module is None:
+            return True
+        locations = list(getattr(module, "__path__", []) or [])
+        file = getattr(module, "__file__", None)
+        if file:
+            locations.append(file.split(" [", 1)[0])
+        for location in locations:
+            resolved = str(Path(location).resolve())
+            if resolved.startswith(_LIBRARY_DIRS):
+                # A library installed inside the project (a .venv) stays cached: it is the
+                # same for every task and re-importing it (torch above all) is slow or unsafe.
+                continue
+            if any(resolved == root or resolved.startswith(root + os.sep) for root in self._roots):
+                return True
+        return False

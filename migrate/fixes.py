@@ -154,8 +154,14 @@ def describe(facts: ModuleFacts, node: cst.CSTNode, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def loss_location(facts: ModuleFacts, use: LossUse) -> tuple[tuple[str, Span], ...]:
-    return ((facts.path, facts.span(use.call)),)
+def loss_location(
+    facts: ModuleFacts, use: LossUse, activation: Activation
+) -> tuple[tuple[str, Span], ...]:
+    """Where the loss consumes the value, when that is not the activation's own line."""
+    loss_span = facts.span(use.call)
+    if loss_span.line == facts.span(activation.node).line:
+        return ()
+    return ((facts.path, loss_span),)
 
 
 def loss_path_fix(

@@ -185,5 +185,5 @@ class SoftmaxBeforeCrossEntropy(Rule):
             else:
                 fix, reason = None, "the probabilities were shifted or clamped before the loss"
             yield self.violation(
-                facts, activation.node, message, fix, reason, loss_location(facts, use)
+                facts, activation.node, message, fix, reason, loss_location(facts, use, activation)
             )

@@ -1,0 +1,114 @@
+"""Find the Python files to scan, and read them without losing encoding, BOM or newlines."""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import io
+import os
+import tokenize
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SKIPPED_DIRECTORIES = frozenset(
+    {"__pycache__", "site-packages", "build", "dist", "node_modules", "venv", "env", ".git"}
+)
+
+
+class DiscoveryError(Exception):
+    """A path the user named does not exist (a usage error: exit 2)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    text: str
+    encoding: str
+    bom: bool
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    path: Path
+    reason: str
+
+
+def discover(paths: Iterable[Path], exclude: Iterable[str] = ()) -> list[Path]:
+    """Python files under `paths`, sorted, each once. Named files are always taken."""
+    patterns = list(exclude)
+    found: dict[Path, None] = {}
+    for path in paths:
+        if not path.exists() and not path.is_symlink():
+            raise DiscoveryError(f"{path}: no such file or directory")
+        if path.is_dir():
+            for file in _walk(path, patterns):
+                found.setdefault(file, None)
+        elif not _excluded(path, patterns):
+            found.setdefault(path, None)
+    return sorted(found)
+
+
+def _walk(root: Path, patterns: list[str]) -> Iterator[Path]:
+    # followlinks=False: a symlinked directory cannot send the walk round a loop.
+    for directory, subdirectories, files in os.walk(root, followlinks=False):
+        base = Path(directory)
+        subdirectories[:] = sorted(
+            name
+            for name in subdirectories
+            if not _skipped_directory(base / name) and not _excluded(base / name, patterns)
+        )
+        for name in sorted(files):
+            file = base / name
+            if name.endswith(".py") and file.is_file() and not _excluded(file, patterns):
+                yield file
+
+
+def _skipped_directory(path: Path) -> bool:
+    name = path.name
+    if name.startswith(".") or name in SKIPPED_DIRECTORIES:
+        return True
+    # A virtual environment, whatever it is called.
+    return (path / "pyvenv.cfg").is_file()
+
+
+def _excluded(path: Path, patterns: list[str]) -> bool:
+    text = path.as_posix()
+    return any(
+        fnmatch.fnmatch(text, pattern)
+        or fnmatch.fnmatch(path.name, pattern)
+        or fnmatch.fnmatch(text, f"*/{pattern}")
+        or fnmatch.fnmatch(text, f"{pattern.rstrip('/')}/*")
+        or fnmatch.fnmatch(text, f"*/{pattern.rstrip('/')}/*")
+        for pattern in patterns
+    )
+
+
+def read_source(path: Path) -> SourceFile | ReadFailure:
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        return ReadFailure(path, "is a directory")
+    except OSError as error:
+        return ReadFailure(path, f"cannot read: {error.strerror or error}")
+    return decode_source(path, raw)
+
+
+def decode_source(path: Path, raw: bytes) -> SourceFile | ReadFailure:
+    bom = raw.startswith(codecs.BOM_UTF8)
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as error:
+        return ReadFailure(path, f"cannot decode: {error}")
+    body = raw[len(codecs.BOM_UTF8) :] if bom else raw
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    try:
+        text = body.decode(codec)
+    except (UnicodeDecodeError, LookupError) as error:
+        return ReadFailure(path, f"cannot decode as {codec}: {error}")
+    return SourceFile(path, text, codec, bom)
+
+
+def encode_source(source: SourceFile, text: str) -> bytes:
+    data = text.encode(source.encoding)
+    return codecs.BOM_UTF8 + data if source.bom else data

@@ -1,0 +1,191 @@
+"""One run, in the order data flows: discover -> read -> rules and fixes -> write -> verify.
+
+The CLI builds `RunOptions`, calls `run`, and hands the `RunResult` to the report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrate.config import Config, find_pyproject, load_config
+from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
+from migrate.engine import FileOutcome, Finding, check_source, diagnostic
+from migrate.registry import matches, select_rules
+from migrate.rule import Applicability, ModelRelation
+from migrate.writer import WriteFailure, atomic_write, unified_diff
+
+if TYPE_CHECKING:
+    from migrate.verify import VerifyResult
+
+CHECK_DEFAULT = ("MC2",)
+MIGRATE_DEFAULT = ("MC1", "MC2")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    paths: list[Path]
+    default_select: tuple[str, ...] = CHECK_DEFAULT
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    fix: Applicability | None = None
+    write: bool = False
+    verify: bool = False
+    config_path: Path | None = None
+    # Source given on standard input, analyzed as if it were this file.
+    stdin_source: str | None = None
+    stdin_filename: str | None = None
+
+
+@dataclass
+class FileReport:
+    path: Path
+    display: str
+    outcome: FileOutcome
+    source: SourceFile | None = None
+    write_error: str | None = None
+    written: bool = False
+
+    @property
+    def diff(self) -> str:
+        if not self.outcome.changed:
+            return ""
+        return unified_diff(self.display, self.outcome.original, self.outcome.fixed)
+
+
+@dataclass
+class RunResult:
+    files: list[FileReport]
+    config: Config
+    verification: list[VerifyResult] = field(default_factory=list)
+    verification_error: str | None = None
+
+    @property
+    def findings(self) -> list[tuple[FileReport, Finding]]:
+        return [(report, finding) for report in self.files for finding in report.outcome.findings]
+
+    @property
+    def changed_files(self) -> list[FileReport]:
+        return [report for report in self.files if report.outcome.changed]
+
+    @property
+    def remaining(self) -> int:
+        return sum(len(report.outcome.remaining) for report in self.files)
+
+    @property
+    def errors(self) -> int:
+        tool_errors = sum(
+            1 for _, finding in self.findings if finding.violation.code.startswith("MC0")
+        )
+        return tool_errors + sum(1 for report in self.files if report.write_error)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def resolve_config(options: RunOptions) -> Config:
+    if options.config_path is not None:
+        return load_config(options.config_path)
+    start = options.paths[0] if options.paths else Path.cwd()
+    return load_config(find_pyproject(start))
+
+
+def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = None) -> RunResult:
+    config = resolve_config(options)
+    select = options.select if options.select is not None else config.select
+    if select is not None:
+        select = [*select, *config.extend_select]
+    rules = select_rules(select, [*config.ignore, *options.ignore], options.default_select)
+    reports: list[FileReport] = []
+    if options.stdin_source is not None:
+        name = options.stdin_filename or "stdin.py"
+        outcome = check_source(name, options.stdin_source, rules, options.fix)
+        reports.append(FileReport(Path(name), name, outcome))
+        return RunResult(reports, config)
+    files = discover(options.paths, [*config.exclude, *options.exclude])
+    for number, path in enumerate(files, start=1):
+        display = display_path(path)
+        ignored = _per_file_ignores(config, display)
+        file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
+        reports.append(_process(path, display, file_rules, options))
+        if on_progress is not None:
+            on_progress(number, len(files))
+    result = RunResult(reports, config)
+    if options.verify:
+        _verify(result, options)
+    return result
+
+
+def _per_file_ignores(config: Config, display: str) -> list[str]:
+    codes: list[str] = []
+    for pattern, ignored in config.per_file_ignores.items():
+        if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(Path(display).name, pattern):
+            codes.extend(ignored)
+    return codes
+
+
+def _process(path: Path, display: str, rules: list, options: RunOptions) -> FileReport:  # type: ignore[type-arg]
+    source = read_source(path)
+    if isinstance(source, ReadFailure):
+        failure = FileOutcome(display, "", "")
+        violation = diagnostic("MC001", f"cannot analyze: {source.reason}")
+        failure.findings = [Finding(violation)]
+        failure.remaining = [violation]
+        return FileReport(path, display, failure)
+    outcome = check_source(display, source.text, rules, options.fix)
+    report = FileReport(path, display, outcome, source)
+    if options.write and outcome.changed:
+        try:
+            atomic_write(path, encode_source(source, outcome.fixed))
+            report.written = True
+        except WriteFailure as error:
+            report.write_error = str(error)
+        except UnicodeEncodeError as error:
+            report.write_error = f"the fixed code cannot be encoded as {source.encoding}: {error}"
+    return report
+
+
+def _verify(result: RunResult, options: RunOptions) -> None:
+    """Prove every model rewrite numerically (torch is imported only in the child process)."""
+    from migrate import verify
+
+    targets: list[verify.VerifyTarget] = []
+    for report in result.changed_files:
+        relations: dict[tuple[str, str], ModelRelation] = {}
+        for relation in report.outcome.model_relations:
+            relations[(relation.class_name, relation.relation)] = relation
+        for relation in relations.values():
+            targets.append(
+                verify.VerifyTarget(
+                    file=report.path.resolve(),
+                    display_file=report.display,
+                    class_name=relation.class_name,
+                    original_source=report.outcome.original,
+                    rewritten_source=report.outcome.fixed,
+                    relation=relation.relation,
+                    dim=relation.dim,
+                    output_key=relation.output_key,
+                    feeds_loss="cross_entropy",
+                )
+            )
+    if not targets:
+        return
+    config = result.config
+    root = config.root or (options.paths[0] if options.paths else Path.cwd())
+    settings = verify.VerifySettings(
+        project_root=Path(root).resolve(),
+        model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
+    )
+    try:
+        result.verification = verify.verify_models(targets, settings)
+    except Exception as error:  # the run's other results stay valid
+        result.verification_error = f"verification could not run: {type(error).__name__}: {error}"

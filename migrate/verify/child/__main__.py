@@ -1,0 +1,77 @@
+"""Entry point: `python -m migrate.verify.child JOB EVENTS START`.
+
+Reads the job, runs tasks from index START on, and appends one JSON event per line to EVENTS:
+`ready` once torch is imported, then `start`, `phase`... and `done` per task, `finished` at
+the end (or `fatal` when torch cannot be imported). The parent enforces timeouts; this side
+only has to say where it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from migrate.verify._protocol import Blame, Job
+
+
+def main(argv: list[str]) -> int:
+    job_path, events_path, start_text = argv
+    with open(events_path, "a", encoding="utf-8") as channel:
+        emit = _emitter(channel)
+        try:
+            # Imported here, not at the top, so a missing or broken torch becomes a message.
+            from migrate.verify.child.common import Verdict, describe_error
+            from migrate.verify.child.losses import check_loss
+            from migrate.verify.child.models import check_model
+        except Exception as error:  # noqa: BLE001 - any import failure means "cannot verify"
+            emit(
+                {
+                    "event": "fatal",
+                    "reason": "torch could not be imported by the verification process "
+                    f"({sys.executable}): {type(error).__name__}: {error}",
+                }
+            )
+            return 0
+        emit({"event": "ready"})
+        job: Job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+        settings = job["settings"]
+        tasks = job["tasks"]
+        for index in range(int(start_text), len(tasks)):
+            task = tasks[index]
+            emit({"event": "start", "index": index})
+
+            def phase(text: str, blame: Blame, index: int = index) -> None:
+                emit({"event": "phase", "index": index, "phase": text, "blame": blame})
+
+            try:
+                if task["kind"] == "model":
+                    verdict = check_model(task, settings, phase)
+                else:
+                    verdict = check_loss(task, settings, phase)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - a bug must not hide results
+                verdict = Verdict(
+                    "skip", f"internal error in ml2mc while verifying: {describe_error(error)}"
+                )
+            emit({"event": "done", "index": index, "outcome": verdict.to_outcome()})
+        emit({"event": "finished"})
+    return 0
+
+
+def _emitter(channel: IO[str]) -> Any:
+    def emit(event: dict[str, object]) -> None:
+        channel.write(json.dumps(event) + "\n")
+        channel.flush()
+
+    return emit
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter shutdown: threads or atexit hooks left by the user's code could keep
+    # this process alive after its work is done.
+    os._exit(code)

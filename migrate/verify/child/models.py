@@ -1,0 +1,882 @@
+"""Check that a rewritten model computes what the original did, up to a declared relation."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import random
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import nn
+
+from migrate.verify._protocol import ModelTask, SettingsMessage, Status
+from migrate.verify.child.common import (
+    FLOAT32,
+    FLOAT64,
+    CheckFailed,
+    PhaseReporter,
+    Precision,
+    Verdict,
+    describe_error,
+    double_softmax_best_probability,
+    double_softmax_explanation,
+    double_softmax_floor,
+    needs_cuda,
+)
+from migrate.verify.child.loading import (
+    Sandbox,
+    load_original,
+    load_rewritten,
+    module_identity,
+    resolve_reference,
+)
+
+BATCH_SIZE = 8
+SEQUENCE_LENGTH = 16
+RNN_STEPS = 12
+CONV_SIZES = (32, 64, 224, 16, 8)
+# A 3-d input at 224^3 would need gigabytes in float64; volumes stay small.
+CONV3D_SIZES = (32, 16, 8)
+MAX_INFERRED_LAYERS = 3
+MAX_LISTED_KEYS = 6
+# Python exceptions that user code may raise, SystemExit included (a stray sys.exit() in a
+# script-like module must become a verdict, not end the child).
+USER_ERRORS = (Exception, SystemExit)
+
+Arguments = tuple[tuple[object, ...], dict[str, object]]
+Leaves = list[tuple[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    description: str
+    make: Callable[[int, torch.dtype], Arguments]
+
+
+@dataclass(frozen=True)
+class Relation:
+    kind: str  # identity | sigmoid | softmax | log_softmax
+    dim: int | None = None
+
+    def apply(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.kind == "sigmoid":
+            return torch.sigmoid(tensor)
+        if self.kind == "softmax":
+            return torch.softmax(tensor, dim=self.dim)
+        if self.kind == "log_softmax":
+            return torch.log_softmax(tensor, dim=self.dim)
+        return tensor
+
+    def label(self, path: str = "") -> str:
+        new = f"new{path}"
+        if self.kind == "identity":
+            return f"orig{path} = {new}"
+        if self.kind == "sigmoid":
+            return f"orig{path} = sigmoid({new})"
+        return f"orig{path} = {self.kind}({new}, dim={self.dim})"
+
+
+IDENTITY = Relation("identity")
+
+
+@dataclass(frozen=True)
+class Fit:
+    holds: bool
+    max_abs: float
+    max_rel: float
+    problem: str | None = None
+
+
+def check_model(task: ModelTask, settings: SettingsMessage, phase: PhaseReporter) -> Verdict:
+    check = _ModelCheck(task, settings, phase)
+    try:
+        return check.run()
+    except CheckFailed as stop:
+        return Verdict(stop.status, stop.reason, batches=check.batches_run, notes=check.notes)
+
+
+class _ModelCheck:
+    def __init__(self, task: ModelTask, settings: SettingsMessage, phase: PhaseReporter) -> None:
+        self.task = task
+        self.settings = settings
+        self.phase = phase
+        self.seed = int(settings["seed"])
+        self.file = Path(task["file"])
+        self.name = task["class_name"]
+        self.module_name, self.package, self.search_root = module_identity(self.file)
+        self.project_root = Path(settings["project_root"])
+        self.notes: list[str] = []
+        self.batches_run = 0
+
+    # -- the steps, in order --------------------------------------------------------------
+
+    def run(self) -> Verdict:
+        roots = [self.search_root, self.project_root]
+        with Sandbox(roots, self.project_root):
+            original_module, rewritten_module = self._load()
+            original_class = self._model_class(original_module, "original")
+            rewritten_class = self._model_class(rewritten_module, "rewritten")
+            original = self._build("original", original_class, original_module, original_module)
+            rewritten = self._build("rewritten", rewritten_class, rewritten_module, original_module)
+            self._load_state(original, rewritten)
+            original.eval()
+            rewritten.eval()
+            plan, precision = self._choose_input(original, rewritten, original_module)
+            originals, rewrittens = self._run_batches(original, rewritten, plan, precision)
+            return self._compare(originals, rewrittens, precision)
+
+    def _load(self) -> tuple[ModuleType, ModuleType]:
+        self.phase(f"importing the original {self.module_name}", "original")
+        try:
+            original = load_original(self.file, self.task["original_source"])
+        except USER_ERRORS as error:
+            raise CheckFailed(
+                "skip", f"importing the original {self.module_name} failed: {describe_error(error)}"
+            ) from error
+        self.phase(f"importing the rewritten {self.module_name}", "rewritten")
+        try:
+            rewritten = load_rewritten(self.file, self.task["rewritten_source"])
+        except USER_ERRORS as error:
+            raise CheckFailed(
+                "fail",
+                f"the rewritten {self.module_name} does not import: {describe_error(error)}",
+            ) from error
+        return original, rewritten
+
+    def _model_class(self, module: ModuleType, which: str) -> type[nn.Module]:
+        value = getattr(module, self.name, None)
+        status: Status = "skip" if which == "original" else "fail"
+        if value is None:
+            raise CheckFailed(status, f"the {which} {self.module_name} has no class {self.name}")
+        if not (isinstance(value, type) and issubclass(value, nn.Module)):
+            raise CheckFailed(
+                status, f"{self.name} in the {which} {self.module_name} is not a torch.nn.Module"
+            )
+        return value
+
+    def _spec(self) -> tuple[str, dict[str, object] | None]:
+        keys = [f"{self.module_name}:{self.name}"]
+        try:
+            relative = self.file.resolve().relative_to(self.project_root.resolve())
+            keys.append(f"{relative.as_posix()}:{self.name}")
+        except ValueError:
+            pass
+        specs = self.settings["model_specs"]
+        for key in keys:
+            spec = specs.get(key)
+            if isinstance(spec, dict):
+                return key, spec
+        return keys[0], None
+
+    def _build(
+        self,
+        which: str,
+        model_class: type[nn.Module],
+        module: ModuleType,
+        original_module: ModuleType,
+    ) -> nn.Module:
+        key, spec = self._spec()
+        spec = spec or {}
+        args = list(_as_list(spec.get("args")))
+        kwargs = dict(_as_dict(spec.get("kwargs")))
+        factory_reference = spec.get("factory")
+        status: Status = "skip" if which == "original" else "fail"
+        self.phase(f"building the {which} {self.name}", "original" if which == "original" else "rewritten")
+        if factory_reference is None and not args and not kwargs:
+            required = _required_parameters(model_class)
+            if required:
+                raise CheckFailed(
+                    "skip",
+                    f"{self.name}() needs constructor arguments ({', '.join(required)}); add "
+                    f"[tool.ml2mc.verify] \"{key}\" = {{ kwargs = {{ ... }} }} or "
+                    f"{{ factory = \"{self.module_name}:build\" }} to pyproject.toml",
+                )
+        _seed_everything(self.seed)
+        try:
+            if factory_reference is None:
+                model: object = model_class(*args, **kwargs)
+            else:
+                model = self._call_factory(
+                    str(factory_reference), which, module, original_module, args, kwargs
+                )
+        except CheckFailed:
+            raise
+        except USER_ERRORS as error:
+            if needs_cuda(error):
+                raise CheckFailed(
+                    "skip", f"{self.name} needs CUDA, which this machine lacks: "
+                    f"{describe_error(error)}"
+                ) from error
+            detail = describe_error(error)
+            if which == "original":
+                raise CheckFailed("skip", f"building the original {self.name} failed: {detail}") from error
+            raise CheckFailed(
+                "fail", f"building the rewritten {self.name} failed (the original builds): {detail}"
+            ) from error
+        if not isinstance(model, nn.Module):
+            raise CheckFailed(status, f"building {self.name} returned {type(model).__name__}, not a torch.nn.Module")
+        if not any(isinstance(part, model_class) for part in model.modules()):
+            raise CheckFailed(
+                "skip",
+                f"the factory {factory_reference} did not build the {which} {self.name}; "
+                f"define the factory in {self.module_name} so ml2mc can call both versions",
+            )
+        return model
+
+    def _call_factory(
+        self,
+        reference: str,
+        which: str,
+        module: ModuleType,
+        original_module: ModuleType,
+        args: list[object],
+        kwargs: dict[str, object],
+    ) -> object:
+        factory_module = reference.partition(":")[0]
+        if which == "original" or factory_module == self.module_name:
+            # A factory next to the class is executed in each version of the module, so it
+            # builds that version's class by itself.
+            factory = resolve_reference(reference, {self.module_name: module})
+            return _call(factory, args, kwargs)
+        # A factory elsewhere imported the original class by name; point those names at the
+        # rewritten class (or module) for the duration of the call.
+        factory = resolve_reference(reference, {self.module_name: original_module})
+        namespace = getattr(factory, "__globals__", None)
+        original_class = getattr(original_module, self.name)
+        replaced: dict[str, object] = {}
+        if isinstance(namespace, dict):
+            for name, value in list(namespace.items()):
+                if value is original_class:
+                    replaced[name] = value
+                    namespace[name] = getattr(module, self.name)
+                elif value is original_module:
+                    replaced[name] = value
+                    namespace[name] = module
+        try:
+            return _call(factory, args, kwargs)
+        finally:
+            if isinstance(namespace, dict):
+                namespace.update(replaced)
+
+    def _load_state(self, original: nn.Module, rewritten: nn.Module) -> None:
+        self.phase(f"loading the original {self.name}'s state_dict into the rewritten one", "rewritten")
+        original_state = original.state_dict()
+        rewritten_state = rewritten.state_dict()
+        missing = [key for key in rewritten_state if key not in original_state]
+        unexpected = [key for key in original_state if key not in rewritten_state]
+        preface = (
+            f"old checkpoints would not load into the rewritten {self.name} "
+            "(load_state_dict(strict=True))"
+        )
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing keys: {_list_keys(missing)}")
+            if unexpected:
+                parts.append(f"unexpected keys: {_list_keys(unexpected)}")
+            raise CheckFailed("fail", f"{preface}: {'; '.join(parts)}")
+        try:
+            rewritten.load_state_dict(original_state, strict=True)
+        except USER_ERRORS as error:
+            lines = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+            detail = "; ".join(lines[:MAX_LISTED_KEYS]) or describe_error(error)
+            raise CheckFailed("fail", f"{preface}: {detail}") from error
+
+    def _input_plans(self, model: nn.Module, original_module: ModuleType) -> list[InputPlan]:
+        _, spec = self._spec()
+        if spec and "input" in spec:
+            return [self._callable_plan(str(spec["input"]), original_module)]
+        if spec and "shape" in spec:
+            return [self._shape_plan(spec, model)]
+        return _inferred_plans(model, self.seed)
+
+    def _callable_plan(self, reference: str, original_module: ModuleType) -> InputPlan:
+        try:
+            function = resolve_reference(reference, {self.module_name: original_module})
+        except USER_ERRORS as error:
+            raise CheckFailed("skip", f"cannot load the input function {reference}: {describe_error(error)}") from error
+        if not callable(function):
+            raise CheckFailed("skip", f"the input {reference} is not callable")
+        seed = self.seed
+
+        def make(batch: int, dtype: torch.dtype) -> Arguments:
+            # Seed before the call: the user's sampler may draw from the global generator.
+            _seed_everything(seed + 1000 + batch)
+            value = _call_input(function)
+            return _as_arguments(_convert_floats(value, dtype))
+
+        return InputPlan(f"from {reference}", make)
+
+    def _shape_plan(self, spec: dict[str, object], model: nn.Module) -> InputPlan:
+        shape = tuple(int(size) for size in _as_list(spec.get("shape")))
+        dtype_name = str(spec.get("dtype", "float32")).removeprefix("torch.")
+        requested = getattr(torch, dtype_name, None)
+        if not isinstance(requested, torch.dtype):
+            raise CheckFailed("skip", f"unknown dtype {dtype_name!r} in [tool.ml2mc.verify]")
+        seed = self.seed
+        if requested.is_floating_point:
+            return InputPlan(f"random normal {shape} (configured)", _normal_maker(shape, seed))
+        high = spec.get("high")
+        if high is None:
+            embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)), None)
+            high = embedding.num_embeddings if embedding is not None else 2
+        low = int(str(spec.get("low", 0)))
+        return InputPlan(
+            f"random integers in [{low}, {high}) {shape} (configured)",
+            _integer_maker(shape, low, int(str(high)), requested, seed),
+        )
+
+    def _choose_input(
+        self, original: nn.Module, rewritten: nn.Module, original_module: ModuleType
+    ) -> tuple[InputPlan, Precision]:
+        plans = self._input_plans(original, original_module)
+        if not plans:
+            key, _ = self._spec()
+            raise CheckFailed(
+                "skip",
+                f"cannot infer an input for {self.name}: no Linear, Conv1d/2d/3d, Embedding or "
+                f"LSTM/GRU/RNN layer to read the input size from; add [tool.ml2mc.verify] "
+                f"\"{key}\" = {{ shape = [8, ...], dtype = \"float32\" }} or "
+                f"{{ input = \"{self.module_name}:sample_batch\" }}",
+            )
+        original_errors: list[str] = []
+        rewritten_error: str | None = None
+        for precision in (FLOAT64, FLOAT32):
+            original.to(precision.dtype)
+            rewritten.to(precision.dtype)
+            for plan in plans:
+                self.phase(f"running the original {self.name} on input {plan.description}", "original")
+                try:
+                    _forward(original, plan, 0, precision.dtype, self.seed)
+                except USER_ERRORS as error:
+                    self._stop_if_cuda(error)
+                    original_errors.append(f"{plan.description} in {_dtype_name(precision)}: {describe_error(error)}")
+                    continue
+                self.phase(f"running the rewritten {self.name} on input {plan.description}", "rewritten")
+                try:
+                    _forward(rewritten, plan, 0, precision.dtype, self.seed)
+                except USER_ERRORS as error:
+                    self._stop_if_cuda(error)
+                    rewritten_error = rewritten_error or (
+                        f"the rewritten {self.name} raised {describe_error(error)} on input "
+                        f"{plan.description} ({_dtype_name(precision)}), which the original accepts"
+                    )
+                    break
+                if precision is not FLOAT64:
+                    first = original_errors[0] if original_errors else "unknown error"
+                    self.notes.append(f"float64 run failed ({first}); fell back to float32")
+                self.notes.append(f"input: {plan.description}")
+                return plan, precision
+        if rewritten_error is not None:
+            raise CheckFailed("fail", rewritten_error)
+        if len(plans) == 1:
+            raise CheckFailed(
+                "skip", f"the original {self.name} raised {original_errors[-1]}"
+            )
+        tried = ", ".join(plan.description for plan in plans)
+        raise CheckFailed(
+            "skip",
+            f"the original {self.name} did not run on any inferred input (tried {tried}); "
+            f"last error: {original_errors[-1]}",
+        )
+
+    def _stop_if_cuda(self, error: BaseException) -> None:
+        if needs_cuda(error):
+            raise CheckFailed(
+                "skip", f"{self.name} needs CUDA, which this machine lacks: {describe_error(error)}"
+            ) from error
+
+    def _run_batches(
+        self, original: nn.Module, rewritten: nn.Module, plan: InputPlan, precision: Precision
+    ) -> tuple[list[object], list[object]]:
+        originals: list[object] = []
+        rewrittens: list[object] = []
+        total = int(self.settings["batches"])
+        for batch in range(total):
+            where = f"batch {batch + 1}/{total}"
+            self.phase(f"running the original {self.name} ({where})", "original")
+            try:
+                originals.append(_forward(original, plan, batch, precision.dtype, self.seed))
+            except USER_ERRORS as error:
+                raise CheckFailed(
+                    "skip", f"the original {self.name} raised {describe_error(error)} on {where}"
+                ) from error
+            self.phase(f"running the rewritten {self.name} ({where})", "rewritten")
+            try:
+                rewrittens.append(_forward(rewritten, plan, batch, precision.dtype, self.seed))
+            except USER_ERRORS as error:
+                raise CheckFailed(
+                    "fail",
+                    f"the rewritten {self.name} raised {describe_error(error)} on {where}, "
+                    "where the original ran",
+                ) from error
+            self.batches_run = batch + 1
+        return originals, rewrittens
+
+    # -- comparing outputs ----------------------------------------------------------------
+
+    def _compare(
+        self, originals: list[object], rewrittens: list[object], precision: Precision
+    ) -> Verdict:
+        self.phase(f"comparing the outputs of {self.name}", "setup")
+        self.notes.insert(0, precision.label)
+        key = self.task["output_key"]
+        if key is not None:
+            originals = [self._select(output, key, "original") for output in originals]
+            rewrittens = [self._select(output, key, "rewritten") for output in rewrittens]
+            self.notes.append(f"compared output element [{key!r}]")
+        original_leaves = [_leaves(output) for output in originals]
+        rewritten_leaves = [_leaves(output) for output in rewrittens]
+        original_paths = [path for path, _ in original_leaves[0]]
+        rewritten_paths = [path for path, _ in rewritten_leaves[0]]
+        if not original_paths:
+            raise CheckFailed("skip", f"the original {self.name}'s output contains no tensor to compare")
+        if original_paths != rewritten_paths:
+            raise CheckFailed(
+                "fail",
+                f"the output's structure changed: the original returns {_paths(original_paths)}, "
+                f"the rewritten returns {_paths(rewritten_paths)}",
+            )
+        by_path = {
+            path: (
+                [leaves[index][1] for leaves in original_leaves],
+                [leaves[index][1] for leaves in rewritten_leaves],
+            )
+            for index, path in enumerate(original_paths)
+        }
+        if len(by_path) == 1:
+            return self._compare_single(next(iter(by_path.values())), precision)
+        return self._compare_many(by_path, precision)
+
+    def _select(self, output: object, key: str | int, which: str) -> object:
+        try:
+            if isinstance(output, Mapping):
+                return output[key]
+            if isinstance(output, tuple | list) and isinstance(key, int):
+                return output[key]
+            if isinstance(key, str):
+                return getattr(output, key)
+        except (KeyError, IndexError, AttributeError):
+            pass
+        status: Status = "skip" if which == "original" else "fail"
+        raise CheckFailed(status, f"the {which} {self.name}'s output has no element [{key!r}]")
+
+    def _candidates(self, tensors: list[torch.Tensor]) -> list[Relation]:
+        declared = self.task["relation"]
+        ndim = tensors[0].dim()
+        if declared == "identity":
+            return [IDENTITY]
+        if declared == "sigmoid":
+            return [Relation("sigmoid")]
+        if declared in ("softmax", "log_softmax"):
+            return [Relation(declared, self.task["dim"])]
+        relations = [IDENTITY, Relation("sigmoid")]
+        if ndim >= 2:
+            dims = sorted({1, ndim - 1})
+            labels = {1: 1, ndim - 1: -1} if ndim > 2 else {1: 1}
+            for kind in ("softmax", "log_softmax"):
+                relations.extend(Relation(kind, labels[dim]) for dim in dims)
+        return relations
+
+    def _compare_single(
+        self, pair: tuple[list[torch.Tensor], list[torch.Tensor]], precision: Precision
+    ) -> Verdict:
+        originals, rewrittens = pair
+        candidates = self._candidates(rewrittens)
+        fits = [(relation, _fit(relation, originals, rewrittens, precision)) for relation in candidates]
+        holding = next(((relation, fit) for relation, fit in fits if fit.holds), None)
+        problems: list[str] = []
+        if holding is not None:
+            relation, fit = holding
+            label = relation.label()
+        else:
+            relation, fit = min(fits, key=lambda item: _severity(item[1]))
+            label = None
+            problems.append(self._relation_problem(fits, originals, rewrittens, precision))
+        probability = self._probability_problem(rewrittens)
+        if probability is not None:
+            problems.append(probability)
+        return self._verdict(problems, label, fit.max_abs, fit.max_rel)
+
+    def _compare_many(
+        self,
+        by_path: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]],
+        precision: Precision,
+    ) -> Verdict:
+        changed: list[str] = []
+        problems: list[str] = []
+        watched: list[list[torch.Tensor]] = []
+        worst_abs = 0.0
+        worst_rel = 0.0
+        declared = self.task["relation"]
+        for path, (originals, rewrittens) in by_path.items():
+            identity = _fit(IDENTITY, originals, rewrittens, precision)
+            if identity.holds:
+                worst_abs, worst_rel = max(worst_abs, identity.max_abs), max(worst_rel, identity.max_rel)
+                continue
+            watched.append(rewrittens)
+            fits = [
+                (relation, _fit(relation, originals, rewrittens, precision))
+                for relation in self._candidates(rewrittens)
+                if relation != IDENTITY
+            ]
+            holding = next(((relation, fit) for relation, fit in fits if fit.holds), None)
+            if holding is not None:
+                relation, fit = holding
+                changed.append(relation.label(path))
+            else:
+                relation, fit = min([(IDENTITY, identity), *fits], key=lambda item: _severity(item[1]))
+                problems.append(
+                    f"output {path}: no relation holds (closest {relation.label(path)}, "
+                    f"max abs error {fit.max_abs:.3g}{_problem_suffix(fit)})"
+                )
+            worst_abs, worst_rel = max(worst_abs, fit.max_abs), max(worst_rel, fit.max_rel)
+        if not problems and not changed and declared not in ("identity", "unknown"):
+            problems.append(
+                f"no output element changed; expected {Relation(declared, self.task['dim']).label()} "
+                "for one of them"
+            )
+        for rewrittens in watched:
+            probability = self._probability_problem(rewrittens)
+            if probability is not None:
+                problems.append(probability)
+                break
+        label = "; ".join(changed) if changed else IDENTITY.label()
+        return self._verdict(problems, None if problems else label, worst_abs, worst_rel)
+
+    def _verdict(
+        self, problems: list[str], relation: str | None, max_abs: float, max_rel: float
+    ) -> Verdict:
+        if problems:
+            return Verdict(
+                "fail", "; ".join(problems), relation, max_abs, max_rel, self.batches_run, self.notes
+            )
+        return Verdict("pass", None, relation, max_abs, max_rel, self.batches_run, self.notes)
+
+    def _relation_problem(
+        self,
+        fits: list[tuple[Relation, Fit]],
+        originals: list[torch.Tensor],
+        rewrittens: list[torch.Tensor],
+        precision: Precision,
+    ) -> str:
+        declared = self.task["relation"]
+        relation, fit = min(fits, key=lambda item: _severity(item[1]))
+        if declared == "unknown":
+            tried = ", ".join(candidate.label() for candidate, _ in fits)
+            return (
+                "no known relation holds between the original and the rewritten output "
+                f"(tried {tried}); closest: {relation.label()}, max abs error "
+                f"{fit.max_abs:.3g}{_problem_suffix(fit)}"
+            )
+        text = (
+            f"{relation.label()} does not hold: max abs error {fit.max_abs:.3g} "
+            f"(allowed atol={precision.atol:g}, rtol={precision.rtol:g}){_problem_suffix(fit)}"
+        )
+        if declared != "identity" and _fit(IDENTITY, originals, rewrittens, precision).holds:
+            text += "; the output did not change at all (orig = new)"
+        return text
+
+    def _probability_problem(self, rewrittens: list[torch.Tensor]) -> str | None:
+        """Probabilities fed to CrossEntropyLoss are a failure; elsewhere they earn a note."""
+        ndim = rewrittens[0].dim()
+        dims = [self.task["dim"]] if self.task["relation"] != "unknown" else [1, -1]
+        for dim in dict.fromkeys(dims):
+            if not -ndim <= dim < ndim:
+                continue
+            if all(_is_probability(tensor, dim) for tensor in rewrittens):
+                classes = int(rewrittens[0].shape[dim])
+                self.notes.append(
+                    f"double softmax would floor the loss at log(1+(C-1)/e)="
+                    f"{double_softmax_floor(classes):.3g} for C={classes}; max attainable "
+                    f"probability {double_softmax_best_probability(classes):.3g}"
+                )
+                if self.task["feeds_loss"] == "cross_entropy":
+                    return double_softmax_explanation(classes)
+                self.notes.append(
+                    f"the rewritten output is probabilities (rows sum to 1 along dim={dim}); "
+                    "do not feed it to CrossEntropyLoss, which expects logits"
+                )
+                return None
+        return None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _fit(
+    relation: Relation,
+    originals: list[torch.Tensor],
+    rewrittens: list[torch.Tensor],
+    precision: Precision,
+) -> Fit:
+    worst_abs = 0.0
+    worst_rel = 0.0
+    holds = True
+    for original, rewritten in zip(originals, rewrittens, strict=True):
+        if original.shape != rewritten.shape:
+            return Fit(
+                False, float("inf"), float("inf"),
+                f"shape changed from {tuple(original.shape)} to {tuple(rewritten.shape)}",
+            )
+        floating = original.is_floating_point() and rewritten.is_floating_point()
+        if not floating:
+            if relation != IDENTITY or original.dtype != rewritten.dtype:
+                return Fit(
+                    False, float("inf"), float("inf"),
+                    f"dtype {str(original.dtype).removeprefix('torch.')} -> "
+                    f"{str(rewritten.dtype).removeprefix('torch.')}",
+                )
+            same = torch.equal(original, rewritten)
+            holds = holds and same
+            worst_abs = max(worst_abs, 0.0 if same else float("inf"))
+            continue
+        if relation.dim is not None and not -rewritten.dim() <= relation.dim < rewritten.dim():
+            return Fit(False, float("inf"), float("inf"), f"no dim {relation.dim}")
+        expected = relation.apply(rewritten).double()
+        actual = original.double()
+        close = torch.isclose(actual, expected, rtol=precision.rtol, atol=precision.atol, equal_nan=True)
+        holds = holds and bool(close.all())
+        both_nan = actual.isnan() & expected.isnan()
+        difference = (actual - expected).abs().masked_fill(both_nan, 0.0)
+        if difference.numel():
+            worst_abs = max(worst_abs, float(difference.max()))
+            scale = torch.maximum(actual.abs(), expected.abs()).clamp_min(torch.finfo(torch.float64).tiny)
+            relative = (difference / scale).masked_fill(difference == 0, 0.0)
+            worst_rel = max(worst_rel, float(relative.max()))
+    return Fit(holds, worst_abs, worst_rel)
+
+
+def _severity(fit: Fit) -> float:
+    return fit.max_abs if fit.max_abs == fit.max_abs else float("inf")
+
+
+def _problem_suffix(fit: Fit) -> str:
+    return f"; {fit.problem}" if fit.problem else ""
+
+
+def _is_probability(tensor: torch.Tensor, dim: int) -> bool:
+    if not tensor.is_floating_point() or tensor.numel() == 0 or tensor.shape[dim] < 2:
+        return False
+    values = tensor.double()
+    if not bool(torch.isfinite(values).all()):
+        return False
+    if float(values.min()) < 0.0 or float(values.max()) > 1.0:
+        return False
+    deviation = (values.sum(dim=dim) - 1.0).abs().max()
+    return float(deviation) <= 1e-6
+
+
+def _leaves(value: object, path: str = "") -> Leaves:
+    if isinstance(value, torch.Tensor):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        found: Leaves = []
+        for key, item in value.items():
+            found.extend(_leaves(item, f"{path}[{key!r}]"))
+        return found
+    if isinstance(value, tuple | list):
+        found = []
+        for index, item in enumerate(value):
+            found.extend(_leaves(item, f"{path}[{index}]"))
+        return found
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        found = []
+        for field in dataclasses.fields(value):
+            found.extend(_leaves(getattr(value, field.name), f"{path}.{field.name}"))
+        return found
+    return []
+
+
+def _paths(paths: list[str]) -> str:
+    if not paths:
+        return "no tensors"
+    if paths == [""]:
+        return "one tensor"
+    return ", ".join(f"output{path}" for path in paths)
+
+
+def _list_keys(keys: list[str]) -> str:
+    shown = ", ".join(keys[:MAX_LISTED_KEYS])
+    hidden = len(keys) - MAX_LISTED_KEYS
+    return shown + (f" and {hidden} more" if hidden > 0 else "")
+
+
+def _dtype_name(precision: Precision) -> str:
+    return str(precision.dtype).removeprefix("torch.")
+
+
+def _required_parameters(model_class: type[nn.Module]) -> list[str]:
+    try:
+        signature = inspect.signature(model_class)
+    except (TypeError, ValueError):
+        return []
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.kind in kinds and parameter.default is inspect.Parameter.empty
+    ]
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        # Only when the user's code already loaded numpy; importing it ourselves costs time.
+        numpy.random.seed(seed % 2**32)
+
+
+def _call(function: object, args: list[object], kwargs: dict[str, object]) -> object:
+    if not callable(function):
+        raise TypeError(f"{function!r} is not callable")
+    return function(*args, **kwargs)
+
+
+def _call_input(function: Callable[..., object]) -> object:
+    """Call the user's sampler with the batch size when it asks for one."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return function()
+    if "batch_size" in parameters:
+        return function(batch_size=BATCH_SIZE)
+    required = [
+        parameter
+        for parameter in parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return function(BATCH_SIZE) if required else function()
+
+
+def _convert_floats(value: object, dtype: torch.dtype) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, Mapping):
+        return {key: _convert_floats(item, dtype) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(_convert_floats(item, dtype) for item in value)
+    return value
+
+
+def _as_arguments(value: object) -> Arguments:
+    if isinstance(value, Mapping):
+        return (), {str(key): item for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return tuple(value), {}
+    return (value,), {}
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise CheckFailed("skip", f"expected a list in [tool.ml2mc.verify], got {value!r}")
+
+
+def _as_dict(value: object) -> dict[str, object]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    raise CheckFailed("skip", f"expected a table in [tool.ml2mc.verify], got {value!r}")
+
+
+def _forward(
+    model: nn.Module, plan: InputPlan, batch: int, dtype: torch.dtype, seed: int
+) -> object:
+    args, kwargs = plan.make(batch, dtype)
+    # Both models see the same random state, so randomness inside forward cancels out.
+    _seed_everything(seed + 7919 * (batch + 1))
+    with torch.no_grad():
+        return model(*args, **kwargs)
+
+
+def _generator(seed: int, batch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + batch + 1)
+
+
+def _normal_maker(shape: tuple[int, ...], seed: int) -> Callable[[int, torch.dtype], Arguments]:
+    def make(batch: int, dtype: torch.dtype) -> Arguments:
+        return (torch.randn(shape, generator=_generator(seed, batch), dtype=dtype),), {}
+
+    return make
+
+
+def _integer_maker(
+    shape: tuple[int, ...], low: int, high: int, dtype: torch.dtype, seed: int
+) -> Callable[[int, torch.dtype], Arguments]:
+    def make(batch: int, run_dtype: torch.dtype) -> Arguments:
+        del run_dtype  # token ids stay integers whatever precision the model runs in
+        tokens = torch.randint(low, high, shape, generator=_generator(seed, batch), dtype=dtype)
+        return (tokens,), {}
+
+    return make
+
+
+def _inferred_plans(model: nn.Module, seed: int) -> list[InputPlan]:
+    """Input guesses from the first few layers that reveal their input size, in module order."""
+    plans: list[InputPlan] = []
+    layers = 0
+    for name, layer in model.named_modules():
+        if layers >= MAX_INFERRED_LAYERS:
+            break
+        where = f"layer {name!r}" if name else "the model"
+        found = _plans_for_layer(layer, where, seed)
+        if found:
+            plans.extend(found)
+            layers += 1
+    return plans
+
+
+def _plans_for_layer(layer: nn.Module, where: str, seed: int) -> list[InputPlan]:
+    kind = type(layer).__name__
+    if isinstance(layer, nn.Linear) and layer.in_features > 0:
+        shape: tuple[int, ...] = (BATCH_SIZE, layer.in_features)
+        return [InputPlan(_shape_text(shape, f"{where} ({kind} in_features={layer.in_features})"),
+                          _normal_maker(shape, seed))]
+    convolutions: list[tuple[type[nn.modules.conv._ConvNd], int, tuple[int, ...]]] = [
+        (nn.Conv1d, 1, CONV_SIZES),
+        (nn.Conv2d, 2, CONV_SIZES),
+        (nn.Conv3d, 3, CONV3D_SIZES),
+    ]
+    for conv_type, spatial_dims, sizes in convolutions:
+        if isinstance(layer, conv_type):
+            channels = layer.in_channels
+            origin = f"{where} ({kind} in_channels={channels})"
+            plans = []
+            for size in sizes:
+                shape = (BATCH_SIZE, channels, *([size] * spatial_dims))
+                plans.append(InputPlan(_shape_text(shape, origin), _normal_maker(shape, seed)))
+            return plans
+    if isinstance(layer, nn.Embedding | nn.EmbeddingBag):
+        shape = (BATCH_SIZE, SEQUENCE_LENGTH)
+        origin = f"{where} ({kind} num_embeddings={layer.num_embeddings})"
+        return [InputPlan(
+            f"token ids in [0, {layer.num_embeddings}) {shape} from {origin}",
+            _integer_maker(shape, 0, layer.num_embeddings, torch.long, seed),
+        )]
+    if isinstance(layer, nn.RNNBase):
+        if layer.batch_first:
+            shape = (BATCH_SIZE, RNN_STEPS, layer.input_size)
+        else:
+            shape = (RNN_STEPS, BATCH_SIZE, layer.input_size)
+        origin = f"{where} ({kind} input_size={layer.input_size}, batch_first={layer.batch_first})"
+        return [InputPlan(_shape_text(shape, origin), _normal_maker(shape, seed))]
+    return []
+
+
+def _shape_text(shape: tuple[int, ...], origin: str) -> str:
+    return f"random normal {shape} from {origin}"

@@ -153,14 +153,26 @@ def check(
     if fixing:
         applicability = Applicability.UNSAFE if unsafe_fixes else Applicability.SAFE
     options = _options(
-        paths, select, ignore, exclude, config, stdin_filename,
-        default_select=CHECK_DEFAULT, fix=applicability, write=fix and not diff,
+        paths,
+        select,
+        ignore,
+        exclude,
+        config,
+        stdin_filename,
+        default_select=CHECK_DEFAULT,
+        fix=applicability,
+        write=fix and not diff,
         verify=verify and fix and not diff,
     )
     result = _run(options)
     style = report.ReportStyle(
-        output_format.value, "check", fixing=fixing, writing=options.write,
-        diff_only=diff, verifying=options.verify, unsafe_fixes=unsafe_fixes,
+        output_format.value,
+        "check",
+        fixing=fixing,
+        writing=options.write,
+        diff_only=diff,
+        verifying=options.verify,
+        unsafe_fixes=unsafe_fixes,
     )
     report.print_run(result, style)
     failed = any(item.status == "fail" for item in result.verification)
@@ -195,14 +207,26 @@ def migrate(
     """Migrate multi-label code to multi-class (MC1xx + MC2xx). Dry run unless --write."""
     writing = write and not diff and not check_only
     options = _options(
-        paths, select, ignore, exclude, config, stdin_filename,
-        default_select=MIGRATE_DEFAULT, fix=Applicability.UNSAFE, write=writing,
+        paths,
+        select,
+        ignore,
+        exclude,
+        config,
+        stdin_filename,
+        default_select=MIGRATE_DEFAULT,
+        fix=Applicability.UNSAFE,
+        write=writing,
         verify=not no_verify and not check_only and not diff,
     )
     result = _run(options)
     style = report.ReportStyle(
-        output_format.value, "migrate", fixing=True, writing=writing, diff_only=diff,
-        verifying=options.verify, unsafe_fixes=unsafe_fixes,
+        output_format.value,
+        "migrate",
+        fixing=True,
+        writing=writing,
+        diff_only=diff,
+        verifying=options.verify,
+        unsafe_fixes=unsafe_fixes,
     )
     report.print_run(result, style)
     statuses = {item.status for item in result.verification}

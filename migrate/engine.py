@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from migrate.facts import ModuleFacts
+from migrate.index import ProjectIndex
 from migrate.names import TRIGGER_WORDS
+from migrate.registry import matches
 from migrate.rule import Applicability, Edit, Fix, ModelRelation, Rule, Span, Violation
 
 MAX_PASSES = 10
@@ -46,7 +48,8 @@ class FileOutcome:
 
 
 def might_match(source: str) -> bool:
-    """Cheap token test: a file that names no activation or loss cannot produce a finding."""
+    """Cheap token test: a file that names no activation, loss or multi-label API cannot
+    produce a finding of its own (it may still read a model defined elsewhere)."""
     return any(word in source for word in TRIGGER_WORDS)
 
 
@@ -55,21 +58,54 @@ def diagnostic(code: str, message: str, span: Span = _START) -> Violation:
     return Violation(code=code, name=name, message=message, span=span)
 
 
+@dataclass(frozen=True)
+class ModuleInput:
+    """One file of a run: its source and the dotted module name it is imported as."""
+
+    source: str
+    module_name: str = "__main__"
+    # Codes or prefixes not to run on this file (per-file-ignores).
+    ignored: tuple[str, ...] = ()
+
+
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
-    """The findings of the rules on one module (MC001/MC002 for a file that cannot be analyzed)."""
-    rule_list = list(rules)
-    if not rule_list or not might_match(source) or _FILE_NOQA.search(source):
-        return []
-    try:
-        facts = ModuleFacts(path, source)
-    except cst.ParserSyntaxError as error:
-        span = Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1)
-        message = f"cannot parse: {error.message} (line {error.raw_line})"
-        return [diagnostic("MC001", message, span)]
-    except RecursionError:
-        return [diagnostic("MC001", "cannot parse: the file nests deeper than the parser allows")]
+    """The findings of the rules on one module on its own."""
+    return analyze_project({path: ModuleInput(source)}, list(rules))[path]
+
+
+def analyze_project(
+    modules: dict[str, ModuleInput], rules: list[Rule]
+) -> dict[str, list[Violation]]:
+    """The findings of the rules on every module, each seeing the others through the index."""
+    index = ProjectIndex()
+    results: dict[str, list[Violation]] = {path: [] for path in modules}
+    facts_by_path: dict[str, ModuleFacts] = {}
+    for path, module in modules.items():
+        if not rules or _FILE_NOQA.search(module.source):
+            continue
+        try:
+            facts = ModuleFacts(path, module.source, module.module_name, index)
+        except cst.ParserSyntaxError as error:
+            span = Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1)
+            message = f"cannot parse: {error.message} (line {error.raw_line})"
+            results[path] = [diagnostic("MC001", message, span)]
+            continue
+        except RecursionError:
+            message = "cannot parse: the file nests deeper than the parser allows"
+            results[path] = [diagnostic("MC001", message)]
+            continue
+        index.add(facts)
+        facts_by_path[path] = facts
+    for path, facts in facts_by_path.items():
+        ignored = modules[path].ignored
+        file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
+        results[path] = _run_rules(facts, file_rules)
+    return results
+
+
+def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
     violations: list[Violation] = []
-    for rule in rule_list:
+    for rule in rules:
         try:
             violations.extend(rule.check(facts))
         except RecursionError:
@@ -88,36 +124,68 @@ def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
 def check_source(
     path: str, source: str, rules: Iterable[Rule], fix: Applicability | None = None
 ) -> FileOutcome:
-    """Analyze one module and, when `fix` is set, apply the fixes up to that applicability."""
-    rule_list = list(rules)
-    violations = analyze(path, source, rule_list)
-    outcome = FileOutcome(path, source, source)
+    """Analyze one module on its own and, when `fix` is set, fix up to that applicability."""
+    return check_project({path: ModuleInput(source)}, list(rules), fix)[path]
+
+
+def check_project(
+    modules: dict[str, ModuleInput], rules: list[Rule], fix: Applicability | None = None
+) -> dict[str, FileOutcome]:
+    """Analyze the modules together and, when `fix` is set, apply fixes in passes.
+
+    A fix may edit several files (a model's forward and the code that reads its output); the
+    pass applies all of its edits or none."""
+    found = analyze_project(modules, rules)
+    outcomes = {
+        path: FileOutcome(path, module.source, module.source) for path, module in modules.items()
+    }
     if fix is None:
-        outcome.findings = [Finding(v) for v in violations]
-        outcome.remaining = violations
-        return outcome
-    current_source, current = source, violations
+        for path, violations in found.items():
+            outcomes[path].findings = [Finding(v) for v in violations]
+            outcomes[path].remaining = violations
+        return outcomes
+    current = dict(modules)
+    current_found = found
     applied_first_pass: set[int] = set()
     for pass_number in range(MAX_PASSES):
-        chosen = _choose_fixes(current, fix)
+        chosen = _choose_fixes(
+            [v for violations in current_found.values() for v in violations], fix
+        )
         if not chosen:
             break
-        edits = [edit for violation in chosen for edit in _fix_of(violation).edits]
-        candidate = apply_edits(current_source, edits)
-        if _parses(candidate) is False:
-            # A fix that breaks the syntax is a bug of ours: keep the last good source.
-            current.append(diagnostic("MC002", "a fix produced invalid code; it was not applied"))
+        edits_by_path: dict[str, list[Edit]] = {}
+        for violation in chosen:
+            for edit in _fix_of(violation).edits:
+                edits_by_path.setdefault(edit.path, []).append(edit)
+        candidate = dict(current)
+        broken = False
+        for path, edits in edits_by_path.items():
+            if path not in candidate:
+                continue
+            new_source = apply_edits(candidate[path].source, edits)
+            if not _parses(new_source):
+                broken = True
+                current_found[path].append(
+                    diagnostic("MC002", "a fix produced invalid code; it was not applied")
+                )
+            candidate[path] = ModuleInput(
+                new_source, candidate[path].module_name, candidate[path].ignored
+            )
+        if broken:
             break
         if pass_number == 0:
             applied_first_pass = {id(violation) for violation in chosen}
         for violation in chosen:
-            outcome.model_relations.extend(_fix_of(violation).model_relations)
-        current_source = candidate
-        current = analyze(path, current_source, rule_list)
-    outcome.fixed = current_source
-    outcome.findings = [Finding(v, id(v) in applied_first_pass) for v in violations]
-    outcome.remaining = current
-    return outcome
+            for relation in _fix_of(violation).model_relations:
+                if relation.path in outcomes:
+                    outcomes[relation.path].model_relations.append(relation)
+        current = candidate
+        current_found = analyze_project(current, rules)
+    for path, outcome in outcomes.items():
+        outcome.fixed = current[path].source
+        outcome.findings = [Finding(v, id(v) in applied_first_pass) for v in found[path]]
+        outcome.remaining = current_found[path]
+    return outcomes
 
 
 def apply_edits(source: str, edits: Iterable[Edit]) -> str:

@@ -6,22 +6,35 @@ Built once per module per pass and shared by every rule, so no rule parses or in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from migrate.flow import ModuleFlow
 from migrate.names import ImportTable
 from migrate.rule import Edit, Span
 
+if TYPE_CHECKING:
+    from migrate.index import ProjectIndex
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ModuleFacts:
-    def __init__(self, path: str, source: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        source: str,
+        module_name: str = "__main__",
+        project: ProjectIndex | None = None,
+    ) -> None:
         self.path = path
         self.source = source
+        self.module_name = module_name
+        self.project = project
         # Parsing may raise libcst.ParserSyntaxError; the engine turns that into MC001.
         parsed = cst.parse_module(source)
         self._wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
@@ -36,8 +49,24 @@ class ModuleFacts:
         return ImportTable.of_module(self.module)
 
     @cached_property
+    def uninterpreted_flow(self) -> ModuleFlow:
+        """The flow before this module's own events are recorded (other modules may ask it
+        for a class's forward while it is being built)."""
+        return ModuleFlow(self.module, self.imports, self.path, self.module_name, self.project)
+
+    @cached_property
     def flow(self) -> ModuleFlow:
-        return ModuleFlow(self.module, self.imports)
+        return self.uninterpreted_flow.interpret()
+
+    @cached_property
+    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
+        return self._wrapper.resolve(ParentNodeProvider)
+
+    def facts_for(self, path: str) -> ModuleFacts | None:
+        """The facts of another module of the same run (for fixes that span files)."""
+        if path == self.path:
+            return self
+        return self.project.facts_of_path(path) if self.project is not None else None
 
     @cached_property
     def _line_starts(self) -> list[int]:
@@ -67,10 +96,10 @@ class ModuleFacts:
 
     def replace(self, node: cst.CSTNode, replacement: str) -> Edit:
         start, end = self.offsets(node)
-        return Edit(start, end, replacement)
+        return Edit(self.path, start, end, replacement)
 
     def insert_at(self, offset: int, text: str) -> Edit:
-        return Edit(offset, offset, text)
+        return Edit(self.path, offset, offset, text)
 
     def line_text(self, line: int) -> str:
         start = self._line_starts[line - 1]

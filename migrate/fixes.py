@@ -39,15 +39,15 @@ def drop_argument(facts: ModuleFacts, call: cst.Call, index: int) -> list[Edit] 
         # From the end of the previous element: its comma and the line break go with it.
         start = facts.offsets(args[index - 1].value)[1]
         end = facts.offsets(args[index].value)[1]
-        return [Edit(start, end, "")]
+        return [Edit(facts.path, start, end, "")]
     if len(args) == 1:
         # Up to the closing parenthesis, so a trailing comma does not stay behind alone.
         start = facts.offsets(args[0].value)[0]
         end = facts.offsets(call)[1] - 1
-        return [Edit(start, end, "")]
+        return [Edit(facts.path, start, end, "")]
     start = facts.offsets(args[0].value)[0]
     end = facts.offsets(args[1].value)[0]
-    return [Edit(start, end, "")]
+    return [Edit(facts.path, start, end, "")]
 
 
 def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -> bool:
@@ -195,14 +195,21 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
     """
     callee = use.call.func
     if not use.criterion.is_function or not isinstance(callee, cst.Attribute):
-        return None, "the mixture feeds a loss module; replace it by `nn.NLLLoss` on its log by hand"
+        return (
+            None,
+            "the mixture feeds a loss module; replace it by `nn.NLLLoss` on its log by hand",
+        )
     if facts.imports.names.get("torch") != "torch":
         return None, "`torch` is not imported under that name in this module"
-    if any(arg.keyword is not None and arg.keyword.value == "label_smoothing" for arg in use.call.args):
+    if any(
+        arg.keyword is not None and arg.keyword.value == "label_smoothing" for arg in use.call.args
+    ):
         return None, "`nll_loss` has no `label_smoothing`"
     probabilities = parenthesized(facts, use.input_node)
     edits = [
         facts.replace(callee.attr, "nll_loss"),
         facts.replace(use.input_node, f"torch.log({probabilities}.clamp_min({MIXTURE_EPSILON}))"),
     ]
-    return Fix("Take the log of the mixture and use `nll_loss`", Applicability.UNSAFE, tuple(edits)), None
+    return Fix(
+        "Take the log of the mixture and use `nll_loss`", Applicability.UNSAFE, tuple(edits)
+    ), None

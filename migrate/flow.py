@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import libcst as cst
 
@@ -44,6 +45,7 @@ class Activation:
 
     op: str  # names.SOFTMAX | names.SIGMOID | names.LOG_SOFTMAX
     node: cst.CSTNode  # what a finding points at
+    path: str  # the file the nodes belong to
     function: str  # qualified name of the enclosing function ("Net.forward", "<module>")
     # The call `act(input)` to replace by `input`; None when the activation is a Sequential
     # element (then `sequential` and `element_index` say which element to drop).
@@ -109,22 +111,22 @@ class Criterion(Kind):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ClassReference(Kind):
-    class_name: str
+    class_key: str  # "package.module.ClassName"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ModelInstance(Kind):
-    class_name: str
+    class_key: str
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SelfReference(Kind):
-    class_name: str
+    class_key: str
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FunctionReference(Kind):
-    function_name: str
+    function_key: str  # "package.module.function"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -187,6 +189,15 @@ class ImplicitDim:
     reaches_loss: bool = False
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class ModelCall:
+    """`model(x)` where `model` is an instance of a project class."""
+
+    class_key: str
+    call: cst.Call
+    function: str
+
+
 @dataclass
 class Binding:
     kind: Kind
@@ -222,18 +233,43 @@ class Assignment:
 # The interpreter
 
 
-class ModuleFlow:
-    """Interprets one module once and keeps the events for all rules."""
+class ProjectLookup(Protocol):
+    """What a module's interpretation may ask of the rest of the project."""
 
-    def __init__(self, module: cst.Module, imports: ImportTable) -> None:
+    def flow_of(self, module_name: str) -> ModuleFlow | None: ...
+
+    def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:
+        """The module defining `qualified` (a class or function of the project), and its name
+        there; relative (`.model.Net`) and re-exported names included."""
+        ...
+
+
+class ModuleFlow:
+    """Interprets one module and keeps the events for all rules.
+
+    Function summaries are computed on demand (another module may ask for a class's forward
+    before this module is interpreted); the module's own events come from `interpret()`.
+    """
+
+    def __init__(
+        self,
+        module: cst.Module,
+        imports: ImportTable,
+        path: str = "<string>",
+        module_name: str = "__main__",
+        project: ProjectLookup | None = None,
+    ) -> None:
         self.module = module
         self.imports = imports
+        self.path = path
+        self.module_name = module_name
+        self.project = project
         self.classes: dict[str, ClassInfo] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
         self.loss_uses: list[LossUse] = []
         self.logs_of_probs: list[LogOfProbs] = []
         self.implicit_dims: dict[int, ImplicitDim] = {}
-        self.model_calls: list[tuple[str, cst.Call, str]] = []
+        self.model_calls: list[ModelCall] = []
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
         self._binding_ids = itertools.count(1)
@@ -242,8 +278,9 @@ class ModuleFlow:
         self._seen_loss_calls: set[int] = set()
         self.module_env: Env = {}
         self.function_nodes: dict[str, cst.FunctionDef] = {}
+        self._module_env_state = "pending"
+        self._interpreted = False
         self._collect_definitions()
-        self._interpret_all()
 
     # -- definitions ----------------------------------------------------------------------
 
@@ -261,16 +298,32 @@ class ModuleFlow:
             elif isinstance(statement, cst.FunctionDef):
                 self.functions[statement.name.value] = statement
 
-    def _interpret_all(self) -> None:
-        module_scope = _Scope(self, "<module>", None, {})
-        self._exec_block(self.module.body, module_scope, module_scope.env)
-        self.module_env = module_scope.env
-        for function in self.functions.values():
-            self.summary(function, None)
-        for info in self.classes.values():
-            self.class_attributes(info)
-            for method in info.methods.values():
-                self.summary(method, info)
+    def key(self, name: str) -> str:
+        return f"{self.module_name}.{name}"
+
+    def interpret(self) -> ModuleFlow:
+        """Interpret every function and the module body once, recording the events."""
+        if not self._interpreted:
+            self._interpreted = True
+            self._ensure_module_env()
+            for function in self.functions.values():
+                self.summary(function, None)
+            for info in self.classes.values():
+                self.class_attributes(info)
+                for method in info.methods.values():
+                    self.summary(method, info)
+        return self
+
+    def _ensure_module_env(self) -> Env:
+        # Module-level code runs before any function is called, so functions see its final
+        # environment; a cycle between modules sees an empty one.
+        if self._module_env_state == "pending":
+            self._module_env_state = "running"
+            module_scope = _Scope(self, "<module>", None, {})
+            self._exec_block(self.module.body, module_scope, module_scope.env)
+            self.module_env = module_scope.env
+            self._module_env_state = "done"
+        return self.module_env
 
     def function_node(self, qualified: str) -> cst.FunctionDef | None:
         return self.function_nodes.get(qualified)
@@ -298,11 +351,11 @@ class ModuleFlow:
         self._in_progress.add(key)
         qualified = f"{owner.name}.{function.name.value}" if owner else function.name.value
         self.function_nodes[qualified] = function
-        scope = _Scope(self, qualified, owner, dict(self.module_env))
+        scope = _Scope(self, qualified, owner, dict(self._ensure_module_env()))
         for param in _parameters(function):
             kind: Kind = UNKNOWN
             if owner is not None and param.name.value == "self":
-                kind = SelfReference(owner.name)
+                kind = SelfReference(self.key(owner.name))
             elif param.annotation is not None:
                 kind = self.annotation_kind(param.annotation.annotation)
             elif param.default is not None:
@@ -318,13 +371,52 @@ class ModuleFlow:
         qualified = self.imports.qualify(annotation)
         if qualified in names.LOSS_MODULES:
             return Criterion(names.LOSS_MODULES[qualified], annotation, is_function=False)
-        if qualified is not None and qualified.startswith(names.LOCAL_PREFIX):
-            class_name = qualified[len(names.LOCAL_PREFIX) :]
-            if class_name in self.classes:
-                return ModelInstance(class_name)
+        reference = self.global_reference(qualified)
+        if isinstance(reference, ClassReference):
+            return ModelInstance(reference.class_key)
         return UNKNOWN
 
-    def forward_kind(self, class_name: str) -> Kind:
+    def global_reference(self, qualified: str | None) -> Kind:
+        """A class or function of this module or, through the project, of another one."""
+        if qualified is None:
+            return UNKNOWN
+        if qualified.startswith(names.LOCAL_PREFIX):
+            local = qualified[len(names.LOCAL_PREFIX) :]
+            if local in self.classes:
+                return ClassReference(self.key(local))
+            if local in self.functions:
+                return FunctionReference(self.key(local))
+            return UNKNOWN
+        if self.project is None or qualified.startswith("torch"):
+            return UNKNOWN
+        found = self.project.resolve(qualified, self.module_name)
+        if found is None:
+            return UNKNOWN
+        flow, name = found
+        return flow.global_reference(names.LOCAL_PREFIX + name)
+
+    def _owner_flow(self, key: str) -> tuple[ModuleFlow, str] | None:
+        module_name, _, name = key.rpartition(".")
+        if module_name == self.module_name:
+            return self, name
+        flow = self.project.flow_of(module_name) if self.project is not None else None
+        return (flow, name) if flow is not None else None
+
+    def function_returns(self, function_key: str) -> Kind:
+        owner = self._owner_flow(function_key)
+        if owner is None:
+            return UNKNOWN
+        flow, name = owner
+        function = flow.functions.get(name)
+        return UNKNOWN if function is None else flow.summary(function, None).returns
+
+    def forward_kind(self, class_key: str) -> Kind:
+        owner = self._owner_flow(class_key)
+        if owner is None:
+            return UNKNOWN
+        flow, class_name = owner
+        if flow is not self:
+            return flow.forward_kind(class_key)
         info = self.classes.get(class_name)
         if info is None:
             return UNKNOWN
@@ -367,7 +459,9 @@ class ModuleFlow:
             for item in statement.items:
                 value = scope.eval(item.item)
                 if item.asname is not None:
-                    scope.bind_target(item.asname.name, value if _is_passthrough(value) else UNKNOWN)
+                    scope.bind_target(
+                        item.asname.name, value if _is_passthrough(value) else UNKNOWN
+                    )
             self._exec_block(_block_statements(statement.body), scope, env)
         elif isinstance(statement, cst.Try):
             self._exec_block(_block_statements(statement.body), scope, env)
@@ -379,9 +473,11 @@ class ModuleFlow:
             if statement.finalbody is not None:
                 self._exec_block(_block_statements(statement.finalbody.body), scope, env)
         elif isinstance(statement, cst.ClassDef) and statement.name.value in self.classes:
-            env[statement.name.value] = self.new_binding(ClassReference(statement.name.value))
+            reference = ClassReference(self.key(statement.name.value))
+            env[statement.name.value] = self.new_binding(reference)
         elif isinstance(statement, cst.FunctionDef) and statement.name.value in self.functions:
-            env[statement.name.value] = self.new_binding(FunctionReference(statement.name.value))
+            reference = FunctionReference(self.key(statement.name.value))
+            env[statement.name.value] = self.new_binding(reference)
         elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             # Nested definitions are not interpreted; a name they bind becomes unknown.
             env[statement.name.value] = self.new_binding(UNKNOWN)
@@ -469,7 +565,10 @@ class _Scope:
             base = self.eval_quiet(target.value)
             if isinstance(base, SelfReference) and self.owner is not None:
                 # Only `__init__` defines what an attribute holds; elsewhere it becomes unknown.
-                if self.name.endswith(".__init__") and target.attr.value not in self.owner.attributes:
+                if (
+                    self.name.endswith(".__init__")
+                    and target.attr.value not in self.owner.attributes
+                ):
                     self.owner.attributes[target.attr.value] = value
                 else:
                     self.owner.attributes[target.attr.value] = UNKNOWN
@@ -525,13 +624,7 @@ class _Scope:
             return Criterion(names.LOSS_FUNCTIONS[qualified], node, is_function=True)
         if qualified in names.ACTIVATION_FUNCTIONS:
             return ActivationFunction(names.ACTIVATION_FUNCTIONS[qualified], node)
-        if qualified.startswith(names.LOCAL_PREFIX):
-            local = qualified[len(names.LOCAL_PREFIX) :]
-            if local in self.flow.classes:
-                return ClassReference(local)
-            if local in self.flow.functions:
-                return FunctionReference(local)
-        return UNKNOWN
+        return self.flow.global_reference(qualified)
 
     def _eval_attribute(self, node: cst.Attribute) -> Kind:
         qualified = self.flow.imports.qualify(node)
@@ -545,7 +638,8 @@ class _Scope:
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
         if attribute == "forward":
             return reference
-        info = self.flow.classes.get(reference.class_name)
+        owner = self.flow._owner_flow(reference.class_key)
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
         if info is None:
             return UNKNOWN
         return self.flow.class_attributes(info).get(attribute, UNKNOWN)
@@ -691,22 +785,23 @@ class _Scope:
         if not already_evaluated:
             self._eval_arguments(node)
         if isinstance(callee, ClassReference):
-            return ModelInstance(callee.class_name)
+            return ModelInstance(callee.class_key)
         if isinstance(callee, (ModelInstance, SelfReference)):
-            self.flow.model_calls.append((callee.class_name, node, self.name))
-            return self.flow.forward_kind(callee.class_name)
+            self.flow.model_calls.append(ModelCall(callee.class_key, node, self.name))
+            return self.flow.forward_kind(callee.class_key)
         if isinstance(callee, FunctionReference):
-            function = self.flow.functions.get(callee.function_name)
-            if function is not None:
-                return self.flow.summary(function, None).returns
+            return self.flow.function_returns(callee.function_key)
         return UNKNOWN
 
-    def _apply_sequential(self, sequential: SequentialModule, current: Kind, call: cst.Call) -> Kind:
+    def _apply_sequential(
+        self, sequential: SequentialModule, current: Kind, call: cst.Call
+    ) -> Kind:
         for index, element in enumerate(sequential.elements):
             if isinstance(element, ActivationModule):
                 activation = Activation(
                     op=element.op,
                     node=element.constructor,
+                    path=self.flow.path,
                     function=self.name,
                     sequential=sequential.constructor,
                     element_index=index,
@@ -753,6 +848,7 @@ class _Scope:
         activation = Activation(
             op=op,
             node=node,
+            path=self.flow.path,
             function=self.name,
             call=node,
             input=argument,
@@ -812,8 +908,24 @@ class _Scope:
 
 
 _PASSTHROUGH_METHODS = frozenset(
-    {"float", "double", "half", "to", "cuda", "cpu", "contiguous", "view", "reshape",
-     "squeeze", "unsqueeze", "flatten", "type", "type_as", "view_as", "reshape_as"}
+    {
+        "float",
+        "double",
+        "half",
+        "to",
+        "cuda",
+        "cpu",
+        "contiguous",
+        "view",
+        "reshape",
+        "squeeze",
+        "unsqueeze",
+        "flatten",
+        "type",
+        "type_as",
+        "view_as",
+        "reshape_as",
+    }
 )
 
 

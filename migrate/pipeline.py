@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,18 @@ from typing import TYPE_CHECKING
 
 from migrate.config import Config, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
-from migrate.engine import FileOutcome, Finding, check_source, diagnostic
-from migrate.registry import matches, select_rules
-from migrate.rule import Applicability, ModelRelation
+from migrate.engine import (
+    FileOutcome,
+    Finding,
+    ModuleInput,
+    check_project,
+    check_source,
+    diagnostic,
+    might_match,
+)
+from migrate.index import defined_classes, module_name_for
+from migrate.registry import select_rules
+from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
 if TYPE_CHECKING:
@@ -105,24 +115,68 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     if select is not None:
         select = [*select, *config.extend_select]
     rules = select_rules(select, [*config.ignore, *options.ignore], options.default_select)
-    reports: list[FileReport] = []
     if options.stdin_source is not None:
         name = options.stdin_filename or "stdin.py"
         outcome = check_source(name, options.stdin_source, rules, options.fix)
-        reports.append(FileReport(Path(name), name, outcome))
-        return RunResult(reports, config)
+        return RunResult([FileReport(Path(name), name, outcome)], config)
     files = discover(options.paths, [*config.exclude, *options.exclude])
+    sources: dict[Path, SourceFile | ReadFailure] = {}
     for number, path in enumerate(files, start=1):
-        display = display_path(path)
-        ignored = _per_file_ignores(config, display)
-        file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
-        reports.append(_process(path, display, file_rules, options))
+        sources[path] = read_source(path)
         if on_progress is not None:
             on_progress(number, len(files))
+    reports = _analyze(files, sources, config, rules, options)
     result = RunResult(reports, config)
+    if options.write:
+        for report in result.changed_files:
+            _write(report)
     if options.verify:
         _verify(result, options)
     return result
+
+
+def _analyze(
+    files: list[Path],
+    sources: dict[Path, SourceFile | ReadFailure],
+    config: Config,
+    rules: list[Rule],
+    options: RunOptions,
+) -> list[FileReport]:
+    """Run the engine on the files that can matter, all together so that fixes and flows can
+    span files: those that name an activation or a loss, and those that name a class they
+    define (they may read a model's output)."""
+    readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
+    candidates = {path for path, source in readable.items() if might_match(source.text)}
+    class_names = set().union(*(defined_classes(readable[path].text) for path in candidates))
+    if class_names:
+        pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, class_names))) + r")\b")
+        candidates |= {path for path, source in readable.items() if pattern.search(source.text)}
+    package_dirs = {path.parent for path in files if path.name == "__init__.py"}
+    displays = {path: display_path(path) for path in files}
+    modules = {
+        displays[path]: ModuleInput(
+            readable[path].text,
+            module_name_for(path, package_dirs),
+            tuple(_per_file_ignores(config, displays[path])),
+        )
+        for path in files
+        if path in candidates
+    }
+    outcomes = check_project(modules, rules, options.fix)
+    reports: list[FileReport] = []
+    for path in files:
+        source = sources[path]
+        display = displays[path]
+        if isinstance(source, ReadFailure):
+            failure = FileOutcome(display, "", "")
+            violation = diagnostic("MC001", f"cannot analyze: {source.reason}")
+            failure.findings = [Finding(violation)]
+            failure.remaining = [violation]
+            reports.append(FileReport(path, display, failure))
+            continue
+        outcome = outcomes.get(display) or FileOutcome(display, source.text, source.text)
+        reports.append(FileReport(path, display, outcome, source))
+    return reports
 
 
 def _per_file_ignores(config: Config, display: str) -> list[str]:
@@ -133,25 +187,16 @@ def _per_file_ignores(config: Config, display: str) -> list[str]:
     return codes
 
 
-def _process(path: Path, display: str, rules: list, options: RunOptions) -> FileReport:  # type: ignore[type-arg]
-    source = read_source(path)
-    if isinstance(source, ReadFailure):
-        failure = FileOutcome(display, "", "")
-        violation = diagnostic("MC001", f"cannot analyze: {source.reason}")
-        failure.findings = [Finding(violation)]
-        failure.remaining = [violation]
-        return FileReport(path, display, failure)
-    outcome = check_source(display, source.text, rules, options.fix)
-    report = FileReport(path, display, outcome, source)
-    if options.write and outcome.changed:
-        try:
-            atomic_write(path, encode_source(source, outcome.fixed))
-            report.written = True
-        except WriteFailure as error:
-            report.write_error = str(error)
-        except UnicodeEncodeError as error:
-            report.write_error = f"the fixed code cannot be encoded as {source.encoding}: {error}"
-    return report
+def _write(report: FileReport) -> None:
+    assert report.source is not None
+    try:
+        atomic_write(report.path, encode_source(report.source, report.outcome.fixed))
+        report.written = True
+    except WriteFailure as error:
+        report.write_error = str(error)
+    except UnicodeEncodeError as error:
+        encoding = report.source.encoding
+        report.write_error = f"the fixed code cannot be encoded as {encoding}: {error}"
 
 
 def _verify(result: RunResult, options: RunOptions) -> None:
@@ -160,7 +205,7 @@ def _verify(result: RunResult, options: RunOptions) -> None:
 
     targets: list[verify.VerifyTarget] = []
     for report in result.changed_files:
-        relations: dict[tuple[str, str], ModelRelation] = {}
+        relations: dict[tuple[str, str], ModelRelation] = {}  # one check per class and relation
         for relation in report.outcome.model_relations:
             relations[(relation.class_name, relation.relation)] = relation
         for relation in relations.values():

@@ -65,6 +65,8 @@ def select_rules(
 
 def known_prefix(prefix: str) -> bool:
     upper = prefix.upper()
-    return upper == "ALL" or any(rule.code.startswith(upper) for rule in all_rules()) or (
-        "MC0".startswith(upper) or upper.startswith("MC0")
+    return (
+        upper == "ALL"
+        or any(rule.code.startswith(upper) for rule in all_rules())
+        or ("MC0".startswith(upper) or upper.startswith("MC0"))
     )

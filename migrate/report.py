@@ -65,8 +65,11 @@ def progress() -> Iterator[Callable[[int, int], None]]:
             return
         if "bar" not in state:
             bar = Progress(
-                TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-                console=console, transient=True,
+                TextColumn("scanning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
             )
             bar.start()
             state["bar"], state["task"] = bar, bar.add_task("scan", total=total)
@@ -107,9 +110,7 @@ def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) 
 def run_to_json(result: RunResult) -> dict[str, Any]:
     return {
         "version": JSON_VERSION,
-        "findings": [
-            _finding_json(report.display, finding) for report, finding in result.findings
-        ],
+        "findings": [_finding_json(report.display, finding) for report, finding in result.findings],
         "changes": [
             {"file": report.display, "diff": report.diff, "written": report.written}
             for report in result.changed_files
@@ -179,7 +180,7 @@ def _print_diff_only(result: RunResult, stream: TextIO) -> None:
 
 def _summary_line(result: RunResult) -> str:
     counts = Counter(finding.violation.code for _, finding in result.findings)
-    by_rule = ", ".join(f"{code}×{count}" for code, count in sorted(counts.items()))
+    by_rule = ", ".join(f"{code} x{count}" for code, count in sorted(counts.items()))
     fixed = sum(1 for _, finding in result.findings if finding.fixed)
     parts = [
         f"{len(result.files)} file(s) scanned",
@@ -198,7 +199,9 @@ def _summary_line(result: RunResult) -> str:
 
 def _verification_verdict(results: list[VerifyResult]) -> str:
     counts = Counter(item.status for item in results)
-    return "verification: " + ", ".join(f"{counts[s]} {s}" for s in ("pass", "fail", "skip") if counts[s])
+    return "verification: " + ", ".join(
+        f"{counts[s]} {s}" for s in ("pass", "fail", "skip") if counts[s]
+    )
 
 
 def _fix_text(violation: Violation, finding: Finding) -> str:
@@ -287,7 +290,9 @@ def _print_rich(result: RunResult, style: ReportStyle, console: Console) -> None
         if report.write_error:
             console.print(Text(f"not written: {report.write_error}", style="red"))
         if report.outcome.changed:
-            console.print(Syntax(report.diff, "diff", theme="ansi_dark", background_color="default"))
+            console.print(
+                Syntax(report.diff, "diff", theme="ansi_dark", background_color="default")
+            )
     if result.verification or result.verification_error:
         console.print(_verification_table(result))
         if result.verification_error:
@@ -306,7 +311,9 @@ def _print_rich_finding(console: Console, report: FileReport, finding: Finding) 
     console.print(line)
     for path, span in violation.related:
         console.print(Text(f"    consumed at {path}:{span.line}:{span.column}", style="dim"))
-    console.print(Text(f"    {_fix_text(violation, finding)}", style="green" if finding.fixed else "yellow"))
+    console.print(
+        Text(f"    {_fix_text(violation, finding)}", style="green" if finding.fixed else "yellow")
+    )
 
 
 def _verification_table(result: RunResult) -> Table:
@@ -320,7 +327,12 @@ def _verification_table(result: RunResult) -> Table:
         if item.reason:
             status.append(f"\n{item.reason}", style="dim")
         table.add_row(
-            item.target, item.relation or "-", str(item.batches), error, f"{item.seconds:.2f}s", status
+            item.target,
+            item.relation or "-",
+            str(item.batches),
+            error,
+            f"{item.seconds:.2f}s",
+            status,
         )
     return table
 

@@ -34,8 +34,9 @@ class Span:
 
 @dataclass(frozen=True, order=True)
 class Edit:
-    """Replace the characters `start:end` of the module source with `replacement`."""
+    """Replace the characters `start:end` of the file `path` with `replacement`."""
 
+    path: str
     start: int
     end: int
     replacement: str
@@ -45,6 +46,7 @@ class Edit:
 class ModelRelation:
     """What a fix does to a model's output, for the equivalence check to prove."""
 
+    path: str  # the file defining the class
     class_name: str
     relation: str  # "sigmoid": orig = sigmoid(new); "softmax": orig = softmax(new, dim); "identity"
     dim: int = 1

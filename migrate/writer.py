@@ -43,7 +43,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise WriteFailure("file is read-only; not modified")
     directory = path.parent
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ml2mc", dir=directory)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".ml2mc", dir=directory
+        )
     except OSError as error:
         raise WriteFailure(f"cannot create a file in {directory}: {error.strerror}") from error
     try:

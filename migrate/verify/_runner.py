@@ -46,12 +46,21 @@ class TaskReport:
 @dataclass
 class _ChildState:
     ready: bool = False
+    done_all: bool = False
     current: int | None = None
-    current_started: float = 0.0
+    # When the child last reported progress; the timeout counts from here, so a child that
+    # hangs between tasks (cleaning up after user code) is caught as well.
+    since: float = 0.0
     phase: str = "starting"
     blame: str = "setup"
     fatal: str | None = None
     finished: set[int] = field(default_factory=set)
+
+    def idle(self, phase: str, now: float) -> None:
+        self.current = None
+        self.since = now
+        self.phase = phase
+        self.blame = "setup"
 
 
 class _EventReader:
@@ -179,8 +188,8 @@ def _supervise(
     timeout_seconds: float,
     reports: list[TaskReport | None],
 ) -> int:
-    state = _ChildState()
-    launched = time.monotonic()
+    state = _ChildState(since=time.monotonic())
+    startup_seconds = max(STARTUP_SECONDS, timeout_seconds)
     total = len(reports)
     while True:
         exit_code = process.poll()
@@ -191,35 +200,47 @@ def _supervise(
         if state.fatal is not None:
             _fill(reports, start, state.fatal)
             return total
+        if state.done_all:
+            return _first_missing(reports, start)
         if exit_code is not None:
             return _after_exit(exit_code, state, stderr_path, start, reports)
-        if state.current is not None and now - state.current_started > timeout_seconds:
-            index = state.current
+        if not state.ready:
+            if now - state.since > startup_seconds:
+                _stop(process)
+                reason = (
+                    f"the verification process did not start within {startup_seconds:g}s "
+                    "(importing torch)"
+                )
+                _fill(reports, start, reason)
+                return total
+        elif now - state.since > timeout_seconds:
             _stop(process)
-            reason = f"timed out after {timeout_seconds:g}s while {state.phase}"
-            outcome = _outcome(blame_status(state.blame), reason)
-            reports[index] = TaskReport(outcome, now - state.current_started)
+            index = state.current if state.current is not None else _first_missing(reports, start)
+            if index < total:
+                reason = f"timed out after {timeout_seconds:g}s while {state.phase}"
+                outcome = _outcome(blame_status(state.blame), reason)
+                reports[index] = TaskReport(outcome, now - state.since)
             return index + 1
-        if not state.ready and now - launched > max(STARTUP_SECONDS, timeout_seconds):
-            _stop(process)
-            reason = (
-                f"the verification process did not start within "
-                f"{max(STARTUP_SECONDS, timeout_seconds):g}s (importing torch)"
-            )
-            _fill(reports, start, reason)
-            return total
         time.sleep(POLL_SECONDS)
+
+
+def _first_missing(reports: list[TaskReport | None], start: int) -> int:
+    return next(
+        (index for index in range(start, len(reports)) if reports[index] is None), len(reports)
+    )
 
 
 def _apply(event: dict[str, Any], state: _ChildState, reports: list[TaskReport | None]) -> None:
     kind = event.get("event")
+    now = time.monotonic()
     if kind == "ready":
         state.ready = True
+        state.idle("preparing the first task", now)
     elif kind == "fatal":
         state.fatal = str(event.get("reason"))
     elif kind == "start":
         state.current = int(event["index"])
-        state.current_started = time.monotonic()
+        state.since = now
         state.phase = "starting"
         state.blame = "setup"
     elif kind == "phase":
@@ -227,10 +248,13 @@ def _apply(event: dict[str, Any], state: _ChildState, reports: list[TaskReport |
         state.blame = str(event["blame"])
     elif kind == "done":
         index = int(event["index"])
-        seconds = time.monotonic() - state.current_started
+        # The child's own clock: the parent only notices events every POLL_SECONDS.
+        seconds = float(event.get("seconds", now - state.since))
         reports[index] = TaskReport(event["outcome"], seconds)
         state.finished.add(index)
-        state.current = None
+        state.idle("cleaning up after the previous task", now)
+    elif kind == "finished":
+        state.done_all = True
 
 
 def _after_exit(
@@ -242,9 +266,7 @@ def _after_exit(
 ) -> int:
     total = len(reports)
     if not state.ready:
-        reason = "could not start the verification process" + _describe_exit(
-            exit_code, stderr_path
-        )
+        reason = "could not start the verification process" + _describe_exit(exit_code, stderr_path)
         _fill(reports, start, reason)
         return total
     if state.current is not None:
@@ -252,13 +274,13 @@ def _after_exit(
         reason = f"the verification process died while {state.phase}" + _describe_exit(
             exit_code, stderr_path
         )
-        seconds = time.monotonic() - state.current_started
+        seconds = time.monotonic() - state.since
         reports[index] = TaskReport(_outcome(blame_status(state.blame), reason), seconds)
         return index + 1
     # The child exits on its own only after its last task, so a gap means it quit between
     # tasks (user code calling os._exit from an atexit hook, for instance). Restart at the gap
     # if this child got somewhere; otherwise give up on that task so the loop always advances.
-    missing = next((index for index in range(start, total) if reports[index] is None), total)
+    missing = _first_missing(reports, start)
     if missing == total or state.finished:
         return missing
     reason = "the verification process exited early" + _describe_exit(exit_code, stderr_path)
@@ -309,4 +331,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
-

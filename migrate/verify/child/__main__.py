@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from migrate.verify._protocol import Blame, Job
 
@@ -26,7 +28,7 @@ def main(argv: list[str]) -> int:
             from migrate.verify.child.common import Verdict, describe_error
             from migrate.verify.child.losses import check_loss
             from migrate.verify.child.models import check_model
-        except Exception as error:  # noqa: BLE001 - any import failure means "cannot verify"
+        except Exception as error:
             emit(
                 {
                     "event": "fatal",
@@ -46,21 +48,30 @@ def main(argv: list[str]) -> int:
             def phase(text: str, blame: Blame, index: int = index) -> None:
                 emit({"event": "phase", "index": index, "phase": text, "blame": blame})
 
+            started = time.perf_counter()
             try:
                 if task["kind"] == "model":
                     verdict = check_model(task, settings, phase)
                 else:
                     verdict = check_loss(task, settings, phase)
-            except (Exception, SystemExit) as error:  # noqa: BLE001 - a bug must not hide results
+            except (Exception, SystemExit) as error:
                 verdict = Verdict(
                     "skip", f"internal error in ml2mc while verifying: {describe_error(error)}"
                 )
-            emit({"event": "done", "index": index, "outcome": verdict.to_outcome()})
+            seconds = time.perf_counter() - started
+            emit(
+                {
+                    "event": "done",
+                    "index": index,
+                    "outcome": verdict.to_outcome(),
+                    "seconds": seconds,
+                }
+            )
         emit({"event": "finished"})
     return 0
 
 
-def _emitter(channel: IO[str]) -> Any:
+def _emitter(channel: IO[str]) -> Callable[[dict[str, object]], None]:
     def emit(event: dict[str, object]) -> None:
         channel.write(json.dumps(event) + "\n")
         channel.flush()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - the spelling users write and we evaluate with
+import torch.nn.functional as F
 from torch import nn
 
 from migrate.verify._protocol import LossTask, SettingsMessage
@@ -127,7 +127,9 @@ def check_loss(task: LossTask, settings: SettingsMessage, phase: PhaseReporter) 
             if precision is FLOAT64:
                 fallback = describe_error(error)
                 continue
-            return Verdict("fail", f"calling {expression}(logits, targets) raised {describe_error(error)}")
+            return Verdict(
+                "fail", f"calling {expression}(logits, targets) raised {describe_error(error)}"
+            )
         if fallback is not None:
             verdict.notes.insert(1, f"float64 run failed ({fallback}); fell back to float32")
         verdict.notes.extend(_double_softmax_notes(classes))
@@ -142,9 +144,11 @@ def check_loss(task: LossTask, settings: SettingsMessage, phase: PhaseReporter) 
 def _evaluate(expression: str) -> object:
     namespace: dict[str, object] = {"torch": torch, "nn": nn, "F": F}
     try:
-        return eval(compile(expression, "<loss expression>", "eval"), namespace)  # noqa: S307
+        return eval(compile(expression, "<loss expression>", "eval"), namespace)
     except USER_ERRORS as error:
-        raise CheckFailed("fail", f"{expression} does not evaluate: {describe_error(error)}") from error
+        raise CheckFailed(
+            "fail", f"{expression} does not evaluate: {describe_error(error)}"
+        ) from error
 
 
 def _as_loss(value: object, expression: str) -> LossFunction:
@@ -156,7 +160,9 @@ def _as_loss(value: object, expression: str) -> LossFunction:
         except USER_ERRORS as error:
             raise CheckFailed("fail", f"{expression}() raised {describe_error(error)}") from error
     if not callable(value):
-        raise CheckFailed("fail", f"{expression} evaluates to {type(value).__name__}, which is not callable")
+        raise CheckFailed(
+            "fail", f"{expression} evaluates to {type(value).__name__}, which is not callable"
+        )
     if isinstance(value, nn.Module):
         value.eval()
     return value

@@ -66,10 +66,11 @@ class Relation:
     def apply(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.kind == "sigmoid":
             return torch.sigmoid(tensor)
+        dim = 1 if self.dim is None else self.dim
         if self.kind == "softmax":
-            return torch.softmax(tensor, dim=self.dim)
+            return torch.softmax(tensor, dim=dim)
         if self.kind == "log_softmax":
-            return torch.log_softmax(tensor, dim=self.dim)
+            return torch.log_softmax(tensor, dim=dim)
         return tensor
 
     def label(self, path: str = "") -> str:
@@ -186,15 +187,17 @@ class _ModelCheck:
         kwargs = dict(_as_dict(spec.get("kwargs")))
         factory_reference = spec.get("factory")
         status: Status = "skip" if which == "original" else "fail"
-        self.phase(f"building the {which} {self.name}", "original" if which == "original" else "rewritten")
+        self.phase(
+            f"building the {which} {self.name}", "original" if which == "original" else "rewritten"
+        )
         if factory_reference is None and not args and not kwargs:
             required = _required_parameters(model_class)
             if required:
                 raise CheckFailed(
                     "skip",
                     f"{self.name}() needs constructor arguments ({', '.join(required)}); add "
-                    f"[tool.ml2mc.verify] \"{key}\" = {{ kwargs = {{ ... }} }} or "
-                    f"{{ factory = \"{self.module_name}:build\" }} to pyproject.toml",
+                    f'[tool.ml2mc.verify] "{key}" = {{ kwargs = {{ ... }} }} or '
+                    f'{{ factory = "{self.module_name}:build" }} to pyproject.toml',
                 )
         _seed_everything(self.seed)
         try:
@@ -209,17 +212,22 @@ class _ModelCheck:
         except USER_ERRORS as error:
             if needs_cuda(error):
                 raise CheckFailed(
-                    "skip", f"{self.name} needs CUDA, which this machine lacks: "
-                    f"{describe_error(error)}"
+                    "skip",
+                    f"{self.name} needs CUDA, which this machine lacks: {describe_error(error)}",
                 ) from error
             detail = describe_error(error)
             if which == "original":
-                raise CheckFailed("skip", f"building the original {self.name} failed: {detail}") from error
+                raise CheckFailed(
+                    "skip", f"building the original {self.name} failed: {detail}"
+                ) from error
             raise CheckFailed(
                 "fail", f"building the rewritten {self.name} failed (the original builds): {detail}"
             ) from error
         if not isinstance(model, nn.Module):
-            raise CheckFailed(status, f"building {self.name} returned {type(model).__name__}, not a torch.nn.Module")
+            raise CheckFailed(
+                status,
+                f"building {self.name} returned {type(model).__name__}, not a torch.nn.Module",
+            )
         if not any(isinstance(part, model_class) for part in model.modules()):
             raise CheckFailed(
                 "skip",
@@ -264,7 +272,9 @@ class _ModelCheck:
                 namespace.update(replaced)
 
     def _load_state(self, original: nn.Module, rewritten: nn.Module) -> None:
-        self.phase(f"loading the original {self.name}'s state_dict into the rewritten one", "rewritten")
+        self.phase(
+            f"loading the original {self.name}'s state_dict into the rewritten one", "rewritten"
+        )
         original_state = original.state_dict()
         rewritten_state = rewritten.state_dict()
         missing = [key for key in rewritten_state if key not in original_state]
@@ -299,7 +309,9 @@ class _ModelCheck:
         try:
             function = resolve_reference(reference, {self.module_name: original_module})
         except USER_ERRORS as error:
-            raise CheckFailed("skip", f"cannot load the input function {reference}: {describe_error(error)}") from error
+            raise CheckFailed(
+                "skip", f"cannot load the input function {reference}: {describe_error(error)}"
+            ) from error
         if not callable(function):
             raise CheckFailed("skip", f"the input {reference} is not callable")
         seed = self.seed
@@ -313,7 +325,7 @@ class _ModelCheck:
         return InputPlan(f"from {reference}", make)
 
     def _shape_plan(self, spec: dict[str, object], model: nn.Module) -> InputPlan:
-        shape = tuple(int(size) for size in _as_list(spec.get("shape")))
+        shape = tuple(_as_int(size) for size in _as_list(spec.get("shape")))
         dtype_name = str(spec.get("dtype", "float32")).removeprefix("torch.")
         requested = getattr(torch, dtype_name, None)
         if not isinstance(requested, torch.dtype):
@@ -323,12 +335,14 @@ class _ModelCheck:
             return InputPlan(f"random normal {shape} (configured)", _normal_maker(shape, seed))
         high = spec.get("high")
         if high is None:
-            embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)), None)
+            embedding = next(
+                (m for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)), None
+            )
             high = embedding.num_embeddings if embedding is not None else 2
-        low = int(str(spec.get("low", 0)))
+        low = _as_int(spec.get("low", 0))
         return InputPlan(
             f"random integers in [{low}, {high}) {shape} (configured)",
-            _integer_maker(shape, low, int(str(high)), requested, seed),
+            _integer_maker(shape, low, _as_int(high), requested, seed),
         )
 
     def _choose_input(
@@ -341,8 +355,8 @@ class _ModelCheck:
                 "skip",
                 f"cannot infer an input for {self.name}: no Linear, Conv1d/2d/3d, Embedding or "
                 f"LSTM/GRU/RNN layer to read the input size from; add [tool.ml2mc.verify] "
-                f"\"{key}\" = {{ shape = [8, ...], dtype = \"float32\" }} or "
-                f"{{ input = \"{self.module_name}:sample_batch\" }}",
+                f'"{key}" = {{ shape = [8, ...], dtype = "float32" }} or '
+                f'{{ input = "{self.module_name}:sample_batch" }}',
             )
         original_errors: list[str] = []
         rewritten_error: str | None = None
@@ -350,39 +364,40 @@ class _ModelCheck:
             original.to(precision.dtype)
             rewritten.to(precision.dtype)
             for plan in plans:
-                self.phase(f"running the original {self.name} on input {plan.description}", "original")
+                where = f"on input {plan.description}"
+                self.phase(f"running the original {self.name} {where}", "original")
                 try:
                     _forward(original, plan, 0, precision.dtype, self.seed)
                 except USER_ERRORS as error:
                     self._stop_if_cuda(error)
-                    original_errors.append(f"{plan.description} in {_dtype_name(precision)}: {describe_error(error)}")
+                    original_errors.append(f"{describe_error(error)} {where}")
                     continue
-                self.phase(f"running the rewritten {self.name} on input {plan.description}", "rewritten")
+                self.phase(f"running the rewritten {self.name} {where}", "rewritten")
                 try:
                     _forward(rewritten, plan, 0, precision.dtype, self.seed)
                 except USER_ERRORS as error:
                     self._stop_if_cuda(error)
                     rewritten_error = rewritten_error or (
-                        f"the rewritten {self.name} raised {describe_error(error)} on input "
-                        f"{plan.description} ({_dtype_name(precision)}), which the original accepts"
+                        f"the rewritten {self.name} raised {describe_error(error)} {where} "
+                        f"({_dtype_name(precision)}), which the original accepts"
                     )
                     break
                 if precision is not FLOAT64:
-                    first = original_errors[0] if original_errors else "unknown error"
-                    self.notes.append(f"float64 run failed ({first}); fell back to float32")
+                    self.notes.append(
+                        f"float64 run failed ({original_errors[0]}); fell back to float32"
+                    )
                 self.notes.append(f"input: {plan.description}")
                 return plan, precision
         if rewritten_error is not None:
             raise CheckFailed("fail", rewritten_error)
+        # Errors are listed float64 first; the first one is the most informative.
         if len(plans) == 1:
-            raise CheckFailed(
-                "skip", f"the original {self.name} raised {original_errors[-1]}"
-            )
-        tried = ", ".join(plan.description for plan in plans)
+            raise CheckFailed("skip", f"the original {self.name} raised {original_errors[0]}")
+        tried = "; ".join(plan.description for plan in plans)
         raise CheckFailed(
             "skip",
             f"the original {self.name} did not run on any inferred input (tried {tried}); "
-            f"last error: {original_errors[-1]}",
+            f"first error: {original_errors[0]}",
         )
 
     def _stop_if_cuda(self, error: BaseException) -> None:
@@ -435,7 +450,9 @@ class _ModelCheck:
         original_paths = [path for path, _ in original_leaves[0]]
         rewritten_paths = [path for path, _ in rewritten_leaves[0]]
         if not original_paths:
-            raise CheckFailed("skip", f"the original {self.name}'s output contains no tensor to compare")
+            raise CheckFailed(
+                "skip", f"the original {self.name}'s output contains no tensor to compare"
+            )
         if original_paths != rewritten_paths:
             raise CheckFailed(
                 "fail",
@@ -488,7 +505,9 @@ class _ModelCheck:
     ) -> Verdict:
         originals, rewrittens = pair
         candidates = self._candidates(rewrittens)
-        fits = [(relation, _fit(relation, originals, rewrittens, precision)) for relation in candidates]
+        fits = [
+            (relation, _fit(relation, originals, rewrittens, precision)) for relation in candidates
+        ]
         holding = next(((relation, fit) for relation, fit in fits if fit.holds), None)
         problems: list[str] = []
         if holding is not None:
@@ -517,7 +536,10 @@ class _ModelCheck:
         for path, (originals, rewrittens) in by_path.items():
             identity = _fit(IDENTITY, originals, rewrittens, precision)
             if identity.holds:
-                worst_abs, worst_rel = max(worst_abs, identity.max_abs), max(worst_rel, identity.max_rel)
+                worst_abs, worst_rel = (
+                    max(worst_abs, identity.max_abs),
+                    max(worst_rel, identity.max_rel),
+                )
                 continue
             watched.append(rewrittens)
             fits = [
@@ -530,17 +552,17 @@ class _ModelCheck:
                 relation, fit = holding
                 changed.append(relation.label(path))
             else:
-                relation, fit = min([(IDENTITY, identity), *fits], key=lambda item: _severity(item[1]))
+                relation, fit = min(
+                    [(IDENTITY, identity), *fits], key=lambda item: _severity(item[1])
+                )
                 problems.append(
                     f"output {path}: no relation holds (closest {relation.label(path)}, "
                     f"max abs error {fit.max_abs:.3g}{_problem_suffix(fit)})"
                 )
             worst_abs, worst_rel = max(worst_abs, fit.max_abs), max(worst_rel, fit.max_rel)
         if not problems and not changed and declared not in ("identity", "unknown"):
-            problems.append(
-                f"no output element changed; expected {Relation(declared, self.task['dim']).label()} "
-                "for one of them"
-            )
+            expected = Relation(declared, self.task["dim"]).label()
+            problems.append(f"no output element changed; expected {expected} for one of them")
         for rewrittens in watched:
             probability = self._probability_problem(rewrittens)
             if probability is not None:
@@ -554,7 +576,13 @@ class _ModelCheck:
     ) -> Verdict:
         if problems:
             return Verdict(
-                "fail", "; ".join(problems), relation, max_abs, max_rel, self.batches_run, self.notes
+                "fail",
+                "; ".join(problems),
+                relation,
+                max_abs,
+                max_rel,
+                self.batches_run,
+                self.notes,
             )
         return Verdict("pass", None, relation, max_abs, max_rel, self.batches_run, self.notes)
 
@@ -621,14 +649,18 @@ def _fit(
     for original, rewritten in zip(originals, rewrittens, strict=True):
         if original.shape != rewritten.shape:
             return Fit(
-                False, float("inf"), float("inf"),
+                False,
+                float("inf"),
+                float("inf"),
                 f"shape changed from {tuple(original.shape)} to {tuple(rewritten.shape)}",
             )
         floating = original.is_floating_point() and rewritten.is_floating_point()
         if not floating:
             if relation != IDENTITY or original.dtype != rewritten.dtype:
                 return Fit(
-                    False, float("inf"), float("inf"),
+                    False,
+                    float("inf"),
+                    float("inf"),
                     f"dtype {str(original.dtype).removeprefix('torch.')} -> "
                     f"{str(rewritten.dtype).removeprefix('torch.')}",
                 )
@@ -640,13 +672,17 @@ def _fit(
             return Fit(False, float("inf"), float("inf"), f"no dim {relation.dim}")
         expected = relation.apply(rewritten).double()
         actual = original.double()
-        close = torch.isclose(actual, expected, rtol=precision.rtol, atol=precision.atol, equal_nan=True)
+        close = torch.isclose(
+            actual, expected, rtol=precision.rtol, atol=precision.atol, equal_nan=True
+        )
         holds = holds and bool(close.all())
         both_nan = actual.isnan() & expected.isnan()
         difference = (actual - expected).abs().masked_fill(both_nan, 0.0)
         if difference.numel():
             worst_abs = max(worst_abs, float(difference.max()))
-            scale = torch.maximum(actual.abs(), expected.abs()).clamp_min(torch.finfo(torch.float64).tiny)
+            scale = torch.maximum(actual.abs(), expected.abs()).clamp_min(
+                torch.finfo(torch.float64).tiny
+            )
             relative = (difference / scale).masked_fill(difference == 0, 0.0)
             worst_rel = max(worst_rel, float(relative.max()))
     return Fit(holds, worst_abs, worst_rel)
@@ -755,7 +791,8 @@ def _call_input(function: Callable[..., object]) -> object:
         parameter
         for parameter in parameters.values()
         if parameter.default is inspect.Parameter.empty
-        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and parameter.kind
+        in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
     return function(BATCH_SIZE) if required else function()
 
@@ -784,6 +821,12 @@ def _as_list(value: object) -> list[object]:
     if isinstance(value, list | tuple):
         return list(value)
     raise CheckFailed("skip", f"expected a list in [tool.ml2mc.verify], got {value!r}")
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise CheckFailed("skip", f"expected an integer in [tool.ml2mc.verify], got {value!r}")
 
 
 def _as_dict(value: object) -> dict[str, object]:
@@ -845,8 +888,12 @@ def _plans_for_layer(layer: nn.Module, where: str, seed: int) -> list[InputPlan]
     kind = type(layer).__name__
     if isinstance(layer, nn.Linear) and layer.in_features > 0:
         shape: tuple[int, ...] = (BATCH_SIZE, layer.in_features)
-        return [InputPlan(_shape_text(shape, f"{where} ({kind} in_features={layer.in_features})"),
-                          _normal_maker(shape, seed))]
+        return [
+            InputPlan(
+                _shape_text(shape, f"{where} ({kind} in_features={layer.in_features})"),
+                _normal_maker(shape, seed),
+            )
+        ]
     convolutions: list[tuple[type[nn.modules.conv._ConvNd], int, tuple[int, ...]]] = [
         (nn.Conv1d, 1, CONV_SIZES),
         (nn.Conv2d, 2, CONV_SIZES),
@@ -864,10 +911,12 @@ def _plans_for_layer(layer: nn.Module, where: str, seed: int) -> list[InputPlan]
     if isinstance(layer, nn.Embedding | nn.EmbeddingBag):
         shape = (BATCH_SIZE, SEQUENCE_LENGTH)
         origin = f"{where} ({kind} num_embeddings={layer.num_embeddings})"
-        return [InputPlan(
-            f"token ids in [0, {layer.num_embeddings}) {shape} from {origin}",
-            _integer_maker(shape, 0, layer.num_embeddings, torch.long, seed),
-        )]
+        return [
+            InputPlan(
+                f"token ids in [0, {layer.num_embeddings}) {shape} from {origin}",
+                _integer_maker(shape, 0, layer.num_embeddings, torch.long, seed),
+            )
+        ]
     if isinstance(layer, nn.RNNBase):
         if layer.batch_first:
             shape = (BATCH_SIZE, RNN_STEPS, layer.input_size)

@@ -1,0 +1,84 @@
+"""The repository index: every analyzed module by name, so that one module's interpretation
+can follow a class or function defined in another (absolute, relative and re-exported names).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+from migrate.names import LOCAL_PREFIX
+
+if TYPE_CHECKING:
+    from migrate.facts import ModuleFacts
+    from migrate.flow import ModuleFlow
+
+MAX_REEXPORT_DEPTH = 8
+_CLASS_DEFINITION = re.compile(r"^class\s+(\w+)", re.MULTILINE)
+
+
+def module_name_for(path: PurePath, package_dirs: Iterable[PurePath] = ()) -> str:
+    """`pkg/sub/mod.py` -> `pkg.sub.mod`, walking up while folders hold `__init__.py`.
+
+    `package_dirs` lists the folders known to hold an `__init__.py`."""
+    packages = set(package_dirs)
+    parts = [path.stem] if path.stem != "__init__" else []
+    folder = path.parent
+    while folder in packages and folder != folder.parent:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts) or path.stem
+
+
+def defined_classes(source: str) -> set[str]:
+    """Top-level class names, by a cheap text test (used to find the readers of a model)."""
+    return set(_CLASS_DEFINITION.findall(source))
+
+
+class ProjectIndex:
+    def __init__(self) -> None:
+        self.by_module: dict[str, ModuleFacts] = {}
+        self.by_path: dict[str, ModuleFacts] = {}
+
+    def add(self, facts: ModuleFacts) -> None:
+        self.by_module.setdefault(facts.module_name, facts)
+        self.by_path[facts.path] = facts
+
+    def flow_of(self, module_name: str) -> ModuleFlow | None:
+        facts = self.by_module.get(module_name)
+        return None if facts is None else facts.uninterpreted_flow
+
+    def facts_of_path(self, path: str) -> ModuleFacts | None:
+        return self.by_path.get(path)
+
+    def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:
+        return self._resolve(self._absolute(qualified, from_module), 0)
+
+    def _absolute(self, qualified: str, from_module: str) -> str:
+        if not qualified.startswith("."):
+            return qualified
+        level = len(qualified) - len(qualified.lstrip("."))
+        importer = self.by_module.get(from_module)
+        is_package = importer is not None and importer.path.endswith("__init__.py")
+        package_parts = from_module.split(".") if is_package else from_module.split(".")[:-1]
+        base = package_parts[: len(package_parts) - (level - 1)] if level > 1 else package_parts
+        rest = qualified[level:]
+        return ".".join([*base, rest]) if rest else ".".join(base)
+
+    def _resolve(self, qualified: str, depth: int) -> tuple[ModuleFlow, str] | None:
+        if depth > MAX_REEXPORT_DEPTH:
+            return None
+        module_name, _, name = qualified.rpartition(".")
+        facts = self.by_module.get(module_name)
+        if facts is None or not name:
+            return None
+        flow = facts.uninterpreted_flow
+        if name in flow.classes or name in flow.functions:
+            return flow, name
+        # A re-export: `from .model import Net` in a package `__init__`.
+        imported = facts.imports.names.get(name)
+        if imported is None or imported.startswith(LOCAL_PREFIX):
+            return None
+        return self._resolve(self._absolute(imported, module_name), depth + 1)

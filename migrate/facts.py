@@ -101,6 +101,12 @@ class ModuleFacts:
     def insert_at(self, offset: int, text: str) -> Edit:
         return Edit(self.path, offset, offset, text)
 
+    def line_offset(self, line: int) -> int:
+        """Where `line` starts (the end of the source for the line after the last)."""
+        if line - 1 < len(self._line_starts):
+            return self._line_starts[line - 1]
+        return len(self.source)
+
     def line_text(self, line: int) -> str:
         start = self._line_starts[line - 1]
         end = self._line_starts[line] if line < len(self._line_starts) else len(self.source)

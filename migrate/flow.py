@@ -272,6 +272,10 @@ class ModuleFlow:
         self.model_calls: list[ModelCall] = []
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
+        # assignment target Name -> the binding it creates
+        self.assignments: dict[cst.Name, int] = {}
+        # Each loss call's input node, to tell a reader that feeds a loss.
+        self.loss_inputs: dict[cst.CSTNode, LossUse] = {}
         self._binding_ids = itertools.count(1)
         self._summaries: dict[int, FunctionSummary] = {}
         self._in_progress: set[int] = set()
@@ -527,6 +531,7 @@ class ModuleFlow:
             return
         self._seen_loss_calls.add(id(use.call))
         self.loss_uses.append(use)
+        self.loss_inputs[use.input_node] = use
         activation = probability_activation(use.input_kind)
         if activation is not None and isinstance(activation.node, cst.Call):
             known = self.implicit_dims.get(id(activation.node))
@@ -550,7 +555,9 @@ class _Scope:
 
     def bind_target(self, target: cst.BaseExpression, value: Kind) -> None:
         if isinstance(target, cst.Name):
-            self.env[target.value] = self.flow.new_binding(value)
+            binding = self.flow.new_binding(value)
+            self.env[target.value] = binding
+            self.flow.assignments[target] = binding.id
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = [element.value for element in target.elements]
             starred = any(isinstance(element, cst.StarredElement) for element in target.elements)

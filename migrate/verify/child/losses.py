@@ -69,7 +69,7 @@ class Reference:
 
     def expected_gradient(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """d loss.sum() / d logits from first principles, not from autograd: each sample
-        contributes w[y]·(softmax(z) - onehot(y)), smoothing mixes in the uniform target,
+        contributes w[y]*(softmax(z) - onehot(y)), smoothing mixes in the uniform target,
         ignored samples contribute nothing, and 'mean' divides by the summed weights."""
         classes = logits.shape[1]
         probabilities = torch.softmax(logits.detach(), dim=1)
@@ -93,15 +93,21 @@ class Reference:
         return gradient
 
     def gradient_label(self) -> str:
+        # ASCII only: reports go to terminals and CI logs of every encoding.
         if self.weight is None and not self.label_smoothing:
             core = "softmax(z) - onehot(y)"
         elif self.weight is None:
-            core = "softmax(z) - ((1-ε)·onehot(y) + ε/C)"
+            core = "softmax(z) - ((1-eps)*onehot(y) + eps/C)"
+        elif not self.label_smoothing:
+            core = "weight[y]*(softmax(z) - onehot(y))"
         else:
-            core = "weight-scaled softmax(z) - onehot(y)"
-        scale = {"mean": " / N" if self.weight is None else " / sum(weight[y])"}.get(
-            self.reduction, ""
-        )
+            core = (
+                "(1-eps)*weight[y]*(softmax(z) - onehot(y)) "
+                "+ eps/C*sum_c weight[c]*(softmax(z) - onehot(c))"
+            )
+        scale = ""
+        if self.reduction == "mean":
+            scale = " / N" if self.weight is None else " / sum(weight[y])"
         wrapped = f"({core}){scale}" if scale else core
         return f"gradient w.r.t. the logits = {wrapped} (reduction={self.reduction!r})"
 
@@ -359,11 +365,12 @@ def _check_one_hot(
     except CheckFailed:
         raise
     except USER_ERRORS as error:
-        raise CheckFailed(
-            "fail",
-            f"the loss rejects one-hot float targets, which F.cross_entropy accepts: "
-            f"{describe_error(error)}",
-        ) from error
+        # Not a failure: the criterion is right for class indices (NLLLoss on log_softmax,
+        # say); the user only needs to know that one-hot targets will not work with it.
+        return (
+            "this criterion rejects one-hot float targets, which F.cross_entropy accepts "
+            f"({describe_error(error)}); pass class indices"
+        )
     with_index = _tensor(loss(logits, target), "the loss")
     if not _close(with_one_hot, with_index, precision):
         raise CheckFailed(

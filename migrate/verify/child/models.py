@@ -383,9 +383,9 @@ class _ModelCheck:
                     )
                     break
                 if precision is not FLOAT64:
-                    self.notes.append(
-                        f"float64 run failed ({original_errors[0]}); fell back to float32"
-                    )
+                    # Whichever model failed in float64 explains the fallback.
+                    problem = original_errors[0] if original_errors else rewritten_error
+                    self.notes.append(f"float64 run failed ({problem}); fell back to float32")
                 self.notes.append(f"input: {plan.description}")
                 return plan, precision
         if rewritten_error is not None:

@@ -1,0 +1,233 @@
+"""Plan the edits at every place that reads a model's output, when the model stops applying
+its output activation (MC101 sigmoid, MC201 softmax in `forward`).
+
+A reader that feeds a loss gets the logits (the loss is migrated or was the bug); a threshold
+decision becomes `argmax(dim=1)`; anything else that reads the output gets
+`torch.softmax(..., dim=1)`, so it still sees probabilities. A reader the plan cannot account
+for (the output returned to unknown callers, passed to a project function, unpacked) makes the
+whole fix refuse, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from migrate import names
+from migrate.facts import ModuleFacts
+from migrate.fixes import name_occurrences, parenthesized
+from migrate.flow import ModelCall
+from migrate.rule import Edit
+
+_CASTS = frozenset({"int", "float", "long", "bool", "byte", "half", "double"})
+# Losses whose input can be the model's raw output once the migration is done.
+_LOSSES_TAKING_LOGITS = frozenset({names.CROSS_ENTROPY, names.BCE, names.BCE_WITH_LOGITS})
+_BLOCKING_LOSS_ARGUMENTS = frozenset({"weight", "pos_weight", "size_average", "reduce"})
+
+
+class Refusal(Exception):
+    """A reader that cannot be accounted for."""
+
+
+@dataclass(frozen=True)
+class ReaderPlan:
+    edits: list[Edit]
+    readers: int
+
+
+def plan_readers(facts: ModuleFacts, class_key: str, decisions_to_argmax: bool) -> ReaderPlan:
+    """Edits for every call of the model class `class_key` in the whole project."""
+    project = facts.project
+    all_facts = list(project.by_path.values()) if project is not None else [facts]
+    edits: list[Edit] = []
+    readers = 0
+    for reader_facts in all_facts:
+        file_edits: list[Edit] = []
+        for model_call in reader_facts.flow.model_calls:
+            if model_call.class_key != class_key:
+                continue
+            readers += 1
+            file_edits.extend(_call_edits(reader_facts, model_call, decisions_to_argmax))
+        if any(edit.replacement.startswith("torch.softmax(") for edit in file_edits):
+            file_edits.extend(torch_import_edits(reader_facts))
+        edits.extend(file_edits)
+    return ReaderPlan(edits, readers)
+
+
+def _call_edits(facts: ModuleFacts, model_call: ModelCall, to_argmax: bool) -> list[Edit]:
+    call = model_call.call
+    flow = facts.flow
+    if call in flow.loss_inputs:
+        _check_loss(facts, call)
+        return []
+    parent = facts.parents.get(call)
+    decision = _decision_node(facts, call)
+    if decision is not None:
+        return [_decision_edit(facts, decision, call, to_argmax)]
+    if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0].target
+        if isinstance(target, cst.Name):
+            return _variable_edits(facts, model_call, target, to_argmax)
+        raise Refusal(
+            f"the output of `{_short(facts, call)}` is unpacked at line "
+            f"{facts.span(call).line}; its elements are not followed"
+        )
+    if isinstance(parent, cst.Return):
+        raise Refusal(
+            f"`{model_call.function}` returns the output of `{_short(facts, call)}` "
+            f"(line {facts.span(call).line}); its callers are not followed"
+        )
+    _check_not_passed_to_unknown(facts, call)
+    return [facts.replace(call, f"torch.softmax({facts.code(call)}, dim=1)")]
+
+
+def _variable_edits(
+    facts: ModuleFacts, model_call: ModelCall, target: cst.Name, to_argmax: bool
+) -> list[Edit]:
+    flow = facts.flow
+    binding = flow.assignments.get(target)
+    reads = flow.reads.get(binding, []) if binding is not None else []
+    spelled = name_occurrences(facts, model_call.function, target.value)
+    if spelled != len(reads) + 1:
+        raise Refusal(
+            f"`{target.value}` (line {facts.span(target).line}) is assigned or read in ways "
+            "that are not followed (reassigned, or read in a nested function)"
+        )
+    edits: list[Edit] = []
+    loss_reads = [read for read in reads if read in flow.loss_inputs]
+    for read in loss_reads:
+        _check_loss(facts, read)
+    other_reads: list[cst.Name] = []
+    for read in reads:
+        if read in flow.loss_inputs:
+            continue
+        decision = _decision_node(facts, read)
+        if decision is not None:
+            edits.append(_decision_edit(facts, decision, read, to_argmax))
+        else:
+            other_reads.append(read)
+    if not other_reads:
+        return edits
+    for read in other_reads:
+        _check_not_passed_to_unknown(facts, read)
+    if not loss_reads:
+        # Nothing trains on this value: it may hold probabilities from the start.
+        call = model_call.call
+        edits.append(facts.replace(call, f"torch.softmax({facts.code(call)}, dim=1)"))
+        return edits
+    for read in other_reads:
+        edits.append(facts.replace(read, f"torch.softmax({read.value}, dim=1)"))
+    return edits
+
+
+def _check_loss(facts: ModuleFacts, node: cst.CSTNode) -> None:
+    use = facts.flow.loss_inputs[node]
+    if use.loss not in _LOSSES_TAKING_LOGITS:
+        raise Refusal(
+            f"the output feeds `{names.LOSS_DISPLAY[use.loss]}` at line "
+            f"{facts.span(use.call).line}, which does not take logits"
+        )
+    constructor = use.criterion.node
+    arguments = constructor.args if isinstance(constructor, cst.Call) else ()
+    call_arguments = use.call.args
+    for argument in (*arguments, *call_arguments):
+        if argument.keyword is not None and argument.keyword.value in _BLOCKING_LOSS_ARGUMENTS:
+            if use.loss != names.CROSS_ENTROPY:
+                raise Refusal(
+                    f"the loss at line {facts.span(use.call).line} uses "
+                    f"`{argument.keyword.value}=`, which has no CrossEntropyLoss equivalent"
+                )
+
+
+def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
+    """The threshold expression around `node` (`p > 0.5`, `(p >= t).int()`, `torch.round(p)`,
+    `p.round()`), widened to the casts around it; None when `node` is not thresholded."""
+    parent = facts.parents.get(node)
+    decision: cst.CSTNode | None = None
+    if isinstance(parent, cst.Comparison) and parent.left is node and len(parent.comparisons) == 1:
+        operator = parent.comparisons[0].operator
+        if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)):
+            decision = parent
+    elif isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "round":
+        grand = facts.parents.get(parent)
+        if isinstance(grand, cst.Call) and not grand.args:
+            decision = grand
+    elif isinstance(parent, cst.Arg):
+        call = facts.parents.get(parent)
+        if isinstance(call, cst.Call) and len(call.args) == 1:
+            if facts.imports.qualify(call.func) == "torch.round":
+                decision = call
+    if decision is None:
+        return None
+    # `(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral.
+    while True:
+        outer = facts.parents.get(decision)
+        if isinstance(outer, cst.Attribute) and outer.value is decision and outer.attr.value in _CASTS:
+            call = facts.parents.get(outer)
+            if isinstance(call, cst.Call) and not call.args:
+                decision = call
+                continue
+        return decision
+
+
+def _decision_edit(
+    facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression, to_argmax: bool
+) -> Edit:
+    if not to_argmax:
+        raise Refusal(f"a threshold on the output at line {facts.span(decision).line}")
+    return facts.replace(decision, f"{parenthesized(facts, value)}.argmax(dim=1)")
+
+
+def _check_not_passed_to_unknown(facts: ModuleFacts, node: cst.CSTNode) -> None:
+    """Refuse when the output is an argument of a call that may be a loss or may forward it to
+    one: a parameter, a method of an unknown object, a project function. Builtins and
+    functions imported from libraries only read it."""
+    parent = facts.parents.get(node)
+    if not isinstance(parent, cst.Arg):
+        return
+    call = facts.parents.get(parent)
+    if not isinstance(call, cst.Call):
+        return
+    func = call.func
+    if isinstance(func, cst.Name) and func.value in _READING_BUILTINS:
+        if func.value not in facts.imports.names:
+            return
+    qualified = facts.imports.qualify(func)
+    project = facts.project
+    is_project = qualified is not None and (
+        qualified.startswith((names.LOCAL_PREFIX, "."))
+        or (project is not None and project.resolve(qualified, facts.module_name) is not None)
+    )
+    if qualified is None or is_project:
+        raise Refusal(
+            f"the output is passed to `{_short(facts, func)}` at line "
+            f"{facts.span(call).line}, which is not followed (it may compute a loss)"
+        )
+
+
+_READING_BUILTINS = frozenset(
+    {"print", "len", "str", "repr", "float", "list", "tuple", "zip", "enumerate", "sorted",
+     "max", "min", "sum", "isinstance", "format"}
+)
+
+
+def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
+    """`import torch` after the module's last top-level import, unless `torch` is bound."""
+    if facts.imports.names.get("torch") == "torch":
+        return []
+    last_import: cst.CSTNode | None = None
+    for statement in facts.module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and any(
+            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+        ):
+            last_import = statement
+    if last_import is None:
+        return [facts.insert_at(0, "import torch\n")]
+    next_line = facts.span(last_import).end_line + 1
+    return [facts.insert_at(facts.line_offset(next_line), "import torch\n")]
+
+
+def _short(facts: ModuleFacts, node: cst.CSTNode) -> str:
+    text = " ".join(facts.code(node).split())
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.flow import Activation, LossUse
 from migrate.rule import Applicability, Edit, Fix, Span
@@ -213,3 +214,85 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
     return Fix(
         "Take the log of the mixture and use `nll_loss`", Applicability.UNSAFE, tuple(edits)
     ), None
+
+
+def loss_references(facts: ModuleFacts, loss: str) -> list[cst.BaseExpression]:
+    """Every spelling of the loss `loss` in the module: `nn.BCELoss`, `F.binary_cross_entropy`,
+    `torch.nn.BCELoss` (as called, bound to a name, or given as a default)."""
+    finder = _LossReferenceFinder(facts, loss)
+    facts.module.visit(finder)
+    return finder.found
+
+
+class _LossReferenceFinder(cst.CSTVisitor):
+    def __init__(self, facts: ModuleFacts, loss: str) -> None:
+        self.facts = facts
+        self.loss = loss
+        self.found: list[cst.BaseExpression] = []
+
+    def _matches(self, node: cst.BaseExpression) -> bool:
+        qualified = self.facts.imports.qualify(node)
+        return qualified is not None and (
+            names.LOSS_MODULES.get(qualified) == self.loss
+            or names.LOSS_FUNCTIONS.get(qualified) == self.loss
+        )
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if self._matches(node):
+            self.found.append(node)
+            return False
+        return True
+
+    def visit_Name(self, node: cst.Name) -> None:
+        parent = self.facts.parents.get(node)
+        if isinstance(parent, (cst.Attribute, cst.ImportAlias, cst.AsName)):
+            return
+        if isinstance(parent, (cst.ClassDef, cst.FunctionDef, cst.Param)):
+            return
+        if self._matches(node):
+            self.found.append(node)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+
+def loss_to_cross_entropy(
+    facts: ModuleFacts, reference: cst.BaseExpression, blocking: frozenset[str]
+) -> tuple[Fix | None, str | None]:
+    """`nn.BCELoss(...)` -> `nn.CrossEntropyLoss(...)`, `F.binary_cross_entropy` ->
+    `F.cross_entropy`, keeping `reduction`; arguments without an equivalent block the fix."""
+    qualified = facts.imports.qualify(reference) or ""
+    is_module = qualified in names.LOSS_MODULES
+    new_name = "CrossEntropyLoss" if is_module else "cross_entropy"
+    parent = facts.parents.get(reference)
+    call = parent if isinstance(parent, cst.Call) and parent.func is reference else None
+    if call is not None:
+        for argument in call.args:
+            keyword = argument.keyword.value if argument.keyword is not None else None
+            if keyword in blocking:
+                return None, (
+                    f"`{keyword}=` has no CrossEntropyLoss equivalent; use `weight=` with one "
+                    "weight per class (for example inverse class frequencies)"
+                )
+            if keyword in ("size_average", "reduce"):
+                return None, f"legacy `{keyword}=`: replace it by `reduction=` first"
+            limit = 2 if not is_module else 0
+            if keyword is None and is_module and argument is call.args[0]:
+                return None, "positional arguments to the loss constructor; name them first"
+            if keyword is None and not is_module and call.args.index(argument) >= limit:
+                return None, "positional loss options; name them first"
+    if isinstance(reference, cst.Attribute):
+        edit = facts.replace(reference.attr, new_name)
+    else:
+        module = "torch.nn" if is_module else "torch.nn.functional"
+        holder = next(
+            (local for local, full in facts.imports.names.items() if full == module), None
+        )
+        if holder is None:
+            return None, f"`{facts.code(reference)}` is imported by name; import `{module}` first"
+        edit = facts.replace(reference, f"{holder}.{new_name}")
+    title = f"Use `{new_name}` on logits"
+    return Fix(title, Applicability.UNSAFE, (edit,)), None

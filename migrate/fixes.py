@@ -6,11 +6,13 @@ the rule then reports without fixing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.flow import Activation, LossUse
+from migrate.flow import Activation, LogProbs, LossUse, Probs
 from migrate.rule import Applicability, Edit, Fix, Span
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
@@ -296,3 +298,19 @@ def loss_to_cross_entropy(
         edit = facts.replace(reference, f"{holder}.{new_name}")
     title = f"Use `{new_name}` on logits"
     return Fix(title, Applicability.UNSAFE, (edit,)), None
+
+
+def activation_into_loss(
+    facts: ModuleFacts, op: str, losses: frozenset[str], log_probs: bool = False
+) -> Iterator[tuple[LossUse, Activation]]:
+    """Loss uses in this module whose input is the output of activation `op` (exact, not
+    shifted), or for `log_probs` the output of `log_softmax`."""
+    for use in facts.flow.loss_uses:
+        if use.loss not in losses:
+            continue
+        kind = use.input_kind
+        if log_probs:
+            if isinstance(kind, LogProbs) and not kind.unstable and kind.activation is not None:
+                yield use, kind.activation
+        elif isinstance(kind, Probs) and kind.exact and kind.activation.op == op:
+            yield use, kind.activation

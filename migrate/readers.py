@@ -16,13 +16,11 @@ import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.fixes import name_occurrences, parenthesized
-from migrate.flow import ModelCall
-from migrate.rule import Edit
+from migrate.fixes import loss_path_edits, name_occurrences, parenthesized, remove_activation
+from migrate.flow import Activation, LossUse, ModelCall, Probs
+from migrate.rule import Applicability, Edit, Fix, ModelRelation
 
 _CASTS = frozenset({"int", "float", "long", "bool", "byte", "half", "double"})
-# Losses whose input can be the model's raw output once the migration is done.
-_LOSSES_TAKING_LOGITS = frozenset({names.CROSS_ENTROPY, names.BCE, names.BCE_WITH_LOGITS})
 _BLOCKING_LOSS_ARGUMENTS = frozenset({"weight", "pos_weight", "size_average", "reduce"})
 
 
@@ -36,7 +34,29 @@ class ReaderPlan:
     readers: int
 
 
-def plan_readers(facts: ModuleFacts, class_key: str, decisions_to_argmax: bool) -> ReaderPlan:
+@dataclass(frozen=True)
+class ReaderPolicy:
+    """How readers are rewritten: which activation they get back, which losses may take the
+    logits, and whether threshold decisions become argmax (migration) or keep probabilities."""
+
+    activation: str = names.SOFTMAX
+    losses: frozenset[str] = frozenset({names.CROSS_ENTROPY})
+    decisions_to_argmax: bool = False
+
+    def wrap(self, code: str) -> str:
+        if self.activation == names.SIGMOID:
+            return f"torch.sigmoid({code})"
+        return f"torch.softmax({code}, dim=1)"
+
+
+MIGRATION = ReaderPolicy(
+    names.SOFTMAX,
+    frozenset({names.CROSS_ENTROPY, names.BCE, names.BCE_WITH_LOGITS}),
+    decisions_to_argmax=True,
+)
+
+
+def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> ReaderPlan:
     """Edits for every call of the model class `class_key` in the whole project."""
     project = facts.project
     all_facts = list(project.by_path.values()) if project is not None else [facts]
@@ -48,27 +68,27 @@ def plan_readers(facts: ModuleFacts, class_key: str, decisions_to_argmax: bool) 
             if model_call.class_key != class_key:
                 continue
             readers += 1
-            file_edits.extend(_call_edits(reader_facts, model_call, decisions_to_argmax))
-        if any(edit.replacement.startswith("torch.softmax(") for edit in file_edits):
+            file_edits.extend(_call_edits(reader_facts, model_call, policy))
+        if any(edit.replacement.startswith("torch.") for edit in file_edits):
             file_edits.extend(torch_import_edits(reader_facts))
         edits.extend(file_edits)
     return ReaderPlan(edits, readers)
 
 
-def _call_edits(facts: ModuleFacts, model_call: ModelCall, to_argmax: bool) -> list[Edit]:
+def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy) -> list[Edit]:
     call = model_call.call
     flow = facts.flow
     if call in flow.loss_inputs:
-        _check_loss(facts, call)
+        _check_loss(facts, call, policy)
         return []
     parent = facts.parents.get(call)
-    decision = _decision_node(facts, call)
+    decision = _decision_node(facts, call) if policy.decisions_to_argmax else None
     if decision is not None:
-        return [_decision_edit(facts, decision, call, to_argmax)]
+        return [_decision_edit(facts, decision, call)]
     if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
         target = parent.targets[0].target
         if isinstance(target, cst.Name):
-            return _variable_edits(facts, model_call, target, to_argmax)
+            return _variable_edits(facts, model_call, target, policy)
         raise Refusal(
             f"the output of `{_short(facts, call)}` is unpacked at line "
             f"{facts.span(call).line}; its elements are not followed"
@@ -79,11 +99,11 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, to_argmax: bool) -> l
             f"(line {facts.span(call).line}); its callers are not followed"
         )
     _check_not_passed_to_unknown(facts, call)
-    return [facts.replace(call, f"torch.softmax({facts.code(call)}, dim=1)")]
+    return [facts.replace(call, policy.wrap(facts.code(call)))]
 
 
 def _variable_edits(
-    facts: ModuleFacts, model_call: ModelCall, target: cst.Name, to_argmax: bool
+    facts: ModuleFacts, model_call: ModelCall, target: cst.Name, policy: ReaderPolicy
 ) -> list[Edit]:
     flow = facts.flow
     binding = flow.assignments.get(target)
@@ -97,14 +117,14 @@ def _variable_edits(
     edits: list[Edit] = []
     loss_reads = [read for read in reads if read in flow.loss_inputs]
     for read in loss_reads:
-        _check_loss(facts, read)
+        _check_loss(facts, read, policy)
     other_reads: list[cst.Name] = []
     for read in reads:
         if read in flow.loss_inputs:
             continue
-        decision = _decision_node(facts, read)
+        decision = _decision_node(facts, read) if policy.decisions_to_argmax else None
         if decision is not None:
-            edits.append(_decision_edit(facts, decision, read, to_argmax))
+            edits.append(_decision_edit(facts, decision, read))
         else:
             other_reads.append(read)
     if not other_reads:
@@ -114,16 +134,16 @@ def _variable_edits(
     if not loss_reads:
         # Nothing trains on this value: it may hold probabilities from the start.
         call = model_call.call
-        edits.append(facts.replace(call, f"torch.softmax({facts.code(call)}, dim=1)"))
+        edits.append(facts.replace(call, policy.wrap(facts.code(call))))
         return edits
     for read in other_reads:
-        edits.append(facts.replace(read, f"torch.softmax({read.value}, dim=1)"))
+        edits.append(facts.replace(read, policy.wrap(read.value)))
     return edits
 
 
-def _check_loss(facts: ModuleFacts, node: cst.CSTNode) -> None:
+def _check_loss(facts: ModuleFacts, node: cst.CSTNode, policy: ReaderPolicy) -> None:
     use = facts.flow.loss_inputs[node]
-    if use.loss not in _LOSSES_TAKING_LOGITS:
+    if use.loss not in policy.losses:
         raise Refusal(
             f"the output feeds `{names.LOSS_DISPLAY[use.loss]}` at line "
             f"{facts.span(use.call).line}, which does not take logits"
@@ -171,11 +191,7 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
         return decision
 
 
-def _decision_edit(
-    facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression, to_argmax: bool
-) -> Edit:
-    if not to_argmax:
-        raise Refusal(f"a threshold on the output at line {facts.span(decision).line}")
+def _decision_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
     return facts.replace(decision, f"{parenthesized(facts, value)}.argmax(dim=1)")
 
 
@@ -231,3 +247,65 @@ def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
 def _short(facts: ModuleFacts, node: cst.CSTNode) -> str:
     text = " ".join(facts.code(node).split())
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def model_sigmoid_fix(
+    facts: ModuleFacts, class_name: str, activation: Activation, title: str
+) -> tuple[Fix | None, str | None]:
+    """Remove the sigmoid from `class_name`'s output and plan every reader (MC101)."""
+    removal = remove_activation(facts, activation)
+    if removal is None:
+        return None, "the sigmoid is applied in a way that cannot be removed safely"
+    try:
+        plan = plan_readers(facts, facts.uninterpreted_flow.key(class_name), MIGRATION)
+    except Refusal as refusal:
+        return None, f"not every reader of the output is accounted for: {refusal}"
+    relation = ModelRelation(facts.path, class_name, "sigmoid")
+    edits = (*removal, *plan.edits)
+    return Fix(title.format(model=class_name), Applicability.UNSAFE, edits, (relation,)), None
+
+
+def sigmoid_will_be_removed(facts: ModuleFacts, use: LossUse) -> str | None:
+    """None when the sigmoid feeding `use` is taken away by the migration (so a loss that
+    becomes CrossEntropyLoss gets logits); otherwise why not."""
+    kind = use.input_kind
+    if not isinstance(kind, Probs) or kind.activation.op != names.SIGMOID or not kind.exact:
+        return (
+            f"the input of the loss at line {facts.span(use.call).line} is not proven to be a "
+            "sigmoid output that the migration removes"
+        )
+    activation = kind.activation
+    if activation.function == use.function and activation.path == facts.path:
+        if loss_path_edits(facts, use, activation) is None:
+            return "the sigmoid before the loss cannot be removed safely"
+        return None
+    owner_facts = facts.facts_for(activation.path)
+    class_name = activation.function.split(".")[0]
+    if owner_facts is None or not activation.function.endswith(".forward"):
+        return "the sigmoid before the loss is applied where the migration does not reach"
+    _, reason = model_sigmoid_fix(owner_facts, class_name, activation, "{model}")
+    return reason
+
+
+def forward_activation_fix(
+    facts: ModuleFacts, activation: Activation, policy: ReaderPolicy, title: str
+) -> tuple[Fix | None, str | None]:
+    """Move an activation out of a model's `forward`: forward returns the logits, and every
+    reader that is not the loss gets the activation back (MC201/MC202/MC204)."""
+    owner = facts.facts_for(activation.path)
+    class_name, _, method = activation.function.partition(".")
+    if owner is None or method != "forward" or class_name not in owner.uninterpreted_flow.classes:
+        return None, (
+            f"the activation is applied in `{activation.function}`, not in a model's forward; "
+            "its other readers are not followed"
+        )
+    removal = remove_activation(owner, activation)
+    if removal is None:
+        return None, "the activation cannot be removed from forward safely"
+    try:
+        plan = plan_readers(owner, owner.uninterpreted_flow.key(class_name), policy)
+    except Refusal as refusal:
+        return None, f"not every reader of `{class_name}`'s output is accounted for: {refusal}"
+    relation = ModelRelation(owner.path, class_name, activation.op)
+    edits = (*removal, *plan.edits)
+    return Fix(title, Applicability.UNSAFE, edits, (relation,)), None

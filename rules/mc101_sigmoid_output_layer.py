@@ -6,8 +6,9 @@ from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import describe, remove_activation
 from migrate.flow import Probs
-from migrate.readers import Refusal, plan_readers
-from migrate.rule import Applicability, Fix, Invalid, ModelRelation, Rule, Valid, Violation
+from migrate.flow import Activation
+from migrate.readers import model_sigmoid_fix
+from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 
 class SigmoidOutputLayer(Rule):
@@ -193,18 +194,7 @@ class SigmoidOutputLayer(Rule):
             fix, reason = self._fix(facts, class_name, activation)
             yield self.violation(facts, activation.node, message, fix, reason)
 
-    def _fix(self, facts: ModuleFacts, class_name: str, activation: object) -> tuple[Fix | None, str | None]:
-        from migrate.flow import Activation
-
-        assert isinstance(activation, Activation)
-        removal = remove_activation(facts, activation)
-        if removal is None:
-            return None, "the sigmoid is applied in a way that cannot be removed safely"
-        try:
-            plan = plan_readers(facts, facts.uninterpreted_flow.key(class_name), True)
-        except Refusal as refusal:
-            return None, f"not every reader of the output is accounted for: {refusal}"
-        relation = ModelRelation(facts.path, class_name, "sigmoid")
-        title = self.fix_title.format(model=class_name)
-        edits = (*removal, *plan.edits)
-        return Fix(title, Applicability.UNSAFE, edits, (relation,)), None
+    def _fix(
+        self, facts: ModuleFacts, class_name: str, activation: Activation
+    ) -> tuple[Fix | None, str | None]:
+        return model_sigmoid_fix(facts, class_name, activation, self.fix_title)

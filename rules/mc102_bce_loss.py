@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import loss_references, loss_to_cross_entropy
+from migrate.readers import sigmoid_will_be_removed
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 
@@ -32,8 +35,9 @@ class BceLoss(Rule):
     ```
 
     ## Fix safety
-    Unsafe: it changes the loss. It is correct together with MC101 (the model returns logits);
-    `migrate` applies both. `reduction` is kept; `weight=` (a per-element rescaling with no
+    Unsafe: it changes the loss. It is offered only when every input of the loss is a sigmoid
+    output that the migration removes (MC101 in the model, MC204 before the loss); `migrate`
+    applies them together. `reduction` is kept; `weight=` (a per-element rescaling with no
     CrossEntropyLoss equivalent) and legacy `size_average`/`reduce` block the fix. One-hot float
     targets stay valid: `CrossEntropyLoss` reads them as class probabilities.
 
@@ -59,12 +63,16 @@ class BceLoss(Rule):
         ),
         Invalid(
             """
+            import torch
             from torch import nn
             criterion = nn.BCELoss(reduction="sum")
+            loss = criterion(torch.sigmoid(z), y)
             """,
             fixed="""
+            import torch
             from torch import nn
             criterion = nn.CrossEntropyLoss(reduction="sum")
+            loss = criterion(torch.sigmoid(z), y)
             """,
             id="module-keeps-reduction",
         ),
@@ -72,10 +80,12 @@ class BceLoss(Rule):
             """
             import torch.nn.functional as F
             loss_func = F.binary_cross_entropy
+            loss = loss_func(F.sigmoid(z), y)
             """,
             fixed="""
             import torch.nn.functional as F
             loss_func = F.cross_entropy
+            loss = loss_func(F.sigmoid(z), y)
             """,
             id="bound-function",
         ),
@@ -86,10 +96,36 @@ class BceLoss(Rule):
             """,
             id="weight-has-no-equivalent",
         ),
+        Invalid(
+            """
+            from torch import nn
+            criterion = nn.BCELoss()
+            loss = criterion(backbone(x), y)
+            """,
+            id="input-not-proven-to-become-logits",
+        ),
     ]
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         for reference in loss_references(facts, names.BCE):
             fix, reason = loss_to_cross_entropy(facts, reference, frozenset({"weight"}))
+            if fix is not None:
+                reason = _inputs_become_logits(facts, reference)
+                fix = fix if reason is None else None
             message = self.message.format(loss=facts.code(reference))
             yield self.violation(facts, reference, message, fix, reason)
+
+
+def _inputs_become_logits(facts: ModuleFacts, reference: cst.BaseExpression) -> str | None:
+    """BCELoss takes probabilities; as CrossEntropyLoss it needs logits. Fix only when every
+    input it is given is a sigmoid output that the migration removes."""
+    parent = facts.parents.get(reference)
+    criterion_node = parent if isinstance(parent, cst.Call) and parent.func is reference else reference
+    uses = [use for use in facts.flow.loss_uses if use.criterion.node is criterion_node]
+    if not uses:
+        return "where this loss is applied is not followed, so its input cannot be proven to become logits"
+    for use in uses:
+        reason = sigmoid_will_be_removed(facts, use)
+        if reason is not None:
+            return reason
+    return None

@@ -4,8 +4,10 @@ from collections.abc import Iterator
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.fixes import describe, loss_location, loss_path_fix, mixture_fix
-from migrate.flow import Mixture, Probs
+from migrate.fixes import describe, loss_location, mixture_fix
+from migrate.flow import Mixture
+from migrate.loss_path import loss_path_violations
+from migrate.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 
@@ -55,6 +57,21 @@ class SoftmaxBeforeCrossEntropy(Rule):
     safety = Applicability.UNSAFE
     examples = [
         Valid("loss = F.cross_entropy(logits, y)", id="logits"),
+        Invalid(
+            """
+            import torch.nn as nn
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(4, 3)
+                def forward(self, x):
+                    return self.fc(x).softmax(dim=1)
+            def evaluate(model: Net, x, criterion):
+                return criterion(model(x), y)
+            loss = nn.CrossEntropyLoss()(Net()(x), y)
+            """,
+            id="forward-softmax-with-unfollowed-reader",
+        ),
         Valid(
             """
             import torch.nn.functional as F
@@ -162,28 +179,41 @@ class SoftmaxBeforeCrossEntropy(Rule):
                     return self.softmax(self.fc(x))
             model = Net()
             loss = nn.CrossEntropyLoss()(model(x), y)
+            confidence = model(x).max(dim=1).values
+            """,
+            fixed="""
+            import torch.nn as nn
+            import torch
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(4, 3)
+                    self.softmax = nn.Softmax(dim=1)
+                def forward(self, x):
+                    return self.fc(x)
+            model = Net()
+            loss = nn.CrossEntropyLoss()(model(x), y)
+            confidence = torch.softmax(model(x), dim=1).max(dim=1).values
             """,
             id="softmax-in-forward",
         ),
     ]
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+        yield from loss_path_violations(self, facts, names.SOFTMAX, _LOSSES, _POLICY)
         for use in facts.flow.loss_uses:
-            if use.loss != names.CROSS_ENTROPY:
-                continue
             kind = use.input_kind
-            if not isinstance(kind, (Probs, Mixture)) or kind.activation.op != names.SOFTMAX:
+            if use.loss != names.CROSS_ENTROPY or not isinstance(kind, Mixture):
                 continue
-            activation = kind.activation
-            loss = names.LOSS_DISPLAY[use.loss]
-            message = self.message.format(activation=describe(facts, activation.node), loss=loss)
-            title = self.fix_title.format(loss=loss)
-            if isinstance(kind, Mixture):
-                fix, reason = mixture_fix(facts, use)
-            elif kind.exact:
-                fix, reason = loss_path_fix(facts, use, activation, title)
-            else:
-                fix, reason = None, "the probabilities were shifted or clamped before the loss"
-            yield self.violation(
-                facts, activation.node, message, fix, reason, loss_location(facts, use, activation)
+            if kind.activation.op != names.SOFTMAX or kind.activation.path != facts.path:
+                continue
+            message = self.message.format(
+                activation=describe(facts, kind.activation.node), loss="CrossEntropyLoss"
             )
+            fix, reason = mixture_fix(facts, use)
+            related = loss_location(facts, use, kind.activation)
+            yield self.violation(facts, kind.activation.node, message, fix, reason, related)
+
+
+_LOSSES = frozenset({names.CROSS_ENTROPY})
+_POLICY = ReaderPolicy(names.SOFTMAX, _LOSSES)

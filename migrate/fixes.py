@@ -57,7 +57,9 @@ def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -
     """True when the activation's input expression denotes the same value at the use site."""
     if activation.input_bindings is None:
         return False
-    return all(bindings_at_use.get(name) == binding for name, binding in activation.input_bindings)
+    return all(
+        bindings_at_use.get(name, 0) == binding for name, binding in activation.input_bindings
+    )
 
 
 def reads_of_result(facts: ModuleFacts, use_node: cst.BaseExpression) -> int | None:

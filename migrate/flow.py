@@ -886,9 +886,8 @@ class _Scope:
         if not isinstance(base, cst.Name):
             return None
         binding = self.env.get(base.value)
-        if binding is None:
-            return None
-        return ((base.value, binding.id),)
+        # 0: a global or builtin not bound in this scope; it stays 0 until assigned here.
+        return ((base.value, binding.id if binding is not None else 0),)
 
     def _loss_call(self, node: cst.Call, criterion: Criterion) -> Kind:
         argument = _argument(node, 0, "input")

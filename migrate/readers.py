@@ -46,6 +46,8 @@ class ReaderPolicy:
     def wrap(self, code: str) -> str:
         if self.activation == names.SIGMOID:
             return f"torch.sigmoid({code})"
+        if self.activation == names.LOG_SOFTMAX:
+            return f"torch.log_softmax({code}, dim=1)"
         return f"torch.softmax({code}, dim=1)"
 
 

@@ -25,7 +25,9 @@ PROBABILITY_SUM_TOLERANCE = 1e-6
 MESSAGE_CHARS = 300
 
 _OUR_CODE = str(Path(__file__).resolve().parents[1])
-_LIBRARY_DIRS = tuple(
+# Code under these directories is installed libraries (torch, the standard library), never
+# the user's project, even when a virtualenv sits inside the project.
+LIBRARY_DIRS = tuple(
     str(Path(path).resolve())
     for path in {sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
 )
@@ -103,7 +105,7 @@ def _user_frame(error: BaseException) -> str | None:
             continue
         # Sources we execute ourselves carry a " [rewritten]"-style tag after the real path.
         resolved = frame.filename.split(" [", 1)[0]
-        if resolved.startswith(_OUR_CODE) or resolved.startswith(_LIBRARY_DIRS):
+        if resolved.startswith(_OUR_CODE) or resolved.startswith(LIBRARY_DIRS):
             continue
         return f"at {Path(resolved).name}:{frame.lineno} in {frame.name}"
     return None

@@ -8,18 +8,13 @@ import importlib.util
 import linecache
 import os
 import sys
-import sysconfig
 from pathlib import Path
 from types import ModuleType, TracebackType
 
 import torch
 
 from migrate.verify._protocol import REWRITTEN_SUFFIX
-
-_LIBRARY_DIRS = tuple(
-    str(Path(path).resolve())
-    for path in {sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
-)
+from migrate.verify.child.common import LIBRARY_DIRS
 
 
 def module_identity(file: Path) -> tuple[str, str, Path]:
@@ -32,9 +27,9 @@ def module_identity(file: Path) -> tuple[str, str, Path]:
         parts.insert(0, directory.name)
         directory = directory.parent
     if not parts:
-        # An `__init__.py` whose directory is not importable as a package: treat it as a
-        # plain module named after its directory.
-        return file.parent.name, "", file.parent.parent
+        # Only reachable for an `__init__.py` that no longer exists on disk (a deleted file):
+        # name it after its directory, as it would have been.
+        return file.parent.name, file.parent.name, file.parent.parent
     name = ".".join(parts)
     package = name if file.name == "__init__.py" else name.rpartition(".")[0]
     return name, package, directory
@@ -47,15 +42,16 @@ def load_original(file: Path, source: str) -> ModuleType:
     new version, and the original exists only as text from git.
     """
     name, package, _ = module_identity(file)
-    if package and package != name:
-        # Import the package the normal way first, as Python would, so its `__init__` runs
-        # before the module and can itself import siblings.
-        importlib.import_module(package)
+    parent, _, last = name.rpartition(".")
+    if parent:
+        # Import the enclosing package the normal way first, as Python would, so its
+        # `__init__` runs before the module and can itself import siblings.
+        importlib.import_module(parent)
     on_disk = _read(file)
     filename = str(file) if on_disk == source else f"{file} [original]"
     module = _execute(name, package, source, filename, file)
-    if package and package != name:
-        setattr(sys.modules[package], name.rpartition(".")[2], module)
+    if parent:
+        setattr(sys.modules[parent], last, module)
     return module
 
 
@@ -156,7 +152,7 @@ class Sandbox:
             locations.append(file.split(" [", 1)[0])
         for location in locations:
             resolved = str(Path(location).resolve())
-            if resolved.startswith(_LIBRARY_DIRS):
+            if resolved.startswith(LIBRARY_DIRS):
                 # A library installed inside the project (a .venv) stays cached: it is the
                 # same for every task and re-importing it (torch above all) is slow or unsafe.
                 continue

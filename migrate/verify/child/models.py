@@ -493,11 +493,11 @@ class _ModelCheck:
         if declared in ("softmax", "log_softmax"):
             return [Relation(declared, self.task["dim"])]
         relations = [IDENTITY, Relation("sigmoid")]
-        if ndim >= 2:
-            dims = sorted({1, ndim - 1})
-            labels = {1: 1, ndim - 1: -1} if ndim > 2 else {1: 1}
-            for kind in ("softmax", "log_softmax"):
-                relations.extend(Relation(kind, labels[dim]) for dim in dims)
+        # Class scores sit on dim 1 (N, C, ...) or last (N, T, C); for 2-d outputs both are one.
+        # A 1-d output has no class dimension to normalise over.
+        dims = [] if ndim < 2 else [1] if ndim == 2 else [1, -1]
+        for kind in ("softmax", "log_softmax"):
+            relations.extend(Relation(kind, dim) for dim in dims)
         return relations
 
     def _compare_single(

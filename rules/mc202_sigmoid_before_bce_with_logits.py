@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate import names
+from migrate.facts import ModuleFacts
+from migrate.loss_path import loss_path_violations
+from migrate.readers import ReaderPolicy
+from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
+
+_LOSSES = frozenset({names.BCE_WITH_LOGITS})
+
+
+class SigmoidBeforeBceWithLogits(Rule):
+    """
+    ## What it does
+    Finds a sigmoid whose output reaches the input of `nn.BCEWithLogitsLoss` or
+    `F.binary_cross_entropy_with_logits`.
+
+    ## Why is this bad?
+    The loss applies the sigmoid itself. Applied twice, every prediction is squeezed into
+    (0.5, 0.73): nothing is ever predicted negative at a 0.5 threshold and the gradients vanish.
+
+    ## Example
+    ```python
+    loss = F.binary_cross_entropy_with_logits(torch.sigmoid(z), y)
+    ```
+
+    ## Use instead
+    ```python
+    loss = F.binary_cross_entropy_with_logits(z, y)
+    ```
+
+    ## Fix safety
+    Unsafe: the loss changes. A sigmoid only on the loss path is removed; one in a model's
+    `forward` moves to every other reader of the output, or the finding stays without a fix.
+    """
+
+    code = "MC202"
+    name = "sigmoid-before-bce-with-logits"
+    summary = "A sigmoid output reaches BCEWithLogitsLoss"
+    message = "`{activation}` feeds probabilities to `{loss}`, which applies sigmoid itself"
+    fix_title = "Pass the logits to `{loss}`"
+    safety = Applicability.UNSAFE
+    examples = [
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            loss = F.binary_cross_entropy_with_logits(z, y)
+            probs = torch.sigmoid(z)
+            """,
+            id="probabilities-beside-the-loss",
+        ),
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+            loss = F.binary_cross_entropy_with_logits(torch.sigmoid(z), y)
+            """,
+            fixed="""
+            import torch
+            import torch.nn.functional as F
+            loss = F.binary_cross_entropy_with_logits(z, y)
+            """,
+            id="inline",
+        ),
+    ]
+
+    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+        policy = ReaderPolicy(names.SIGMOID, _LOSSES)
+        yield from loss_path_violations(self, facts, names.SIGMOID, _LOSSES, policy)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate import names
+from migrate.facts import ModuleFacts
+from migrate.loss_path import loss_path_violations
+from migrate.readers import ReaderPolicy
+from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
+
+_LOSSES = frozenset({names.CROSS_ENTROPY})
+
+
+class SigmoidBeforeCrossEntropy(Rule):
+    """
+    ## What it does
+    Finds a sigmoid whose output reaches the input of `nn.CrossEntropyLoss` or
+    `F.cross_entropy` (a half-done migration: the loss changed, the activation did not).
+
+    ## Why is this bad?
+    `CrossEntropyLoss` expects logits. Sigmoid outputs in (0, 1) give softmax almost nothing
+    to separate: the loss stays near `log(C)` and the model learns slowly or not at all.
+
+    ## Example
+    ```python
+    loss = F.cross_entropy(torch.sigmoid(z), y)
+    ```
+
+    ## Use instead
+    ```python
+    loss = F.cross_entropy(z, y)
+    ```
+
+    ## Fix safety
+    Unsafe: the loss changes. A sigmoid only on the loss path is removed; one in a model's
+    `forward` is replaced by a softmax at every other reader, or the finding stays unfixed.
+    """
+
+    code = "MC204"
+    name = "sigmoid-before-cross-entropy"
+    summary = "A sigmoid output reaches CrossEntropyLoss"
+    message = "`{activation}` feeds sigmoid probabilities to `{loss}`, which expects logits"
+    fix_title = "Pass the logits to `{loss}`"
+    safety = Applicability.UNSAFE
+    examples = [
+        Valid(
+            """
+            import torch
+            from torch import nn
+            gate = torch.sigmoid(self_attention_scores)
+            loss = nn.CrossEntropyLoss()(head(gate * features), y)
+            """,
+            id="gate-then-linear",
+        ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
+            criterion = nn.CrossEntropyLoss()
+            out = torch.sigmoid(z)
+            loss = criterion(out, y)
+            """,
+            fixed="""
+            import torch
+            from torch import nn
+            criterion = nn.CrossEntropyLoss()
+            out = z
+            loss = criterion(out, y)
+            """,
+            id="through-local",
+        ),
+    ]
+
+    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+        policy = ReaderPolicy(names.SIGMOID, _LOSSES)
+        yield from loss_path_violations(self, facts, names.SIGMOID, _LOSSES, policy)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrate.facts import ModuleFacts
+from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
+
+
+class SoftmaxImplicitDim(Rule):
+    """
+    ## What it does
+    Finds `nn.Softmax()`, `nn.LogSoftmax()`, `F.softmax(x)` and `F.log_softmax(x)` without
+    `dim`.
+
+    ## Why is this bad?
+    Without `dim`, torch guesses: dim 0 for 0-, 1- and 3-D inputs, else 1. For a batch of
+    sequences or images the softmax runs over the wrong axis (over the batch!) silently.
+
+    ## Example
+    ```python
+    self.softmax = nn.Softmax()
+    ```
+
+    ## Use instead
+    ```python
+    self.softmax = nn.Softmax(dim=1)
+    ```
+
+    ## Fix safety
+    Safe when the value reaches a classification loss (a 2-D `(N, C)` input, where the legacy
+    guess was 1): `dim=1` keeps the behaviour. Otherwise unsafe: the input's rank is unknown.
+    """
+
+    code = "MC207"
+    name = "softmax-implicit-dim"
+    summary = "Softmax without an explicit dim"
+    message = "`{call}` has no `dim`: torch guesses the axis from the input's rank"
+    fix_title = "Pass `dim=1` explicitly"
+    safety = Applicability.UNSAFE
+    examples = [
+        Valid("import torch.nn.functional as F\np = F.softmax(x, 1)", id="positional-dim"),
+        Valid("import torch\np = x.softmax(1)", id="method-with-dim"),
+        Invalid(
+            """
+            import torch.nn.functional as F
+            loss = F.nll_loss(F.log_softmax(z), y)
+            """,
+            fixed="""
+            import torch.nn.functional as F
+            loss = F.nll_loss(F.log_softmax(z, dim=1), y)
+            """,
+            id="functional-into-loss",
+        ),
+        Invalid(
+            """
+            from torch import nn
+            act = nn.Softmax()
+            """,
+            fixed="""
+            from torch import nn
+            act = nn.Softmax(dim=1)
+            """,
+            id="module-constructor",
+        ),
+    ]
+
+    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+        for site in facts.flow.implicit_dims.values():
+            call = site.call
+            start, end = facts.offsets(call)
+            closing = end - 1  # the call's `)`
+            separator = ", " if call.args else ""
+            edit = Edit(facts.path, closing, closing, f"{separator}dim=1")
+            safety = Applicability.SAFE if site.reaches_loss else Applicability.UNSAFE
+            fix = Fix(self.fix_title, safety, (edit,))
+            name = facts.code(call.func)
+            yield self.violation(facts, call, self.message.format(call=f"{name}(...)"), fix)

@@ -96,10 +96,21 @@ def analyze_project(
             continue
         index.add(facts)
         facts_by_path[path] = facts
+    reported: dict[str, list[Violation]] = {path: [] for path in facts_by_path}
     for path, facts in facts_by_path.items():
         ignored = modules[path].ignored
         file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
-        results[path] = _run_rules(facts, file_rules)
+        for violation in _run_rules(facts, file_rules):
+            # A finding that starts in another file is reported there.
+            owner = violation.path if violation.path in reported else path
+            reported[owner].append(violation)
+    for path, violations in reported.items():
+        facts = facts_by_path[path]
+        ignored = modules[path].ignored
+        kept = [
+            v for v in violations if not _suppressed(facts, v) and not matches(v.code, ignored)
+        ]
+        results[path] = sorted(_unique(kept), key=lambda v: (v.span, v.code))
     return results
 
 
@@ -117,8 +128,7 @@ def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
                 f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report it"
             )
             violations.append(diagnostic("MC002", message))
-    kept = [v for v in violations if not _suppressed(facts, v)]
-    return sorted(_unique(kept), key=lambda v: (v.span, v.code))
+    return violations
 
 
 def check_source(

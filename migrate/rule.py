@@ -72,6 +72,9 @@ class Violation:
     no_fix_reason: str | None = None
     # Where the bad value is consumed, when it differs from where it is produced.
     related: tuple[tuple[str, Span], ...] = ()
+    # The file the span is in (a flow may start in another file than the loss that ends it);
+    # None for the file being analyzed.
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,4 +164,5 @@ class Rule:
             fix=fix,
             no_fix_reason=no_fix_reason,
             related=related,
+            path=facts.path,
         )

@@ -16,7 +16,15 @@ import typer
 from migrate import __version__, report
 from migrate.config import ConfigError
 from migrate.discovery import DiscoveryError
-from migrate.pipeline import CHECK_DEFAULT, MIGRATE_DEFAULT, RunOptions, RunResult, run
+from migrate.pipeline import (
+    CHECK_DEFAULT,
+    MIGRATE_DEFAULT,
+    RunOptions,
+    RunResult,
+    VerifyError,
+    run,
+    verify_working_tree,
+)
 from migrate.registry import all_rules, known_prefix, rule_by_code
 from migrate.rule import Applicability
 
@@ -233,6 +241,25 @@ def migrate(
     failed = "fail" in statuses or (strict and "skip" in statuses)
     would_change = check_only and bool(result.changed_files)
     raise typer.Exit(1 if failed or would_change or result.errors else 0)
+
+
+@app.command("verify")
+def verify_command(
+    paths: PathsArgument = None,
+    against: Annotated[str, typer.Option("--against", help="The git ref to compare with.")] = "HEAD",
+    strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
+    output_format: FormatOption = OutputFormat.rich,
+    config: ConfigOption = None,
+) -> None:
+    """Check numerically that models changed since a git ref still compute what they did."""
+    try:
+        result = verify_working_tree(paths or [Path(".")], against, config)
+    except (ConfigError, DiscoveryError, VerifyError) as error:
+        report.error(str(error))
+        raise typer.Exit(2) from error
+    report.print_run(result, report.ReportStyle(output_format.value, "verify", verifying=True))
+    statuses = {item.status for item in result.verification}
+    raise typer.Exit(1 if "fail" in statuses or (strict and "skip" in statuses) else 0)
 
 
 @app.command("rules")

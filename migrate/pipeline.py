@@ -234,3 +234,39 @@ def _verify(result: RunResult, options: RunOptions) -> None:
         result.verification = verify.verify_models(targets, settings)
     except Exception as error:  # the run's other results stay valid
         result.verification_error = f"verification could not run: {type(error).__name__}: {error}"
+
+
+class VerifyError(Exception):
+    """`verify --against` cannot run (not a git repository, unknown ref)."""
+
+
+def verify_working_tree(paths: list[Path], ref: str, config_path: Path | None) -> RunResult:
+    """`ml2mc verify --against REF`: the models that changed since REF, checked with torch."""
+    from migrate import verify
+
+    config = resolve_config(RunOptions(paths=paths, config_path=config_path))
+    files = discover(paths, config.exclude)
+    root = Path(config.root or Path.cwd()).resolve()
+    settings = verify.VerifySettings(
+        project_root=root,
+        model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
+    )
+    repo_root = _git_root(paths[0] if paths else Path.cwd())
+    try:
+        results = verify.verify_against([path.resolve() for path in files], ref, settings, repo_root)
+    except verify.VerifyError as error:
+        raise VerifyError(str(error)) from error
+    return RunResult([], config, verification=results)
+
+
+def _git_root(start: Path) -> Path:
+    import subprocess
+
+    folder = start.resolve()
+    folder = folder if folder.is_dir() else folder.parent
+    completed = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True
+    )
+    if completed.returncode != 0:
+        raise VerifyError(f"{start}: not inside a git work tree (verify --against needs git)")
+    return Path(completed.stdout.strip())

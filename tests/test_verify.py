@@ -1,0 +1,574 @@
+"""The torch equivalence check, end to end: real torch, real child processes.
+
+Most model cases share one `verify_models` call (one child process, torch imported once) so
+the file stays fast; each test then reads its own result by id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from migrate.verify import (
+    LossTarget,
+    VerifyError,
+    VerifyResult,
+    VerifySettings,
+    VerifyTarget,
+    result_to_json,
+    verify_against,
+    verify_losses,
+    verify_models,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures" / "verify"
+
+
+def fixture_target(
+    package: str,
+    relation: str,
+    class_name: str = "Net",
+    **options: object,
+) -> VerifyTarget:
+    """A target whose original is `<package>/model.py` and rewrite `<package>/model.after.py`."""
+    original = FIXTURES / package / "model.py"
+    rewritten = FIXTURES / package / "model.after.py"
+    return VerifyTarget(
+        file=original,
+        display_file=f"{package}/model.py",
+        class_name=class_name,
+        original_source=original.read_text(encoding="utf-8"),
+        rewritten_source=rewritten.read_text(encoding="utf-8"),
+        relation=relation,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def settings(**overrides: object) -> VerifySettings:
+    values: dict[str, object] = {"project_root": FIXTURES, "model_specs": {}}
+    values.update(overrides)
+    return VerifySettings(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    target: VerifyTarget
+
+
+CASES = [
+    Case("sigmoid removal", fixture_target("sigmoid_removal", "sigmoid")),
+    Case("softmax removal", fixture_target("softmax_removal", "softmax")),
+    Case(
+        "naive swap",
+        fixture_target("naive_swap", "unknown", feeds_loss="cross_entropy"),
+    ),
+    Case("naive swap, no loss", fixture_target("naive_swap", "unknown")),
+    Case("declared sigmoid on a swap", fixture_target("naive_swap", "sigmoid")),
+    Case("needs args", fixture_target("needs_args", "sigmoid")),
+    Case("conv input", fixture_target("conv_input", "sigmoid")),
+    Case("embedding input", fixture_target("embedding_input", "softmax", dim=-1)),
+    Case("lstm input", fixture_target("lstm_input", "softmax", class_name="Tagger")),
+    Case("relative import", fixture_target("relative_import", "sigmoid")),
+    Case("raises", fixture_target("raises", "identity")),
+    Case("state mismatch", fixture_target("state_mismatch", "sigmoid")),
+    Case("tuple output by key", fixture_target("tuple_output", "sigmoid", output_key=1)),
+    Case("tuple output whole", fixture_target("tuple_output", "unknown")),
+    Case("float32 fallback", fixture_target("float32_only", "sigmoid")),
+    Case("rewrite breaks forward", fixture_target("rewrite_breaks", "sigmoid")),
+    Case("needs cuda", fixture_target("needs_cuda", "identity")),
+    Case("no input layer", fixture_target("no_input_layer", "sigmoid")),
+    Case("unknown finds sigmoid", fixture_target("sigmoid_removal", "unknown")),
+    Case("missing class", fixture_target("sigmoid_removal", "sigmoid", class_name="Nope")),
+]
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, VerifyResult]:
+    found = verify_models([case.target for case in CASES], settings(timeout_seconds=30))
+    assert len(found) == len(CASES)
+    return {case.id: result for case, result in zip(CASES, found, strict=True)}
+
+
+def test_sigmoid_removal_passes_with_sigmoid_relation(results: dict[str, VerifyResult]) -> None:
+    result = results["sigmoid removal"]
+    assert result.status == "pass", result.reason
+    assert result.kind == "model"
+    assert result.target == "sigmoid_removal/model.py:Net"
+    assert result.relation == "orig = sigmoid(new)"
+    assert result.batches == 3
+    assert result.max_abs_error is not None and result.max_abs_error <= 1e-10
+    assert result.reason is None
+    assert any("float64" in note and "1e-10" in note for note in result.notes)
+
+
+def test_softmax_removal_passes_with_softmax_relation(results: dict[str, VerifyResult]) -> None:
+    result = results["softmax removal"]
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = softmax(new, dim=1)"
+
+
+def test_naive_swap_fails_on_relation_and_double_softmax(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["naive swap"]
+    assert result.status == "fail"
+    assert result.reason is not None
+    assert "no known relation holds" in result.reason
+    assert "probabilities" in result.reason
+    # C = 3: floor log(1 + 2/e) = 0.551, best probability e/(e+2) = 0.576
+    assert "log(1 + (C-1)/e) = 0.551 for C = 3 classes" in result.reason
+    assert "e/(e+C-1) = 0.576" in result.reason
+
+
+def test_probabilities_without_cross_entropy_are_only_a_note(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["naive swap, no loss"]
+    assert result.status == "fail"  # still no relation to the sigmoid model
+    assert result.reason is not None and "CrossEntropyLoss applies" not in result.reason
+    assert any("probabilities" in note for note in result.notes)
+
+
+def test_declared_relation_that_does_not_hold_fails(results: dict[str, VerifyResult]) -> None:
+    result = results["declared sigmoid on a swap"]
+    assert result.status == "fail"
+    assert result.reason is not None
+    assert result.reason.startswith("orig = sigmoid(new) does not hold")
+
+
+def test_constructor_arguments_without_config_skip(results: dict[str, VerifyResult]) -> None:
+    result = results["needs args"]
+    assert result.status == "skip"
+    assert result.reason is not None
+    assert "Net() needs constructor arguments (in_features, num_classes)" in result.reason
+    assert '[tool.ml2mc.verify] "needs_args.model:Net"' in result.reason
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(
+            {"factory": "needs_args.model:build", "kwargs": {"num_classes": 3}}, id="factory"
+        ),
+        pytest.param(
+            {"factory": "needs_args.factories:make_net", "args": [4]}, id="factory elsewhere"
+        ),
+        pytest.param(
+            {
+                "kwargs": {"in_features": 6, "num_classes": 2},
+                "input": "needs_args.model:sample_batch",
+            },
+            id="kwargs and input function",
+        ),
+        pytest.param({"args": [6, 2], "shape": [4, 6], "dtype": "float32"}, id="args and shape"),
+    ],
+)
+def test_config_spec_builds_the_model(spec: dict[str, object]) -> None:
+    (result,) = verify_models(
+        [fixture_target("needs_args", "sigmoid")],
+        settings(model_specs={"needs_args.model:Net": spec}),
+    )
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = sigmoid(new)"
+
+
+def test_conv_input_is_inferred_by_trying_spatial_sizes(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["conv input"]
+    assert result.status == "pass", result.reason
+    assert any("(8, 3, 8, 8)" in note and "Conv2d" in note for note in result.notes)
+
+
+def test_embedding_input_uses_token_ids(results: dict[str, VerifyResult]) -> None:
+    result = results["embedding input"]
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = softmax(new, dim=-1)"
+    assert any("token ids in [0, 50)" in note for note in result.notes)
+
+
+def test_lstm_input_follows_batch_first(results: dict[str, VerifyResult]) -> None:
+    result = results["lstm input"]
+    assert result.status == "pass", result.reason
+    assert any("(8, 12, 5)" in note for note in result.notes)
+
+
+def test_relative_imports_resolve_for_both_versions(results: dict[str, VerifyResult]) -> None:
+    result = results["relative import"]
+    assert result.status == "pass", result.reason
+
+
+def test_model_that_raises_is_skipped_with_the_error(results: dict[str, VerifyResult]) -> None:
+    result = results["raises"]
+    assert result.status == "skip"
+    assert result.reason is not None
+    assert "ValueError: this model only runs on the training cluster" in result.reason
+    assert "model.py:10 in forward" in result.reason
+
+
+def test_renamed_layer_fails_because_checkpoints_would_not_load(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["state mismatch"]
+    assert result.status == "fail"
+    assert result.reason is not None
+    assert "old checkpoints would not load" in result.reason
+    assert "missing keys: classifier.weight, classifier.bias" in result.reason
+    assert "unexpected keys: fc.weight, fc.bias" in result.reason
+
+
+def test_output_key_selects_the_classification_output(results: dict[str, VerifyResult]) -> None:
+    result = results["tuple output by key"]
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = sigmoid(new)"
+
+
+def test_unknown_relation_on_tuple_output_names_the_changed_element(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["tuple output whole"]
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig[1] = sigmoid(new[1])"
+
+
+def test_float64_failure_falls_back_to_float32(results: dict[str, VerifyResult]) -> None:
+    result = results["float32 fallback"]
+    assert result.status == "pass", result.reason
+    assert any("fell back to float32" in note for note in result.notes)
+    assert any(note.startswith("float32, tolerance atol=1e-05") for note in result.notes)
+
+
+def test_rewrite_that_breaks_forward_fails(results: dict[str, VerifyResult]) -> None:
+    result = results["rewrite breaks forward"]
+    assert result.status == "fail"
+    assert result.reason is not None
+    assert "the rewritten Net raised RuntimeError" in result.reason
+    assert "which the original accepts" in result.reason
+
+
+def test_cuda_only_model_is_skipped(results: dict[str, VerifyResult]) -> None:
+    result = results["needs cuda"]
+    assert result.status == "skip"
+    assert result.reason is not None and "needs CUDA" in result.reason
+
+
+def test_model_without_inferable_input_is_skipped(results: dict[str, VerifyResult]) -> None:
+    result = results["no input layer"]
+    assert result.status == "skip"
+    assert result.reason is not None
+    assert result.reason.startswith("cannot infer an input for Net")
+    assert "shape = [8, ...]" in result.reason
+
+
+def test_unknown_relation_reports_the_one_that_holds(results: dict[str, VerifyResult]) -> None:
+    result = results["unknown finds sigmoid"]
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = sigmoid(new)"
+
+
+def test_missing_class_is_reported(results: dict[str, VerifyResult]) -> None:
+    result = results["missing class"]
+    assert result.status == "skip"
+    assert result.reason == "the original sigmoid_removal.model has no class Nope"
+
+
+def test_every_failure_and_skip_has_a_reason(results: dict[str, VerifyResult]) -> None:
+    for result in results.values():
+        if result.status != "pass":
+            assert result.reason, result.target
+
+
+def test_parent_interpreter_stays_clean(results: dict[str, VerifyResult]) -> None:
+    assert results  # the verification ran in this process's session
+    leaked = [name for name in sys.modules if name.split(".")[0] in _fixture_packages()]
+    assert leaked == []
+
+
+def _fixture_packages() -> set[str]:
+    return {path.name for path in FIXTURES.iterdir() if (path / "__init__.py").is_file()}
+
+
+def test_hang_and_crash_cost_one_result_each() -> None:
+    targets = [
+        fixture_target("hangs", "identity"),
+        fixture_target("sigmoid_removal", "sigmoid"),
+        fixture_target("crashes", "identity"),
+        fixture_target("softmax_removal", "softmax"),
+    ]
+    hang, after_hang, crash, after_crash = verify_models(targets, settings(timeout_seconds=3))
+    assert hang.status == "skip"
+    assert hang.reason is not None
+    assert hang.reason.startswith("timed out after 3s while running the original Net")
+    assert 3 <= hang.seconds < 10
+    assert after_hang.status == "pass", after_hang.reason
+    assert crash.status == "skip"
+    assert crash.reason is not None
+    assert "the verification process died while running the original Net" in crash.reason
+    assert "SIGSEGV" in crash.reason
+    assert after_crash.status == "pass", after_crash.reason
+
+
+def test_unknown_relation_name_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown relation 'tanh'"):
+        verify_models([fixture_target("sigmoid_removal", "tanh")], settings())
+
+
+def test_no_targets_start_no_process() -> None:
+    assert verify_models([], settings()) == []
+    assert verify_losses([], settings()) == []
+
+
+# -- losses -----------------------------------------------------------------------------------
+
+LOSSES = {
+    "sum": "nn.CrossEntropyLoss(reduction='sum')",
+    "functional": "F.cross_entropy",
+    "class": "nn.CrossEntropyLoss",
+    "weighted smoothed": "nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]), "
+    "label_smoothing=0.1)",
+    "ignore index": "nn.CrossEntropyLoss(ignore_index=0)",
+    "lambda none": "lambda z, y: F.cross_entropy(z, y, reduction='none')",
+    "nll on logits": "nn.NLLLoss()",
+    "double softmax": "lambda z, y: F.cross_entropy(torch.softmax(z, dim=1), y)",
+    "bce": "nn.BCEWithLogitsLoss()",
+    "syntax error": "nn.CrossEntropyLoss(",
+    "nll of log softmax": "lambda z, y: F.nll_loss(torch.log_softmax(z, dim=1), y)",
+}
+
+
+@pytest.fixture(scope="module")
+def loss_results() -> dict[str, VerifyResult]:
+    targets = [
+        LossTarget(
+            display=f"train.py:{name}",
+            rewritten_expression=expression,
+            original_expression="nn.BCEWithLogitsLoss()" if name == "sum" else None,
+        )
+        for name, expression in LOSSES.items()
+    ]
+    found = verify_losses(targets, settings())
+    return dict(zip(LOSSES, found, strict=True))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sum",
+        "functional",
+        "class",
+        "weighted smoothed",
+        "ignore index",
+        "lambda none",
+        "nll of log softmax",
+    ],
+)
+def test_cross_entropy_criteria_pass(loss_results: dict[str, VerifyResult], name: str) -> None:
+    result = loss_results[name]
+    assert result.status == "pass", result.reason
+    assert result.kind == "loss"
+    assert result.relation is not None and result.relation.startswith("loss = F.cross_entropy(z, y")
+    assert any(note.startswith("gradient w.r.t. the logits") for note in result.notes)
+
+
+def test_sum_reduction_is_read_from_the_module(loss_results: dict[str, VerifyResult]) -> None:
+    result = loss_results["sum"]
+    assert result.relation == "loss = F.cross_entropy(z, y, reduction='sum')"
+    assert "gradient w.r.t. the logits = softmax(z) - onehot(y) (reduction='sum')" in result.notes
+    assert "one-hot float targets give the same loss as class-index targets" in result.notes
+    assert any(note.startswith("original nn.BCEWithLogitsLoss()") for note in result.notes)
+
+
+def test_double_softmax_numbers_are_measured(loss_results: dict[str, VerifyResult]) -> None:
+    (note,) = [note for note in loss_results["functional"].notes if "double softmax" in note]
+    # C = 5: log(1 + 4/e) = 0.9048, e/(e+4) = 0.4046, measured and by formula
+    assert note.count("0.9048") == 2
+    assert note.count("0.4046") == 2
+
+
+def test_one_hot_comparison_follows_torch_rules(loss_results: dict[str, VerifyResult]) -> None:
+    weighted = loss_results["weighted smoothed"]
+    assert any("with class weights and reduction='mean'" in note for note in weighted.notes)
+    ignoring = loss_results["ignore index"]
+    assert any("torch rejects probability targets" in note for note in ignoring.notes)
+    nll = loss_results["nll of log softmax"]
+    assert any("rejects one-hot float targets" in note for note in nll.notes)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        pytest.param("nll on logits", "the loss is not F.cross_entropy(z, y)", id="nll"),
+        pytest.param("double softmax", "the loss is not F.cross_entropy(z, y)", id="softmax"),
+        pytest.param("bce", "raised ValueError: Target size", id="bce"),
+        pytest.param("syntax error", "does not evaluate: SyntaxError", id="syntax"),
+    ],
+)
+def test_wrong_criteria_fail(loss_results: dict[str, VerifyResult], name: str, reason: str) -> None:
+    result = loss_results[name]
+    assert result.status == "fail"
+    assert result.reason is not None and reason in result.reason
+
+
+# -- verify --against -------------------------------------------------------------------------
+
+
+def _git(repo: Path, *arguments: str) -> None:
+    environment = dict(os.environ)
+    environment.update(
+        GIT_AUTHOR_NAME="ml2mc tests",
+        GIT_AUTHOR_EMAIL="tests@example.invalid",
+        GIT_COMMITTER_NAME="ml2mc tests",
+        GIT_COMMITTER_EMAIL="tests@example.invalid",
+    )
+    subprocess.run(["git", *arguments], cwd=repo, check=True, capture_output=True, env=environment)
+
+
+def _migrated_repo(tmp_path: Path, after: str) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "against_repo" / "before", repo)
+    _git(repo, "init", "--quiet")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "--quiet", "-m", "multi-label")
+    shutil.copytree(FIXTURES / "against_repo" / after, repo, dirs_exist_ok=True)
+    return repo
+
+
+def _untracked(repo: Path) -> list[str]:
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line for line in status.splitlines() if not line.startswith(" M")]
+
+
+def test_against_correct_migration_passes(tmp_path: Path) -> None:
+    repo = _migrated_repo(tmp_path, "after_correct")
+    found = verify_against([], "HEAD", settings(project_root=repo), repo)
+    assert [result.target.rsplit("/", 1)[-1] for result in found] == ["model.py:Tagger"]
+    (result,) = found
+    assert result.status == "pass", result.reason
+    assert result.relation == "orig = sigmoid(new)"
+    # The user's project gains nothing: no __pycache__, no stray files.
+    assert _untracked(repo) == []
+
+
+def test_against_naive_migration_fails(tmp_path: Path) -> None:
+    repo = _migrated_repo(tmp_path, "after_naive")
+    (result,) = verify_against([repo / "tagger"], "HEAD", settings(project_root=repo), repo)
+    assert result.status == "fail"
+    assert result.reason is not None
+    assert "probabilities" in result.reason
+    assert "the loss cannot go below log(1 + (C-1)/e) = 0.551" in result.reason
+
+
+def test_against_without_changes_verifies_nothing(tmp_path: Path) -> None:
+    repo = _migrated_repo(tmp_path, "before")
+    assert verify_against([], "HEAD", settings(project_root=repo), repo) == []
+
+
+def test_against_unknown_ref_is_an_error(tmp_path: Path) -> None:
+    repo = _migrated_repo(tmp_path, "after_correct")
+    with pytest.raises(VerifyError, match="git ref 'no-such-branch' does not name a commit"):
+        verify_against([], "no-such-branch", settings(project_root=repo), repo)
+
+
+def test_against_outside_a_repository_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(VerifyError, match="is not inside a git repository"):
+        verify_against([], "HEAD", settings(project_root=tmp_path), tmp_path)
+
+
+# -- the public surface -----------------------------------------------------------------------
+
+
+def test_result_to_json_matches_the_design_keys(results: dict[str, VerifyResult]) -> None:
+    entry = result_to_json(results["softmax removal"])
+    assert list(entry)[:6] == ["target", "status", "relation", "max_abs_error", "batches", "reason"]
+    assert {"kind", "max_rel_error", "seconds", "notes"} <= set(entry)
+    assert entry["relation"] == "orig = softmax(new, dim=1)"
+    json.dumps(entry, allow_nan=False)
+    json.dumps(result_to_json(results["state mismatch"]), allow_nan=False)
+
+
+def test_importing_verify_does_not_import_torch() -> None:
+    code = "import migrate.verify, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_torch_that_cannot_be_imported_skips_every_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "torch.py").write_text("raise ImportError('no torch in this environment')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+    targets = [fixture_target("sigmoid_removal", "sigmoid"), fixture_target("raises", "identity")]
+    found = verify_models(targets, settings())
+    assert [result.status for result in found] == ["skip", "skip"]
+    for result in found:
+        assert result.reason is not None
+        assert result.reason.startswith("torch could not be imported by the verification process")
+        assert "no torch in this environment" in result.reason
+
+
+# -- which classes `--against` verifies (pure: no git, no torch) ------------------------------
+
+BASE = """\
+import torch
+from torch import nn
+
+SCALE = 2.0
+
+
+class Net(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(x) * SCALE
+
+
+class Other(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class NotAModel:
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(("torch.sigmoid(x) * SCALE", "x * SCALE"), ["Net"], id="one class body"),
+        pytest.param(("SCALE = 2.0", "SCALE = 3.0"), ["Net", "Other"], id="module context"),
+        pytest.param(("import torch\n", "import torch\nimport os\n"), [], id="imports only"),
+        # A helper class is context a model may use, so every model is checked again.
+        pytest.param(
+            ("class NotAModel:\n    pass", "class NotAModel:\n    x = 1"),
+            ["Net", "Other"],
+            id="helper class",
+        ),
+        pytest.param(
+            ("class NotAModel:", 'if __name__ == "__main__":\n    print(1)\n\n\nclass NotAModel:'),
+            [],
+            id="main guard",
+        ),
+    ],
+)
+def test_against_selects_changed_model_classes(edit: tuple[str, str], expected: list[str]) -> None:
+    from migrate.verify._against import ChangedFile, changed_models
+
+    old, new = edit
+    assert old in BASE
+    changed = ChangedFile(Path("model.py"), BASE, BASE.replace(old, new))
+    assert [model.class_name for model in changed_models(changed)] == expected

@@ -70,6 +70,8 @@ class ModuleInput:
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
     """The findings of the rules on one module on its own."""
+    if not might_match(source):
+        return []
     return analyze_project({path: ModuleInput(source)}, list(rules))[path]
 
 

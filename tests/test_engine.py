@@ -9,7 +9,14 @@ import libcst as cst
 import pytest
 
 from migrate import names
-from migrate.engine import MAX_PASSES, analyze, apply_edits, check_source
+from migrate.engine import (
+    MAX_PASSES,
+    ModuleInput,
+    analyze,
+    apply_edits,
+    check_project,
+    check_source,
+)
 from migrate.facts import ModuleFacts
 from migrate.flow import (
     UNKNOWN,
@@ -257,6 +264,47 @@ def test_unsafe_fix_level_fixes_and_second_run_is_noop() -> None:
     again = check_source("m.py", outcome.fixed, [_mc201()], fix=Applicability.UNSAFE)
     assert not again.changed
     assert again.findings == []
+
+
+def test_fixes_in_two_files_apply_in_one_pass() -> None:
+    modules = {"a.py": ModuleInput(SOFTMAX_CE, "a"), "b.py": ModuleInput(SOFTMAX_CE, "b")}
+    outcomes = check_project(modules, [_mc201()], Applicability.UNSAFE)
+    fixed = SOFTMAX_CE.replace("F.softmax(z, 1)", "z")
+    assert [outcomes[path].fixed for path in ("a.py", "b.py")] == [fixed, fixed]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: _overlaps() ignores Edit.path, so fixes at the same offsets in different "
+    "files are deferred one file per pass and files beyond MAX_PASSES are never fixed",
+)
+def test_fixes_in_many_files_all_apply() -> None:
+    paths = [f"m{index:02}.py" for index in range(MAX_PASSES + 5)]
+    modules = {path: ModuleInput(SOFTMAX_CE, path[:-3]) for path in paths}
+    outcomes = check_project(modules, [_mc201()], Applicability.UNSAFE)
+    unfixed = [path for path in paths if outcomes[path].remaining]
+    assert unfixed == []
+    assert all(finding.fixed for path in paths for finding in outcomes[path].findings)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MC201: a softmax shifted or clamped before CrossEntropyLoss (`softmax(z) + eps`, "
+    "`.clamp(min=eps)`) is no longer reported at all (it was reported without a fix)",
+)
+@pytest.mark.parametrize(
+    "loss_input",
+    [
+        pytest.param("F.softmax(z, 1) + 1e-8", id="plus-eps"),
+        pytest.param("F.softmax(z, 1).clamp(min=1e-6)", id="clamp"),
+    ],
+)
+def test_shifted_softmax_into_cross_entropy_is_reported_without_fix(loss_input: str) -> None:
+    source = SOFTMAX_CE.replace("F.softmax(z, 1)", loss_input)
+    outcome = check_source("m.py", source, [_mc201()], fix=Applicability.UNSAFE)
+    assert [finding.violation.code for finding in outcome.findings] == ["MC201"]
+    assert outcome.findings[0].violation.fix is None
+    assert not outcome.changed
 
 
 def test_no_rules_no_findings() -> None:

@@ -246,7 +246,9 @@ def migrate(
 @app.command("verify")
 def verify_command(
     paths: PathsArgument = None,
-    against: Annotated[str, typer.Option("--against", help="The git ref to compare with.")] = "HEAD",
+    against: Annotated[
+        str, typer.Option("--against", help="The git ref to compare with.")
+    ] = "HEAD",
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,

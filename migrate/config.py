@@ -37,7 +37,10 @@ class Config:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.ml2mc] table, from `start` upward."""
-    directory = start.resolve()
+    try:
+        directory = start.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: look from where it stands
+        directory = start.absolute()
     if not directory.is_dir():
         directory = directory.parent
     for candidate in (directory, *directory.parents):

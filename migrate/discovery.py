@@ -34,33 +34,44 @@ class ReadFailure:
     reason: str
 
 
-def discover(paths: Iterable[Path], exclude: Iterable[str] = ()) -> list[Path]:
-    """Python files under `paths`, sorted, each once. Named files are always taken."""
+def discover(
+    paths: Iterable[Path], exclude: Iterable[str] = (), anchors: Iterable[Path] = ()
+) -> list[Path]:
+    """Python files under `paths`, sorted, each once.
+
+    `exclude` globs match paths relative to the scanned folder or to an anchor (the
+    configuration's folder), never the folders above them."""
     patterns = list(exclude)
+    anchor_list = [anchor.resolve() for anchor in anchors]
     found: dict[Path, None] = {}
     for path in paths:
         if not path.exists() and not path.is_symlink():
             raise DiscoveryError(f"{path}: no such file or directory")
         if path.is_dir():
-            for file in _walk(path, patterns):
+            for file in _walk(path, patterns, anchor_list):
                 found.setdefault(file, None)
-        elif not _excluded(path, patterns):
+        else:
             found.setdefault(path, None)
     return sorted(found)
 
 
-def _walk(root: Path, patterns: list[str]) -> Iterator[Path]:
+def _walk(root: Path, patterns: list[str], anchors: list[Path]) -> Iterator[Path]:
     # followlinks=False: a symlinked directory cannot send the walk round a loop.
     for directory, subdirectories, files in os.walk(root, followlinks=False):
         base = Path(directory)
         subdirectories[:] = sorted(
             name
             for name in subdirectories
-            if not _skipped_directory(base / name) and not _excluded(base / name, patterns)
+            if not _skipped_directory(base / name)
+            and not _excluded(base / name, root, anchors, patterns)
         )
         for name in sorted(files):
             file = base / name
-            if name.endswith(".py") and file.is_file() and not _excluded(file, patterns):
+            if (
+                name.endswith(".py")
+                and file.is_file()
+                and not _excluded(file, root, anchors, patterns)
+            ):
                 yield file
 
 
@@ -72,15 +83,28 @@ def _skipped_directory(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file()
 
 
-def _excluded(path: Path, patterns: list[str]) -> bool:
-    text = path.as_posix()
-    return any(
-        fnmatch.fnmatch(text, pattern)
-        or fnmatch.fnmatch(path.name, pattern)
-        or fnmatch.fnmatch(text, f"*/{pattern}")
-        or fnmatch.fnmatch(text, f"{pattern.rstrip('/')}/*")
-        or fnmatch.fnmatch(text, f"*/{pattern.rstrip('/')}/*")
-        for pattern in patterns
+def _excluded(path: Path, root: Path, anchors: list[Path], patterns: list[str]) -> bool:
+    if not patterns:
+        return False
+    relatives = {path.relative_to(root).as_posix()}
+    resolved = path.resolve()
+    for anchor in anchors:
+        try:
+            relatives.add(resolved.relative_to(anchor).as_posix())
+        except ValueError:
+            continue
+    return any(_matches(relative, pattern) for relative in relatives for pattern in patterns)
+
+
+def _matches(relative: str, pattern: str) -> bool:
+    """`pattern` matches the relative path, its last part, or one of its folders."""
+    folder = pattern.rstrip("/")
+    return (
+        fnmatch.fnmatch(relative, pattern)
+        or fnmatch.fnmatch(relative.rsplit("/", 1)[-1], pattern)
+        or fnmatch.fnmatch(relative, f"*/{pattern}")
+        or fnmatch.fnmatch(relative, f"{folder}/*")
+        or fnmatch.fnmatch(relative, f"*/{folder}/*")
     )
 
 

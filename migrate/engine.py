@@ -7,10 +7,12 @@ overlaps another is not dropped: it is planned again on the next pass's source.
 
 from __future__ import annotations
 
+import ast
 import re
 import traceback
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -66,6 +68,9 @@ class ModuleInput:
     module_name: str = "__main__"
     # Codes or prefixes not to run on this file (per-file-ignores).
     ignored: tuple[str, ...] = ()
+    # False when the file cannot be written: no fix may edit it, so a fix that spans files
+    # is applied everywhere or nowhere.
+    writable: bool = True
 
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
@@ -84,6 +89,10 @@ def analyze_project(
     facts_by_path: dict[str, ModuleFacts] = {}
     for path, module in modules.items():
         if not rules or _FILE_NOQA.search(module.source):
+            continue
+        syntax_error = _python_syntax_error(module.source)
+        if syntax_error is not None:
+            results[path] = [syntax_error]
             continue
         try:
             facts = ModuleFacts(path, module.source, module.module_name, index)
@@ -109,11 +118,24 @@ def analyze_project(
     for path, violations in reported.items():
         facts = facts_by_path[path]
         ignored = modules[path].ignored
-        kept = [
-            v for v in violations if not _suppressed(facts, v) and not matches(v.code, ignored)
-        ]
+        kept = [v for v in violations if not _suppressed(facts, v) and not matches(v.code, ignored)]
         results[path] = sorted(_unique(kept), key=lambda v: (v.span, v.code))
     return results
+
+
+def _python_syntax_error(source: str) -> Violation | None:
+    """CPython's parser first: it rejects what would overflow libcst's native parser's stack
+    (deeply nested brackets) with a clear message instead of a crash."""
+    try:
+        ast.parse(source)
+    except SyntaxError as error:
+        line = error.lineno or 1
+        column = error.offset or 1
+        message = f"cannot parse: {error.msg} (line {line})"
+        return diagnostic("MC001", message, Span(line, column, line, column))
+    except (RecursionError, MemoryError, ValueError) as error:
+        return diagnostic("MC001", f"cannot parse: {type(error).__name__}: {error}")
+    return None
 
 
 def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
@@ -159,9 +181,10 @@ def check_project(
     current = dict(modules)
     current_found = found
     applied_first_pass: set[int] = set()
+    editable = {path for path, module in modules.items() if module.writable}
     for pass_number in range(MAX_PASSES):
         chosen = _choose_fixes(
-            [v for violations in current_found.values() for v in violations], fix
+            [v for violations in current_found.values() for v in violations], fix, editable
         )
         if not chosen:
             break
@@ -180,9 +203,7 @@ def check_project(
                 current_found[path].append(
                     diagnostic("MC002", "a fix produced invalid code; it was not applied")
                 )
-            candidate[path] = ModuleInput(
-                new_source, candidate[path].module_name, candidate[path].ignored
-            )
+            candidate[path] = replace(candidate[path], source=new_source)
         if broken:
             break
         if pass_number == 0:
@@ -195,9 +216,29 @@ def check_project(
         current_found = analyze_project(current, rules)
     for path, outcome in outcomes.items():
         outcome.fixed = current[path].source
-        outcome.findings = [Finding(v, id(v) in applied_first_pass) for v in found[path]]
         outcome.remaining = current_found[path]
+        outcome.findings = _mark_fixed(found[path], applied_first_pass, outcome.remaining)
     return outcomes
+
+
+def _mark_fixed(
+    original: list[Violation], applied_first_pass: set[int], remaining: list[Violation]
+) -> list[Finding]:
+    """A finding is fixed when its fix was applied in the first pass, or when a later pass
+    (after an overlapping fix went first) left no finding of the same code and message."""
+    left = Counter((v.code, v.message) for v in remaining)
+    findings: list[Finding] = []
+    for violation in original:
+        if id(violation) in applied_first_pass:
+            findings.append(Finding(violation, True))
+            continue
+        key = (violation.code, violation.message)
+        if left[key] > 0 or violation.fix is None:
+            left[key] -= 1
+            findings.append(Finding(violation, False))
+        else:
+            findings.append(Finding(violation, True))
+    return findings
 
 
 def apply_edits(source: str, edits: Iterable[Edit]) -> str:
@@ -216,13 +257,18 @@ def _fix_of(violation: Violation) -> Fix:
     return violation.fix
 
 
-def _choose_fixes(violations: list[Violation], allowed: Applicability) -> list[Violation]:
-    """Fixes whose edits overlap no fix chosen before them; the rest wait for the next pass."""
+def _choose_fixes(
+    violations: list[Violation], allowed: Applicability, editable: set[str]
+) -> list[Violation]:
+    """Fixes whose edits overlap no fix chosen before them; the rest wait for the next pass.
+    A fix that would edit a file outside the run or a read-only one is not applied at all."""
     chosen: list[Violation] = []
     taken: list[Edit] = []
     for violation in violations:
         fix = violation.fix
         if fix is None or not fix.edits:
+            continue
+        if any(edit.path not in editable for edit in fix.edits):
             continue
         if allowed is Applicability.SAFE and fix.applicability is not Applicability.SAFE:
             continue
@@ -236,6 +282,8 @@ def _choose_fixes(violations: list[Violation], allowed: Applicability) -> list[V
 
 
 def _overlaps(first: Edit, second: Edit) -> bool:
+    if first.path != second.path:
+        return False
     if first.start == first.end or second.start == second.end:
         return first.start == second.start or (
             first.start < second.start < first.end or second.start < first.start < second.end

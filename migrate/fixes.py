@@ -63,7 +63,7 @@ def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -
 
 
 def reads_of_result(facts: ModuleFacts, use_node: cst.BaseExpression) -> int | None:
-    """How many times the variable named by `use_node` is read in its binding; None if not a name."""
+    """How often the variable named by `use_node` is read; None if it is not a name."""
     if not isinstance(use_node, cst.Name):
         return None
     flow = facts.flow
@@ -304,15 +304,16 @@ def loss_to_cross_entropy(
 
 def activation_into_loss(
     facts: ModuleFacts, op: str, losses: frozenset[str], log_probs: bool = False
-) -> Iterator[tuple[LossUse, Activation]]:
-    """Loss uses in this module whose input is the output of activation `op` (exact, not
-    shifted), or for `log_probs` the output of `log_softmax`."""
+) -> Iterator[tuple[LossUse, Activation, bool]]:
+    """Loss uses in this module whose input is the output of activation `op`, or for
+    `log_probs` the output of `log_softmax`; the flag is False when the output was shifted
+    or clamped on the way (`p + eps`), so the activation cannot simply be removed."""
     for use in facts.flow.loss_uses:
         if use.loss not in losses:
             continue
         kind = use.input_kind
         if log_probs:
             if isinstance(kind, LogProbs) and not kind.unstable and kind.activation is not None:
-                yield use, kind.activation
-        elif isinstance(kind, Probs) and kind.exact and kind.activation.op == op:
-            yield use, kind.activation
+                yield use, kind.activation, True
+        elif isinstance(kind, Probs) and kind.activation.op == op:
+            yield use, kind.activation, kind.exact

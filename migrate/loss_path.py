@@ -24,12 +24,14 @@ def loss_path_violations(
     """One violation per (activation, loss) pair, reported at the activation.
 
     `rule.message` and `rule.fix_title` may use `{activation}` and `{loss}`."""
-    for use, activation in activation_into_loss(facts, op, losses, log_probs):
+    for use, activation, exact in activation_into_loss(facts, op, losses, log_probs):
         loss = names.LOSS_DISPLAY[use.loss]
         owner = facts.facts_for(activation.path) or facts
         message = rule.message.format(activation=describe(owner, activation.node), loss=loss)
         title = (rule.fix_title or "").format(loss=loss, activation=op)
-        if activation.function == use.function and activation.path == facts.path:
+        if not exact:
+            fix, reason = None, "the probabilities are shifted or clamped before the loss"
+        elif activation.function == use.function and activation.path == facts.path:
             fix, reason = loss_path_fix(facts, use, activation, title, safe)
         else:
             fix, reason = forward_activation_fix(facts, activation, policy, title)

@@ -8,24 +8,24 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.config import Config, find_pyproject, load_config
+from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
 from migrate.engine import (
     FileOutcome,
     Finding,
     ModuleInput,
     check_project,
-    check_source,
     diagnostic,
     might_match,
 )
 from migrate.index import defined_classes, module_name_for
-from migrate.registry import select_rules
+from migrate.registry import known_prefix, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
@@ -111,15 +111,20 @@ def resolve_config(options: RunOptions) -> Config:
 
 def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = None) -> RunResult:
     config = resolve_config(options)
+    _check_config_codes(config)
     select = options.select if options.select is not None else config.select
     if select is not None:
         select = [*select, *config.extend_select]
     rules = select_rules(select, [*config.ignore, *options.ignore], options.default_select)
     if options.stdin_source is not None:
         name = options.stdin_filename or "stdin.py"
-        outcome = check_source(name, options.stdin_source, rules, options.fix)
+        ignored = tuple(_per_file_ignores(config, Path(name)))
+        module = ModuleInput(options.stdin_source, ignored=ignored)
+        outcome = check_project({name: module}, rules, options.fix)[name]
         return RunResult([FileReport(Path(name), name, outcome)], config)
-    files = discover(options.paths, [*config.exclude, *options.exclude])
+    # Globs are relative to the scanned folder, the current folder and the config's folder.
+    anchors = [Path.cwd(), *([config.root] if config.root is not None else [])]
+    files = discover(options.paths, [*config.exclude, *options.exclude], anchors)
     sources: dict[Path, SourceFile | ReadFailure] = {}
     for number, path in enumerate(files, start=1):
         sources[path] = read_source(path)
@@ -157,7 +162,8 @@ def _analyze(
         displays[path]: ModuleInput(
             readable[path].text,
             module_name_for(path, package_dirs),
-            tuple(_per_file_ignores(config, displays[path])),
+            tuple(_per_file_ignores(config, path)),
+            writable=not options.write or _writable(path),
         )
         for path in files
         if path in candidates
@@ -175,14 +181,51 @@ def _analyze(
             reports.append(FileReport(path, display, failure))
             continue
         outcome = outcomes.get(display) or FileOutcome(display, source.text, source.text)
-        reports.append(FileReport(path, display, outcome, source))
+        report = FileReport(path, display, outcome, source)
+        module = modules.get(display)
+        if module is not None and not module.writable:
+            blocked = [f for f in outcome.findings if f.violation.fix is not None and not f.fixed]
+            if blocked:
+                report.write_error = (
+                    "file is read-only; its fixes (and any fix that also edits it) were not applied"
+                )
+        reports.append(report)
     return reports
 
 
-def _per_file_ignores(config: Config, display: str) -> list[str]:
+def _writable(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_IWUSR) and os.access(path.parent, os.W_OK)
+
+
+def _check_config_codes(config: Config) -> None:
+    for key, codes in (
+        ("select", config.select or []),
+        ("ignore", config.ignore),
+        ("extend-select", config.extend_select),
+        *(("per-file-ignores", codes) for codes in config.per_file_ignores.values()),
+    ):
+        for code in codes:
+            if not known_prefix(code):
+                where = config.root / "pyproject.toml" if config.root else "configuration"
+                raise ConfigError(f"{where}: unknown rule code or prefix in {key}: {code!r}")
+
+
+def _per_file_ignores(config: Config, path: Path) -> list[str]:
+    """Codes ignored for `path`: globs match the path relative to the configuration's folder
+    (and, for configurations given by hand, relative to the current folder)."""
+    candidates = {display_path(path), path.name}
+    if config.root is not None:
+        try:
+            candidates.add(path.resolve().relative_to(config.root.resolve()).as_posix())
+        except ValueError:
+            pass
     codes: list[str] = []
     for pattern, ignored in config.per_file_ignores.items():
-        if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(Path(display).name, pattern):
+        if any(fnmatch.fnmatch(candidate, pattern) for candidate in candidates):
             codes.extend(ignored)
     return codes
 
@@ -253,7 +296,9 @@ def verify_working_tree(paths: list[Path], ref: str, config_path: Path | None) -
     )
     repo_root = _git_root(paths[0] if paths else Path.cwd())
     try:
-        results = verify.verify_against([path.resolve() for path in files], ref, settings, repo_root)
+        results = verify.verify_against(
+            [path.resolve() for path in files], ref, settings, repo_root
+        )
     except verify.VerifyError as error:
         raise VerifyError(str(error)) from error
     return RunResult([], config, verification=results)

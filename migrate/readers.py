@@ -171,7 +171,9 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
         operator = parent.comparisons[0].operator
         if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)):
             decision = parent
-    elif isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "round":
+    elif (
+        isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "round"
+    ):
         grand = facts.parents.get(parent)
         if isinstance(grand, cst.Call) and not grand.args:
             decision = grand
@@ -185,7 +187,11 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
     # `(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral.
     while True:
         outer = facts.parents.get(decision)
-        if isinstance(outer, cst.Attribute) and outer.value is decision and outer.attr.value in _CASTS:
+        if (
+            isinstance(outer, cst.Attribute)
+            and outer.value is decision
+            and outer.attr.value in _CASTS
+        ):
             call = facts.parents.get(outer)
             if isinstance(call, cst.Call) and not call.args:
                 decision = call
@@ -225,8 +231,23 @@ def _check_not_passed_to_unknown(facts: ModuleFacts, node: cst.CSTNode) -> None:
 
 
 _READING_BUILTINS = frozenset(
-    {"print", "len", "str", "repr", "float", "list", "tuple", "zip", "enumerate", "sorted",
-     "max", "min", "sum", "isinstance", "format"}
+    {
+        "print",
+        "len",
+        "str",
+        "repr",
+        "float",
+        "list",
+        "tuple",
+        "zip",
+        "enumerate",
+        "sorted",
+        "max",
+        "min",
+        "sum",
+        "isinstance",
+        "format",
+    }
 )
 
 

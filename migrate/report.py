@@ -169,6 +169,9 @@ def _print_concise(result: RunResult, stream: TextIO) -> None:
             f"{report.display}:{violation.span.line}:{violation.span.column}: "
             f"{violation.code} {violation.message}{marker}\n"
         )
+    for report in result.files:
+        if report.write_error:
+            stream.write(f"{report.display}: not written: {report.write_error}\n")
     print(_summary_line(result), file=sys.stderr)
 
 
@@ -220,18 +223,17 @@ def plain_report(result: RunResult, style: ReportStyle) -> str:
     for report in result.files:
         if not report.outcome.findings and not report.outcome.changed and not report.write_error:
             continue
-        lines.append(report.display)
         for finding in report.outcome.findings:
             violation = finding.violation
             lines.append(
-                f"  {violation.span.line}:{violation.span.column} {violation.code} "
-                f"{violation.message}"
+                f"{report.display}:{violation.span.line}:{violation.span.column}: "
+                f"{violation.code} {violation.message}"
             )
             for path, span in violation.related:
                 lines.append(f"      consumed at {path}:{span.line}:{span.column}")
             lines.append(f"      {_fix_text(violation, finding)}")
         if report.write_error:
-            lines.append(f"  not written: {report.write_error}")
+            lines.append(f"{report.display}: not written: {report.write_error}")
         if report.outcome.changed:
             lines.append("")
             lines.extend(report.diff.rstrip("\n").splitlines())
@@ -263,14 +265,16 @@ def _verification_lines(result: RunResult) -> list[str]:
 
 
 def _next_step(result: RunResult, style: ReportStyle) -> str:
-    if style.writing or not result.findings:
+    if not result.findings:
         return ""
     unfixed_safe = any(
         finding.violation.fix is not None and not finding.fixed for _, finding in result.findings
     )
+    if style.writing and not unfixed_safe:
+        return ""
     codes = sorted({finding.violation.code for _, finding in result.findings})
     explain = f"`ml2mc explain {codes[0]}`" if codes else ""
-    if style.command == "migrate":
+    if style.command == "migrate" and not style.writing:
         return f"Next: `ml2mc migrate --write` to apply; {explain} for why."
     if style.fixing and not style.unsafe_fixes and unfixed_safe:
         return f"Next: add `--unsafe-fixes` to apply the remaining fixes; {explain} for why."

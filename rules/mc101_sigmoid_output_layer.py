@@ -4,9 +4,8 @@ from collections.abc import Iterator
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.fixes import describe, remove_activation
-from migrate.flow import Probs
-from migrate.flow import Activation
+from migrate.fixes import describe
+from migrate.flow import Activation, Probs
 from migrate.readers import model_sigmoid_fix
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
@@ -56,7 +55,10 @@ class SigmoidOutputLayer(Rule):
     code = "MC101"
     name = "sigmoid-output-layer"
     summary = "The model's output passes through a sigmoid"
-    message = "`{model}` returns sigmoid probabilities (`{activation}`); a multi-class model returns logits"
+    message = (
+        "`{model}` returns sigmoid probabilities (`{activation}`); "
+        "a multi-class model returns logits"
+    )
     fix_title = "Return logits from `{model}`; apply softmax where probabilities are read"
     safety = Applicability.UNSAFE
     examples = [

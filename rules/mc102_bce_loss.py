@@ -48,7 +48,10 @@ class BceLoss(Rule):
     code = "MC102"
     name = "bce-loss"
     summary = "BCELoss / binary_cross_entropy in a multi-class migration"
-    message = "`{loss}` is a multi-label loss on probabilities; multi-class uses CrossEntropyLoss on logits"
+    message = (
+        "`{loss}` is a multi-label loss on probabilities; "
+        "multi-class uses CrossEntropyLoss on logits"
+    )
     fix_title = "Use CrossEntropyLoss on logits"
     safety = Applicability.UNSAFE
     examples = [
@@ -120,10 +123,15 @@ def _inputs_become_logits(facts: ModuleFacts, reference: cst.BaseExpression) -> 
     """BCELoss takes probabilities; as CrossEntropyLoss it needs logits. Fix only when every
     input it is given is a sigmoid output that the migration removes."""
     parent = facts.parents.get(reference)
-    criterion_node = parent if isinstance(parent, cst.Call) and parent.func is reference else reference
+    criterion_node = (
+        parent if isinstance(parent, cst.Call) and parent.func is reference else reference
+    )
     uses = [use for use in facts.flow.loss_uses if use.criterion.node is criterion_node]
     if not uses:
-        return "where this loss is applied is not followed, so its input cannot be proven to become logits"
+        return (
+            "where this loss is applied is not followed, "
+            "so its input cannot be proven to become logits"
+        )
     for use in uses:
         reason = sigmoid_will_be_removed(facts, use)
         if reason is not None:

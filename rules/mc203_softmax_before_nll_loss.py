@@ -72,14 +72,17 @@ class SoftmaxBeforeNllLoss(Rule):
     ]
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for use, activation in activation_into_loss(facts, names.SOFTMAX, _LOSSES):
+        for use, activation, exact in activation_into_loss(facts, names.SOFTMAX, _LOSSES):
             if activation.path != facts.path:
                 continue
             loss = names.LOSS_DISPLAY[use.loss]
             message = self.message.format(activation=describe(facts, activation.node), loss=loss)
-            fix, reason = None, "the probabilities have other readers; use log_softmax on the loss path"
+            fix, reason = (
+                None,
+                "the probabilities have other readers; use log_softmax on the loss path",
+            )
             inline = activation.call is not None and activation.call is use.input_node
-            if inline and activation.function == use.function:
+            if inline and exact and activation.function == use.function:
                 edits = rename_callee(facts, activation, "log_softmax")
                 if edits is not None:
                     fix, reason = Fix(self.fix_title, Applicability.UNSAFE, tuple(edits)), None

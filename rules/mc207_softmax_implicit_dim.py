@@ -67,7 +67,7 @@ class SoftmaxImplicitDim(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         for site in facts.flow.implicit_dims.values():
             call = site.call
-            start, end = facts.offsets(call)
+            end = facts.offsets(call)[1]
             closing = end - 1  # the call's `)`
             separator = ", " if call.args else ""
             edit = Edit(facts.path, closing, closing, f"{separator}dim=1")

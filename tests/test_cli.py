@@ -111,11 +111,6 @@ def test_check_reports_finding_and_exits_1(project: Path, cli: Cli) -> None:
     assert (project / "model.py").read_text() == BUGGY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report: the plain (non-TTY) report prints the path on its own line and "
-    "`line:col` below it, never `file:line:col` (not clickable in CI logs or editors)",
-)
 def test_check_plain_report_prints_file_line_column(project: Path, cli: Cli) -> None:
     _write(project, "model.py")
     result = cli("check", "model.py")
@@ -154,11 +149,6 @@ def test_check_fix_alone_keeps_unsafe_fix(project: Path, cli: Cli) -> None:
     assert "fix (unsafe)" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report: after `check --fix` leaves unsafe fixes unapplied, the closing line never "
-    "suggests `--unsafe-fixes` (_next_step returns early whenever the run writes)",
-)
 def test_check_fix_alone_suggests_unsafe_fixes(project: Path, cli: Cli) -> None:
     _write(project, "model.py")
     result = cli("check", "--fix", "model.py")
@@ -552,11 +542,6 @@ def test_config_of_another_project_is_not_used(
     assert len(lines) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline: per-file-ignores globs are matched against the path relative to the "
-    "current directory, not to the folder of the pyproject.toml they come from",
-)
 def test_config_per_file_ignores_relative_to_project_root(
     project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -593,11 +578,6 @@ def test_invalid_config_exits_2(project: Path, cli: Cli, table: str, message: st
     assert "pyproject.toml" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config: unknown rule codes in [tool.ml2mc] select/ignore are accepted silently "
-    '(`select = ["MC999"]` runs no rule and exits 0), unlike --select which exits 2',
-)
 @pytest.mark.parametrize("key", ["select", "ignore", "extend-select"])
 def test_unknown_code_in_config_exits_2(project: Path, cli: Cli, key: str) -> None:
     _write(project, "model.py")
@@ -656,11 +636,6 @@ def test_exclude_option_repeated(project: Path, cli: Cli) -> None:
     assert _reported_files(cli, "--exclude", "a.py", "--exclude", "b.py") == ["c.py"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discovery: --exclude globs are matched against the whole absolute path, so a "
-    "folder above the scanned project whose name matches excludes every file",
-)
 def test_exclude_does_not_match_folders_above_the_scanned_path(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -695,10 +670,6 @@ def test_stdin_clean(project: Path, cli: Cli) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline: source read from stdin ignores per-file-ignores for its --stdin-filename",
-)
 def test_stdin_filename_honours_per_file_ignores(project: Path, cli: Cli) -> None:
     _config(project, '[tool.ml2mc.per-file-ignores]\n"tests/*" = ["MC201"]')
     result = cli(

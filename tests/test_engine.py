@@ -176,11 +176,6 @@ def test_overlapping_fixes_are_deferred_to_next_pass() -> None:
     assert any(finding.fixed for finding in outcome.findings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a fix deferred to a later pass is applied but its finding is reported as "
-    "not fixed (only first-pass fixes are marked)",
-)
 def test_deferred_fixes_are_reported_as_fixed() -> None:
     source = TRIGGER + "value = wrap(wrap(a))\n"
     outcome = check_source("m.py", source, [UnwrapRule()], fix=Applicability.SAFE)
@@ -273,11 +268,6 @@ def test_fixes_in_two_files_apply_in_one_pass() -> None:
     assert [outcomes[path].fixed for path in ("a.py", "b.py")] == [fixed, fixed]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: _overlaps() ignores Edit.path, so fixes at the same offsets in different "
-    "files are deferred one file per pass and files beyond MAX_PASSES are never fixed",
-)
 def test_fixes_in_many_files_all_apply() -> None:
     paths = [f"m{index:02}.py" for index in range(MAX_PASSES + 5)]
     modules = {path: ModuleInput(SOFTMAX_CE, path[:-3]) for path in paths}
@@ -287,11 +277,6 @@ def test_fixes_in_many_files_all_apply() -> None:
     assert all(finding.fixed for path in paths for finding in outcomes[path].findings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MC201: a softmax shifted or clamped before CrossEntropyLoss (`softmax(z) + eps`, "
-    "`.clamp(min=eps)`) is no longer reported at all (it was reported without a fix)",
-)
 @pytest.mark.parametrize(
     "loss_input",
     [

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import libcst as cst
 
 from migrate.facts import ModuleFacts
+from migrate.flow import refine_parameters
 from migrate.index import ProjectIndex
 from migrate.names import TRIGGER_WORDS
 from migrate.registry import matches
@@ -107,6 +108,7 @@ def analyze_project(
             continue
         index.add(facts)
         facts_by_path[path] = facts
+    refine_parameters([facts.flow for facts in facts_by_path.values()])
     reported: dict[str, list[Violation]] = {path: [] for path in facts_by_path}
     for path, facts in facts_by_path.items():
         ignored = modules[path].ignored

@@ -198,6 +198,16 @@ class ModelCall:
     function: str
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class CallSite:
+    """A call of a project function or model, with the kinds of its arguments."""
+
+    target: str  # "module.function" or "module.Class.forward"
+    is_method: bool
+    positional: tuple[Kind, ...] | None
+    keywords: dict[str, Kind]
+
+
 @dataclass
 class Binding:
     kind: Kind
@@ -270,6 +280,7 @@ class ModuleFlow:
         self.logs_of_probs: list[LogOfProbs] = []
         self.implicit_dims: dict[int, ImplicitDim] = {}
         self.model_calls: list[ModelCall] = []
+        self.call_sites: list[CallSite] = []
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
         # assignment target Name -> the binding it creates
@@ -345,10 +356,17 @@ class ModuleFlow:
                 self.summary(init, info)
         return info.attributes
 
-    def summary(self, function: cst.FunctionDef, owner: ClassInfo | None) -> FunctionSummary:
+    def summary(
+        self,
+        function: cst.FunctionDef,
+        owner: ClassInfo | None,
+        parameters: dict[str, Kind] | None = None,
+    ) -> FunctionSummary:
+        """Interpret `function` once (memoized); `parameters` re-interprets it with kinds that
+        every call site agrees on."""
         key = id(function)
         cached = self._summaries.get(key)
-        if cached is not None:
+        if cached is not None and parameters is None:
             return cached
         if key in self._in_progress:
             return FunctionSummary(UNKNOWN)
@@ -364,6 +382,8 @@ class ModuleFlow:
                 kind = self.annotation_kind(param.annotation.annotation)
             elif param.default is not None:
                 kind = scope.eval(param.default)
+            if parameters and kind is UNKNOWN and param.name.value in parameters:
+                kind = parameters[param.name.value]
             scope.env[param.name.value] = self.new_binding(kind)
         self._exec_block(_block_statements(function.body), scope, scope.env)
         result = FunctionSummary(_join_all(scope.returns))
@@ -526,8 +546,18 @@ class ModuleFlow:
 
     # -- recording ---------------------------------------------------------------------------
 
+    def record_model_call(self, model_call: ModelCall) -> None:
+        # Interpreting a function again (refined parameters) meets the same calls again.
+        if all(known.call is not model_call.call for known in self.model_calls):
+            self.model_calls.append(model_call)
+
     def record_loss(self, use: LossUse) -> None:
         if id(use.call) in self._seen_loss_calls:
+            # A second interpretation (parameters refined from their call sites) may know more.
+            for index, known in enumerate(self.loss_uses):
+                if known.call is use.call and known.input_kind is UNKNOWN:
+                    self.loss_uses[index] = use
+                    self.loss_inputs[use.input_node] = use
             return
         self._seen_loss_calls.add(id(use.call))
         self.loss_uses.append(use)
@@ -744,6 +774,13 @@ class _Scope:
         if qualified in names.LOSS_FUNCTIONS:
             criterion = Criterion(names.LOSS_FUNCTIONS[qualified], node.func, is_function=True)
             return self._loss_call(node, criterion)
+        if qualified in _MODULE_WRAPPERS:
+            wrapped = _argument(node, 0, "module")
+            kinds = self._argument_kinds(node)
+            if wrapped is not None and kinds[0]:
+                first = kinds[0][0]
+                return first if isinstance(first, ModelInstance) else UNKNOWN
+            return UNKNOWN
         if qualified in names.LOG_FUNCTIONS:
             argument = _argument(node, 0, "input")
             self._eval_arguments(node, skip=argument)
@@ -771,8 +808,8 @@ class _Scope:
                 return Probs(receiver.activation, exact=False)
             if method in ("mean", "sum", "prod"):
                 return Mixture(receiver.activation)
-        if isinstance(receiver, (Criterion, ActivationModule, SequentialModule)):
-            if method in ("to", "cuda", "cpu", "double", "float"):
+        if isinstance(receiver, (Criterion, ActivationModule, SequentialModule, ModelInstance)):
+            if method in _MODULE_PASSTHROUGH_METHODS:
                 return receiver
         return UNKNOWN
 
@@ -790,15 +827,38 @@ class _Scope:
             self._eval_arguments(node, skip=argument)
             return self._apply_sequential(callee, current, node)
         if not already_evaluated:
-            self._eval_arguments(node)
+            positional, keywords = self._argument_kinds(node)
+            if isinstance(callee, FunctionReference):
+                self.flow.call_sites.append(
+                    CallSite(callee.function_key, False, positional, keywords)
+                )
+            elif isinstance(callee, ModelInstance):
+                self.flow.call_sites.append(
+                    CallSite(callee.class_key + ".forward", True, positional, keywords)
+                )
         if isinstance(callee, ClassReference):
             return ModelInstance(callee.class_key)
         if isinstance(callee, (ModelInstance, SelfReference)):
-            self.flow.model_calls.append(ModelCall(callee.class_key, node, self.name))
+            self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
             return self.flow.forward_kind(callee.class_key)
         if isinstance(callee, FunctionReference):
             return self.flow.function_returns(callee.function_key)
         return UNKNOWN
+
+    def _argument_kinds(self, node: cst.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
+        """The kinds of a call's arguments; positional None when `*args` hides positions."""
+        positional: list[Kind] = []
+        keywords: dict[str, Kind] = {}
+        starred = False
+        for arg in node.args:
+            kind = self.eval(arg.value)
+            if arg.star:
+                starred = True
+            elif arg.keyword is not None:
+                keywords[arg.keyword.value] = kind
+            else:
+                positional.append(kind)
+        return (None if starred else tuple(positional)), keywords
 
     def _apply_sequential(
         self, sequential: SequentialModule, current: Kind, call: cst.Call
@@ -913,6 +973,20 @@ class _Scope:
         self.flow.implicit_dims.setdefault(id(node), ImplicitDim(node, op))
 
 
+# Module methods that return the module itself (`model = Net().to(device)`).
+_MODULE_PASSTHROUGH_METHODS = frozenset(
+    {"to", "cuda", "cpu", "double", "float", "half", "train", "eval", "requires_grad_", "type"}
+)
+# Wrappers whose call behaves like the wrapped module's.
+_MODULE_WRAPPERS = frozenset(
+    {
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.compile",
+    }
+)
+
 _PASSTHROUGH_METHODS = frozenset(
     {
         "float",
@@ -1014,3 +1088,58 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
         else:
             joined[name] = flow.new_binding(UNKNOWN)
     return joined
+
+
+# Kinds worth carrying from call sites into a function's parameters.
+_PROPAGATED = (Criterion, ModelInstance, Probs, LogProbs, Mixture, TupleKind, DictKind)
+
+
+def refine_parameters(flows: list[ModuleFlow]) -> None:
+    """Parameters are UNKNOWN unless annotated; where every call site in the analyzed files
+    passes the same kind (a criterion, a model, a model's output), interpret the function
+    again with that kind. One round, so the cost stays bounded."""
+    sites: dict[str, list[CallSite]] = {}
+    for flow in flows:
+        for site in flow.call_sites:
+            sites.setdefault(site.target, []).append(site)
+    by_module = {flow.module_name: flow for flow in flows}
+    for target, calls in sites.items():
+        module_name, _, rest = target.rpartition(".")
+        is_method = calls[0].is_method
+        if is_method:
+            module_name, _, class_name = module_name.rpartition(".")
+        flow = by_module.get(module_name)
+        if flow is None:
+            continue
+        owner = flow.classes.get(class_name) if is_method else None
+        function = owner.methods.get(rest) if owner is not None else flow.functions.get(rest)
+        if function is None or (is_method and owner is None):
+            continue
+        agreed = _agreed_parameters(function, calls, is_method)
+        if agreed:
+            flow.summary(function, owner, agreed)
+
+
+def _agreed_parameters(
+    function: cst.FunctionDef, calls: list[CallSite], is_method: bool
+) -> dict[str, Kind]:
+    params = [*function.params.posonly_params, *function.params.params]
+    if is_method:
+        params = params[1:]
+    agreed: dict[str, Kind] = {}
+    for position, param in enumerate(params):
+        name = param.name.value
+        kinds: list[Kind] = []
+        for call in calls:
+            if call.positional is None:
+                return {}
+            if position < len(call.positional):
+                kinds.append(call.positional[position])
+            elif name in call.keywords:
+                kinds.append(call.keywords[name])
+            else:
+                kinds.append(UNKNOWN)
+        first = kinds[0]
+        if isinstance(first, _PROPAGATED) and all(kind is first for kind in kinds):
+            agreed[name] = first
+    return agreed

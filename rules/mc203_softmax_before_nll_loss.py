@@ -73,10 +73,15 @@ class SoftmaxBeforeNllLoss(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         for use, activation, exact in activation_into_loss(facts, names.SOFTMAX, _LOSSES):
-            if activation.path != facts.path:
-                continue
             loss = names.LOSS_DISPLAY[use.loss]
-            message = self.message.format(activation=describe(facts, activation.node), loss=loss)
+            owner = facts.facts_for(activation.path) or facts
+            message = self.message.format(activation=describe(owner, activation.node), loss=loss)
+            if activation.path != facts.path:
+                # The softmax is in another file's forward: its other readers would change.
+                reason = "the softmax is applied in another file; use log_softmax there by hand"
+                related = ((facts.path, facts.span(use.call)),)
+                yield self.violation(owner, activation.node, message, None, reason, related)
+                continue
             fix, reason = (
                 None,
                 "the probabilities have other readers; use log_softmax on the loss path",

@@ -85,6 +85,9 @@ TRIGGER_WORDS = (
     "multi_label",
     "multilabel",
     "Multilabel",
+    "problem_type",
+    '"samples"',
+    "'samples'",
 )
 
 

@@ -82,7 +82,7 @@ def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
 
 
 def analyze_project(
-    modules: dict[str, ModuleInput], rules: list[Rule]
+    modules: dict[str, ModuleInput], rules: list[Rule], data_dependent_fixes: bool = False
 ) -> dict[str, list[Violation]]:
     """The findings of the rules on every module, each seeing the others through the index."""
     index = ProjectIndex()
@@ -96,7 +96,9 @@ def analyze_project(
             results[path] = [syntax_error]
             continue
         try:
-            facts = ModuleFacts(path, module.source, module.module_name, index)
+            facts = ModuleFacts(
+                path, module.source, module.module_name, index, data_dependent_fixes
+            )
         except cst.ParserSyntaxError as error:
             span = Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1)
             message = f"cannot parse: {error.message} (line {error.raw_line})"
@@ -165,13 +167,16 @@ def check_source(
 
 
 def check_project(
-    modules: dict[str, ModuleInput], rules: list[Rule], fix: Applicability | None = None
+    modules: dict[str, ModuleInput],
+    rules: list[Rule],
+    fix: Applicability | None = None,
+    data_dependent_fixes: bool = False,
 ) -> dict[str, FileOutcome]:
     """Analyze the modules together and, when `fix` is set, apply fixes in passes.
 
     A fix may edit several files (a model's forward and the code that reads its output); the
     pass applies all of its edits or none."""
-    found = analyze_project(modules, rules)
+    found = analyze_project(modules, rules, data_dependent_fixes)
     outcomes = {
         path: FileOutcome(path, module.source, module.source) for path, module in modules.items()
     }
@@ -215,7 +220,7 @@ def check_project(
                 if relation.path in outcomes:
                     outcomes[relation.path].model_relations.append(relation)
         current = candidate
-        current_found = analyze_project(current, rules)
+        current_found = analyze_project(current, rules, data_dependent_fixes)
     for path, outcome in outcomes.items():
         outcome.fixed = current[path].source
         outcome.remaining = current_found[path]

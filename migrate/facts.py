@@ -30,11 +30,15 @@ class ModuleFacts:
         source: str,
         module_name: str = "__main__",
         project: ProjectIndex | None = None,
+        data_dependent_fixes: bool = False,
     ) -> None:
         self.path = path
         self.source = source
         self.module_name = module_name
         self.project = project
+        # Fixes that are right only for some data (one-hot targets taken by argmax) are
+        # planned only when the user asked for them (`--unsafe-fixes` with `migrate`).
+        self.data_dependent_fixes = data_dependent_fixes
         # Parsing may raise libcst.ParserSyntaxError; the engine turns that into MC001.
         parsed = cst.parse_module(source)
         self._wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)

@@ -317,3 +317,58 @@ def activation_into_loss(
                 yield use, kind.activation, True
         elif isinstance(kind, Probs) and kind.activation.op == op:
             yield use, kind.activation, kind.exact
+
+
+def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int) -> list[Edit]:
+    """Delete `import x as local_name` when the edits remove its last `uses_removed` uses.
+
+    Only a statement that imports nothing else is deleted, whole line included."""
+    counter = _NameCounter(local_name)
+    facts.module.visit(counter)
+    import_line: cst.SimpleStatementLine | None = None
+    spellings_in_imports = 0
+    for statement in facts.module.body:
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            continue
+        small = statement.body[0]
+        if not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(
+            small.names, cst.ImportStar
+        ):
+            continue
+        for alias in small.names:
+            bound = alias.asname.name if alias.asname is not None else alias.name
+            if isinstance(bound, cst.Name) and bound.value == local_name:
+                spellings_in_imports += 1
+                if len(small.names) == 1:
+                    import_line = statement
+    if import_line is None or counter.count - spellings_in_imports != uses_removed:
+        return []
+    span = facts.span(import_line)
+    return [
+        Edit(facts.path, facts.line_offset(span.line), facts.line_offset(span.end_line + 1), "")
+    ]
+
+
+def unfollowed_spellings(facts: ModuleFacts, function_name: str, name: str) -> int:
+    """How many spellings of `name` in the function the interpreter neither saw read nor saw
+    assigned: reads in nested functions, `del`, `global`... A fix that relies on knowing every
+    reader of a variable needs this to be 0."""
+    function = facts.flow.function_node(function_name)
+    root: cst.CSTNode = function if function is not None else facts.module
+    collector = _NameCollector(name)
+    root.visit(collector)
+    flow = facts.flow
+    known: set[int] = {id(target) for target in flow.assignments}
+    for reads in flow.reads.values():
+        known.update(id(read) for read in reads)
+    return sum(1 for node in collector.found if id(node) not in known)
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.found: list[cst.Name] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name:
+            self.found.append(node)

@@ -167,6 +167,7 @@ class LossUse:
     function: str
     # Binding ids visible at the loss call, to check whether an activation input is still valid.
     bindings_at_call: dict[str, int]
+    target_node: cst.BaseExpression | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -195,6 +196,16 @@ class ModelCall:
 
     class_key: str
     call: cst.Call
+    function: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Threshold:
+    """`value > t`, `value >= t`, `torch.round(value)`, `value.round()`."""
+
+    node: cst.BaseExpression
+    value: cst.BaseExpression
+    kind: Kind
     function: str
 
 
@@ -281,6 +292,10 @@ class ModuleFlow:
         self.implicit_dims: dict[int, ImplicitDim] = {}
         self.model_calls: list[ModelCall] = []
         self.call_sites: list[CallSite] = []
+        # Every activation applied by a call, and every threshold decision (`p > 0.5`,
+        # `torch.round(p)`), for the migration rules.
+        self.activations: dict[cst.CSTNode, Activation] = {}
+        self.thresholds: list[Threshold] = []
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
         # assignment target Name -> the binding it creates
@@ -643,7 +658,19 @@ class _Scope:
         if isinstance(node, cst.Lambda):
             self._eval_children(node.body)
             return UNKNOWN
+        if isinstance(node, cst.Comparison):
+            return self._eval_comparison(node)
         return self._eval_children(node)
+
+    def _eval_comparison(self, node: cst.Comparison) -> Kind:
+        left = self.eval(node.left)
+        for target in node.comparisons:
+            self.eval(target.comparator)
+        if len(node.comparisons) == 1 and isinstance(
+            node.comparisons[0].operator, (cst.GreaterThan, cst.GreaterThanEqual)
+        ):
+            self.flow.thresholds.append(Threshold(node, node.left, left, self.name))
+        return UNKNOWN
 
     def _eval_children(self, node: cst.CSTNode) -> Kind:
         for child in node.children:
@@ -781,6 +808,12 @@ class _Scope:
                 first = kinds[0][0]
                 return first if isinstance(first, ModelInstance) else UNKNOWN
             return UNKNOWN
+        if qualified == "torch.round":
+            argument = _argument(node, 0, "input")
+            kinds = self._argument_kinds(node)
+            if argument is not None and kinds[0]:
+                self.flow.thresholds.append(Threshold(node, argument, kinds[0][0], self.name))
+            return UNKNOWN
         if qualified in names.LOG_FUNCTIONS:
             argument = _argument(node, 0, "input")
             self._eval_arguments(node, skip=argument)
@@ -797,6 +830,10 @@ class _Scope:
         self._eval_arguments(node)
         if method == "log":
             return self._log_of(node, receiver)
+        if method == "round" and not node.args:
+            func = node.func
+            assert isinstance(func, cst.Attribute)
+            self.flow.thresholds.append(Threshold(node, func.value, receiver, self.name))
         if method == "forward":
             callee = receiver
             if isinstance(callee, (ModelInstance, SelfReference)):
@@ -923,6 +960,7 @@ class _Scope:
             input_bindings=self._bindings_of(argument),
             callee=callee,
         )
+        self.flow.activations[node] = activation
         return _apply_op(op, activation, input_kind)
 
     def _make_activation_from_call(
@@ -955,8 +993,12 @@ class _Scope:
         self._eval_arguments(node, skip=argument)
         if argument is not None:
             bindings = {name: binding.id for name, binding in self.env.items()}
+            target = _argument(node, 1, "target")
             self.flow.record_loss(
-                LossUse(criterion.loss, node, argument, input_kind, criterion, self.name, bindings)
+                LossUse(
+                    criterion.loss, node, argument, input_kind, criterion, self.name, bindings,
+                    target,
+                )
             )
         return UNKNOWN
 

@@ -86,6 +86,7 @@ TRIGGER_WORDS = (
     "multilabel",
     "Multilabel",
     "problem_type",
+    "one_hot",
     '"samples"',
     "'samples'",
 )

@@ -50,6 +50,8 @@ class RunOptions:
     # Source given on standard input, analyzed as if it were this file.
     stdin_source: str | None = None
     stdin_filename: str | None = None
+    # Plan fixes that hold only for some data (one-hot targets taken by argmax).
+    data_dependent_fixes: bool = False
 
 
 @dataclass
@@ -168,7 +170,7 @@ def _analyze(
         for path in files
         if path in candidates
     }
-    outcomes = check_project(modules, rules, options.fix)
+    outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
     reports: list[FileReport] = []
     for path in files:
         source = sources[path]

@@ -86,7 +86,7 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
     parent = facts.parents.get(call)
     decision = _decision_node(facts, call) if policy.decisions_to_argmax else None
     if decision is not None:
-        return [_decision_edit(facts, decision, call)]
+        return decision_edits(facts, decision, call)
     if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
         target = parent.targets[0].target
         if isinstance(target, cst.Name):
@@ -126,7 +126,7 @@ def _variable_edits(
             continue
         decision = _decision_node(facts, read) if policy.decisions_to_argmax else None
         if decision is not None:
-            edits.append(_decision_edit(facts, decision, read))
+            edits.extend(decision_edits(facts, decision, read))
         else:
             other_reads.append(read)
     if not other_reads:
@@ -184,7 +184,11 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
                 decision = call
     if decision is None:
         return None
-    # `(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral.
+    return widen_decision(facts, decision)
+
+
+def widen_decision(facts: ModuleFacts, decision: cst.CSTNode) -> cst.CSTNode:
+    """`(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral."""
     while True:
         outer = facts.parents.get(decision)
         if (
@@ -201,6 +205,113 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
 
 def _decision_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
     return facts.replace(decision, f"{parenthesized(facts, value)}.argmax(dim=1)")
+
+
+def decision_edits(
+    facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression
+) -> list[Edit]:
+    """The threshold becomes `argmax(dim=1)`, and what compares the decision element-wise is
+    adapted to its new shape: a `(N, C)` indicator matrix becomes `(N,)` class indices."""
+    return [_decision_edit(facts, decision, value), *decision_followups(facts, decision)]
+
+
+def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
+    parent = facts.parents.get(decision)
+    if isinstance(parent, cst.Comparison):
+        raise Refusal(
+            f"the decision at line {facts.span(decision).line} is compared in place; its shape "
+            "changes from (N, C) to (N,)"
+        )
+    if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1):
+        return []
+    target = parent.targets[0].target
+    if not isinstance(target, cst.Name):
+        return []
+    flow = facts.flow
+    binding = flow.assignments.get(target)
+    edits: list[Edit] = []
+    for read in flow.reads.get(binding, []) if binding is not None else []:
+        comparison = facts.parents.get(read)
+        if not isinstance(comparison, cst.Comparison) or len(comparison.comparisons) != 1:
+            continue
+        if not isinstance(comparison.comparisons[0].operator, (cst.Equal, cst.NotEqual)):
+            continue
+        other = (
+            comparison.comparisons[0].comparator if comparison.left is read else comparison.left
+        )
+        if not will_be_class_indices(facts, other):
+            if not facts.data_dependent_fixes:
+                raise Refusal(
+                    f"`{target.value}` is compared with `{_short(facts, other)}` at line "
+                    f"{facts.span(comparison).line}, which is not proven to be one-hot; "
+                    "rerun with --unsafe-fixes to compare with its argmax"
+                )
+            edits.append(facts.replace(other, f"{parenthesized(facts, other)}.argmax(dim=1)"))
+        edits.extend(_drop_row_reduction(facts, comparison))
+    return edits
+
+
+def _drop_row_reduction(facts: ModuleFacts, comparison: cst.Comparison) -> list[Edit]:
+    """`(preds == targets).all(dim=1)` compared rows of labels; on class indices the
+    comparison is already per example, so the `.all(dim=1)` goes."""
+    attribute = facts.parents.get(comparison)
+    if not (
+        isinstance(attribute, cst.Attribute)
+        and attribute.value is comparison
+        and attribute.attr.value in ("all", "any")
+    ):
+        return []
+    call = facts.parents.get(attribute)
+    if not isinstance(call, cst.Call) or len(call.args) != 1:
+        return []
+    if facts.code(call.args[0].value) not in ("1", "-1"):
+        return []
+    start = facts.offsets(attribute.dot)[0] if attribute.dot in facts.positions else None
+    if start is None:
+        return []
+    end = facts.offsets(call)[1]
+    return [Edit(facts.path, start, end, "")]
+
+
+def one_hot_index(facts: ModuleFacts, node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`idx` when `node` is `F.one_hot(idx, C)` (with casts), or a name assigned exactly that."""
+    value: cst.BaseExpression = node
+    if isinstance(node, cst.Name):
+        assigned = assigned_value(facts, node)
+        if assigned is None:
+            return None
+        value = assigned
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in _CASTS
+        and not value.args
+    ):
+        value = value.func.value
+    if isinstance(value, cst.Call) and value.args:
+        qualified = facts.imports.qualify(value.func)
+        if qualified == "torch.nn.functional.one_hot" and value.args[0].keyword is None:
+            return value.args[0].value
+    return None
+
+
+def assigned_value(facts: ModuleFacts, read: cst.Name) -> cst.BaseExpression | None:
+    """The value a read name was assigned, when the binding comes from one plain assignment."""
+    flow = facts.flow
+    binding = next((b for b, reads in flow.reads.items() if read in reads), None)
+    if binding is None:
+        return None
+    for target, target_binding in flow.assignments.items():
+        if target_binding == binding:
+            assign = facts.parents.get(facts.parents.get(target))  # AssignTarget -> Assign
+            if isinstance(assign, cst.Assign) and len(assign.targets) == 1:
+                return assign.value
+    return None
+
+
+def will_be_class_indices(facts: ModuleFacts, node: cst.BaseExpression) -> bool:
+    """A one-hot of class indices: MC106 turns its non-loss reads into the indices."""
+    return one_hot_index(facts, node) is not None
 
 
 def _check_not_passed_to_unknown(facts: ModuleFacts, node: cst.CSTNode) -> None:

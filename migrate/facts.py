@@ -94,6 +94,15 @@ class ModuleFacts:
         end = self._line_starts[code_range.end.line - 1] + code_range.end.column
         return start, end
 
+    def offsets_with_parentheses(self, node: cst.CSTNode) -> tuple[int, int]:
+        """The node's range including its own parentheses (`(p > 0.5)`)."""
+        start, end = self.offsets(node)
+        for _ in getattr(node, "lpar", ()):
+            start = self.source.rindex("(", 0, start)
+        for _ in getattr(node, "rpar", ()):
+            end = self.source.index(")", end) + 1
+        return start, end
+
     def code(self, node: cst.CSTNode) -> str:
         start, end = self.offsets(node)
         return self.source[start:end]

@@ -120,6 +120,14 @@ class ModelInstance(Kind):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class PatchedModel(Kind):
+    """A model from elsewhere (torchvision, timm) whose head was replaced by the project."""
+
+    key: str
+    activation: Activation
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class SelfReference(Kind):
     class_key: str
 
@@ -296,6 +304,7 @@ class ModuleFlow:
         # `torch.round(p)`), for the migration rules.
         self.activations: dict[cst.CSTNode, Activation] = {}
         self.thresholds: list[Threshold] = []
+        self.patched_models: list[PatchedModel] = []
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
         # assignment target Name -> the binding it creates
@@ -624,10 +633,38 @@ class _Scope:
                     self.owner.attributes[target.attr.value] = value
                 else:
                     self.owner.attributes[target.attr.value] = UNKNOWN
+            elif isinstance(target.value, cst.Name) and target.attr.value in _HEAD_ATTRIBUTES:
+                self._patch_head(target.value, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             self.eval(target)
 
     # -- expressions -------------------------------------------------------------------------
+
+    def _patch_head(self, model: cst.Name, attribute: str, head: Kind) -> None:
+        """`model.fc = nn.Sequential(nn.Linear(n, C), nn.Sigmoid())` on a pretrained backbone:
+        the model's output is now the head's activation."""
+        binding = self.env.get(model.value)
+        if binding is None or not isinstance(head, SequentialModule) or not head.elements:
+            return
+        if binding.kind is not UNKNOWN and not isinstance(binding.kind, PatchedModel):
+            return
+        last = head.elements[-1]
+        if not isinstance(last, ActivationModule):
+            return
+        activation = Activation(
+            op=last.op,
+            node=last.constructor,
+            path=self.flow.path,
+            function=self.name,
+            sequential=head.constructor,
+            element_index=len(head.elements) - 1,
+            dim=last.dim,
+            callee=last.constructor.func,
+        )
+        key = f"{self.flow.module_name}.<{model.value}.{attribute} in {self.name}>"
+        patched = PatchedModel(key, activation)
+        self.flow.patched_models.append(patched)
+        self.env[model.value] = Binding(patched, binding.id)
 
     def eval_quiet(self, node: cst.BaseExpression) -> Kind:
         """The kind of a simple name or attribute, without recording a read."""
@@ -806,7 +843,7 @@ class _Scope:
             kinds = self._argument_kinds(node)
             if wrapped is not None and kinds[0]:
                 first = kinds[0][0]
-                return first if isinstance(first, ModelInstance) else UNKNOWN
+                return first if isinstance(first, (ModelInstance, PatchedModel)) else UNKNOWN
             return UNKNOWN
         if qualified == "torch.round":
             argument = _argument(node, 0, "input")
@@ -845,7 +882,9 @@ class _Scope:
                 return Probs(receiver.activation, exact=False)
             if method in ("mean", "sum", "prod"):
                 return Mixture(receiver.activation)
-        if isinstance(receiver, (Criterion, ActivationModule, SequentialModule, ModelInstance)):
+        if isinstance(
+            receiver, (Criterion, ActivationModule, SequentialModule, ModelInstance, PatchedModel)
+        ):
             if method in _MODULE_PASSTHROUGH_METHODS:
                 return receiver
         return UNKNOWN
@@ -878,6 +917,9 @@ class _Scope:
         if isinstance(callee, (ModelInstance, SelfReference)):
             self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
             return self.flow.forward_kind(callee.class_key)
+        if isinstance(callee, PatchedModel):
+            self.flow.record_model_call(ModelCall(callee.key, node, self.name))
+            return _apply_op(callee.activation.op, callee.activation, UNKNOWN)
         if isinstance(callee, FunctionReference):
             return self.flow.function_returns(callee.function_key)
         return UNKNOWN
@@ -1029,6 +1071,9 @@ _MODULE_WRAPPERS = frozenset(
     }
 )
 
+# Attributes that hold a pretrained model's final layer.
+_HEAD_ATTRIBUTES = frozenset({"fc", "classifier", "head"})
+
 _PASSTHROUGH_METHODS = frozenset(
     {
         "float",
@@ -1133,7 +1178,9 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
 
 
 # Kinds worth carrying from call sites into a function's parameters.
-_PROPAGATED = (Criterion, ModelInstance, Probs, LogProbs, Mixture, TupleKind, DictKind)
+_PROPAGATED = (
+    Criterion, ModelInstance, PatchedModel, Probs, LogProbs, Mixture, TupleKind, DictKind
+)
 
 
 def refine_parameters(flows: list[ModuleFlow]) -> None:

@@ -154,10 +154,7 @@ def _analyze(
     define (they may read a model's output)."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
     candidates = {path for path, source in readable.items() if might_match(source.text)}
-    class_names = set().union(*(defined_classes(readable[path].text) for path in candidates))
-    if class_names:
-        pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, class_names))) + r")\b")
-        candidates |= {path for path, source in readable.items() if pattern.search(source.text)}
+    candidates = _with_importers(candidates, readable)
     package_dirs = {path.parent for path in files if path.name == "__init__.py"}
     displays = {path: display_path(path) for path in files}
     modules = {
@@ -214,6 +211,40 @@ def _check_config_codes(config: Config) -> None:
             if not known_prefix(code):
                 where = config.root / "pyproject.toml" if config.root else "configuration"
                 raise ConfigError(f"{where}: unknown rule code or prefix in {key}: {code!r}")
+
+
+MAX_IMPORT_ROUNDS = 3
+
+
+def _with_importers(candidates: set[Path], readable: dict[Path, SourceFile]) -> set[Path]:
+    """Add the files that may read what a candidate defines: those naming one of its classes,
+    or importing its module (a factory's callers read the model it builds). A few rounds, so
+    a model passed on through a helper module is followed too."""
+    selected = set(candidates)
+    frontier = set(candidates)
+    for _ in range(MAX_IMPORT_ROUNDS):
+        modules = {path.stem for path in frontier if path.stem != "__init__"}
+        modules |= {path.parent.name for path in frontier if path.stem == "__init__"}
+        classes = set().union(*(defined_classes(readable[path].text) for path in frontier))
+        alternatives = []
+        if modules:
+            names = "|".join(sorted(map(re.escape, modules)))
+            alternatives.append(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b(?:{names})\b")
+        if classes:
+            alternatives.append(r"\b(?:" + "|".join(sorted(map(re.escape, classes))) + r")\b")
+        if not alternatives:
+            break
+        pattern = re.compile("|".join(alternatives))
+        added = {
+            path
+            for path, source in readable.items()
+            if path not in selected and pattern.search(source.text)
+        }
+        if not added:
+            break
+        selected |= added
+        frontier = added
+    return selected
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

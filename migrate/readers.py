@@ -10,6 +10,7 @@ whole fix refuse, with the reason.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import libcst as cst
@@ -95,6 +96,9 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
             f"the output of `{_short(facts, call)}` is unpacked at line "
             f"{facts.span(call).line}; its elements are not followed"
         )
+    if isinstance(parent, cst.Return) and _is_prediction_entry(facts, model_call.function):
+        # `predict_step` returns probabilities to whoever predicts: keep giving them.
+        return [facts.replace(call, policy.wrap(facts.code(call)))]
     if isinstance(parent, cst.Return):
         raise Refusal(
             f"`{model_call.function}` returns the output of `{_short(facts, call)}` "
@@ -102,6 +106,19 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
         )
     _check_not_passed_to_unknown(facts, call)
     return [facts.replace(call, policy.wrap(facts.code(call)))]
+
+
+def _is_prediction_entry(facts: ModuleFacts, function: str) -> bool:
+    """A prediction entry point (`predict`, `predict_step`, `inference`) that nothing in the
+    scanned files calls by name: its callers are the user or a framework, who read
+    probabilities. One that the project calls itself is followed no further: refuse."""
+    name = function.rsplit(".", 1)[-1]
+    if not any(word in name.lower() for word in ("predict", "infer")):
+        return False
+    project = facts.project
+    sources = [f.source for f in project.by_path.values()] if project is not None else [facts.source]
+    call = re.compile(rf"(?<!def )\b{re.escape(name)}\s*\(")
+    return not any(call.search(source) for source in sources)
 
 
 def _variable_edits(
@@ -204,7 +221,25 @@ def widen_decision(facts: ModuleFacts, decision: cst.CSTNode) -> cst.CSTNode:
 
 
 def _decision_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
-    return facts.replace(decision, f"{parenthesized(facts, value)}.argmax(dim=1)")
+    return argmax_edit(facts, decision, value)
+
+
+def argmax_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
+    """Replace the decision, its own parentheses included, by `value.argmax(dim=1)`."""
+    start, end = facts.offsets_with_parentheses(decision)
+    return Edit(facts.path, start, end, f"{parenthesized(facts, value)}.argmax(dim=1)")
+
+
+def strip_casts(node: cst.BaseExpression) -> cst.BaseExpression:
+    """`y.bool()` -> `y`: the cast is meaningless once the value is taken by argmax."""
+    while (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in _CASTS
+        and not node.args
+    ):
+        node = node.func.value
+    return node
 
 
 def decision_edits(
@@ -246,7 +281,8 @@ def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
                     f"{facts.span(comparison).line}, which is not proven to be one-hot; "
                     "rerun with --unsafe-fixes to compare with its argmax"
                 )
-            edits.append(facts.replace(other, f"{parenthesized(facts, other)}.argmax(dim=1)"))
+            base = strip_casts(other)
+            edits.append(facts.replace(other, f"{parenthesized(facts, base)}.argmax(dim=1)"))
         edits.extend(_drop_row_reduction(facts, comparison))
     return edits
 
@@ -298,11 +334,10 @@ def one_hot_index(facts: ModuleFacts, node: cst.BaseExpression) -> cst.BaseExpre
 def assigned_value(facts: ModuleFacts, read: cst.Name) -> cst.BaseExpression | None:
     """The value a read name was assigned, when the binding comes from one plain assignment."""
     flow = facts.flow
-    binding = next((b for b, reads in flow.reads.items() if read in reads), None)
-    if binding is None:
-        return None
+    # A function interpreted twice (refined parameters) has two bindings for the same read.
+    bindings = {binding for binding, reads in flow.reads.items() if read in reads}
     for target, target_binding in flow.assignments.items():
-        if target_binding == binding:
+        if target_binding in bindings:
             assign = facts.parents.get(facts.parents.get(target))  # AssignTarget -> Assign
             if isinstance(assign, cst.Assign) and len(assign.targets) == 1:
                 return assign.value
@@ -386,17 +421,23 @@ def _short(facts: ModuleFacts, node: cst.CSTNode) -> str:
 def model_sigmoid_fix(
     facts: ModuleFacts, class_name: str, activation: Activation, title: str
 ) -> tuple[Fix | None, str | None]:
-    """Remove the sigmoid from `class_name`'s output and plan every reader (MC101)."""
+    """Remove the sigmoid from `class_name`'s output and plan every reader (MC101).
+
+    `class_name` is a class of this module, or the key of a patched pretrained model
+    (`module.<model.fc in build_model>`), which the equivalence check cannot build."""
     removal = remove_activation(facts, activation)
     if removal is None:
         return None, "the sigmoid is applied in a way that cannot be removed safely"
+    removal = [*removal, *unused_attribute_edits(facts, activation)]
     try:
-        plan = plan_readers(facts, facts.uninterpreted_flow.key(class_name), MIGRATION)
+        patched = class_name.startswith(facts.module_name + ".<")
+        key = class_name if patched else facts.uninterpreted_flow.key(class_name)
+        plan = plan_readers(facts, key, MIGRATION)
     except Refusal as refusal:
         return None, f"not every reader of the output is accounted for: {refusal}"
-    relation = ModelRelation(facts.path, class_name, "sigmoid")
+    relations = () if patched else (ModelRelation(facts.path, class_name, "sigmoid"),)
     edits = (*removal, *plan.edits)
-    return Fix(title.format(model=class_name), Applicability.UNSAFE, edits, (relation,)), None
+    return Fix(title.format(model=class_name), Applicability.UNSAFE, edits, relations), None
 
 
 def sigmoid_will_be_removed(facts: ModuleFacts, use: LossUse) -> str | None:
@@ -414,8 +455,14 @@ def sigmoid_will_be_removed(facts: ModuleFacts, use: LossUse) -> str | None:
             return "the sigmoid before the loss cannot be removed safely"
         return None
     owner_facts = facts.facts_for(activation.path)
+    if owner_facts is None:
+        return "the sigmoid before the loss is applied where the migration does not reach"
+    for patched in owner_facts.flow.patched_models:
+        if patched.activation.node is activation.node:
+            _, reason = model_sigmoid_fix(owner_facts, patched.key, activation, "{model}")
+            return reason
     class_name = activation.function.split(".")[0]
-    if owner_facts is None or not activation.function.endswith(".forward"):
+    if not activation.function.endswith(".forward"):
         return "the sigmoid before the loss is applied where the migration does not reach"
     _, reason = model_sigmoid_fix(owner_facts, class_name, activation, "{model}")
     return reason
@@ -443,3 +490,25 @@ def forward_activation_fix(
     relation = ModelRelation(owner.path, class_name, activation.op)
     edits = (*removal, *plan.edits)
     return Fix(title, Applicability.UNSAFE, edits, (relation,)), None
+
+
+def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[Edit]:
+    """`self.act = nn.Sigmoid()` goes when `self.act(...)` was its only use (it holds no
+    parameters, so old checkpoints still load)."""
+    call = activation.call
+    if call is None or not isinstance(call.func, cst.Attribute):
+        return []
+    receiver = call.func.value
+    if not (isinstance(receiver, cst.Name) and receiver.value == "self"):
+        return []
+    attribute = call.func.attr.value
+    uses = len(re.findall(rf"\.{re.escape(attribute)}\b", facts.source))
+    if uses != 2:  # the assignment and the call being removed
+        return []
+    constructor = activation.callee
+    assign = facts.parents.get(constructor) if constructor is not None else None
+    line = facts.parents.get(assign) if isinstance(assign, cst.Assign) else None
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return []
+    span = facts.span(line)
+    return [Edit(facts.path, facts.line_offset(span.line), facts.line_offset(span.end_line + 1), "")]

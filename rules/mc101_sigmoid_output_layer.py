@@ -159,8 +159,9 @@ class SigmoidOutputLayer(Rule):
                     return self.fc(x).sigmoid()
             def predict(model: Net, x):
                 return model(x)
+            loss = nn.BCELoss()(predict(Net(), x), y)
             """,
-            id="output-returned-to-unknown-callers",
+            id="output-returned-to-a-caller-that-is-not-followed",
         ),
         Invalid(
             """
@@ -182,6 +183,18 @@ class SigmoidOutputLayer(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         flow = facts.flow
+        seen: set[int] = set()
+        for patched in flow.patched_models:
+            activation = patched.activation
+            if activation.op != names.SIGMOID or id(activation.node) in seen:
+                continue
+            seen.add(id(activation.node))
+            model = describe(facts, activation.sequential or activation.node, 30)
+            message = self.message.format(model=model, activation=describe(facts, activation.node))
+            fix, reason = model_sigmoid_fix(
+                facts, patched.key, activation, self.fix_title.format(model="the model")
+            )
+            yield self.violation(facts, activation.node, message, fix, reason)
         for class_name in flow.classes:
             class_key = flow.key(class_name)
             kind = flow.forward_kind(class_key)

@@ -6,9 +6,9 @@ import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.fixes import describe, parenthesized
+from migrate.fixes import describe
 from migrate.flow import Probs
-from migrate.readers import Refusal, decision_followups, widen_decision
+from migrate.readers import Refusal, argmax_edit, decision_followups, widen_decision
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 from rules.mc104_sigmoid_probabilities import is_logit_like
 
@@ -107,10 +107,7 @@ class ThresholdDecision(Rule):
             decision = widen_decision(facts, threshold.node)
             message = self.message.format(decision=describe(facts, decision))
             try:
-                edits = [
-                    facts.replace(decision, f"{parenthesized(facts, value)}.argmax(dim=1)"),
-                    *decision_followups(facts, decision),
-                ]
+                edits = [argmax_edit(facts, decision, value), *decision_followups(facts, decision)]
             except Refusal as refusal:
                 yield self.violation(facts, decision, message, None, str(refusal))
                 continue

@@ -155,8 +155,8 @@ class MultiHotTargets(Rule):
             ),
             "<module>",
         )
-        if name_occurrences(facts, function, index.value) == 0 or _reassigned(
-            facts, function, index.value
+        if name_occurrences(facts, function, index.value) == 0 or _reassigned_between(
+            facts, function, index.value, assign, reads
         ):
             return None, f"`{index.value}` may change between the one-hot and its readers"
         for read in other:
@@ -207,7 +207,7 @@ def _unsafe_reader(facts: ModuleFacts, read: cst.Name) -> str | None:
                 continue
         break
     parent = facts.parents.get(node)
-    if isinstance(parent, cst.Comparison):
+    if isinstance(parent, (cst.Comparison, cst.ComparisonTarget)):
         return None
     if isinstance(parent, cst.Arg):
         call = facts.parents.get(parent)
@@ -248,27 +248,30 @@ def _inside(facts: ModuleFacts, node: cst.CSTNode, ancestor: cst.CSTNode) -> boo
     return False
 
 
-def _reassigned(facts: ModuleFacts, function: str, name: str) -> bool:
+def _reassigned_between(
+    facts: ModuleFacts, function: str, name: str, assign: cst.Assign, reads: list[cst.Name]
+) -> bool:
+    """Whether `name` is assigned after the one-hot is built and before its last reader."""
     root = facts.flow.function_node(function) or facts.module
-    counter = _AssignCounter(name)
-    root.visit(counter)
-    return counter.count > 1
+    collector = _AssignCollector(name)
+    root.visit(collector)
+    first = facts.span(assign).end_line
+    last = max((facts.span(read).line for read in reads), default=first)
+    return any(first < facts.span(node).line <= last for node in collector.found)
 
 
-class _AssignCounter(cst.CSTVisitor):
+class _AssignCollector(cst.CSTVisitor):
     def __init__(self, name: str) -> None:
         self.name = name
-        self.count = 0
+        self.found: list[cst.CSTNode] = []
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        for name in _names(node.target):
-            if name == self.name:
-                self.count += 1
+        if self.name in _names(node.target):
+            self.found.append(node)
 
     def visit_For(self, node: cst.For) -> None:
-        for name in _names(node.target):
-            if name == self.name:
-                self.count += 1
+        if self.name in _names(node.target):
+            self.found.append(node.target)
 
 
 def _names(node: cst.BaseExpression) -> list[str]:

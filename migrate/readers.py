@@ -116,7 +116,9 @@ def _is_prediction_entry(facts: ModuleFacts, function: str) -> bool:
     if not any(word in name.lower() for word in ("predict", "infer")):
         return False
     project = facts.project
-    sources = [f.source for f in project.by_path.values()] if project is not None else [facts.source]
+    sources = (
+        [f.source for f in project.by_path.values()] if project is not None else [facts.source]
+    )
     call = re.compile(rf"(?<!def )\b{re.escape(name)}\s*\(")
     return not any(call.search(source) for source in sources)
 
@@ -271,9 +273,7 @@ def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
             continue
         if not isinstance(comparison.comparisons[0].operator, (cst.Equal, cst.NotEqual)):
             continue
-        other = (
-            comparison.comparisons[0].comparator if comparison.left is read else comparison.left
-        )
+        other = comparison.comparisons[0].comparator if comparison.left is read else comparison.left
         if not will_be_class_indices(facts, other):
             if not facts.data_dependent_fixes:
                 raise Refusal(
@@ -425,6 +425,11 @@ def model_sigmoid_fix(
 
     `class_name` is a class of this module, or the key of a patched pretrained model
     (`module.<model.fc in build_model>`), which the equivalence check cannot build."""
+    if binary_head(facts, activation):
+        return None, (
+            "the head has a single output (a binary classifier): argmax over one column is "
+            "always 0; a multi-class head needs one output per class"
+        )
     removal = remove_activation(facts, activation)
     if removal is None:
         return None, "the sigmoid is applied in a way that cannot be removed safely"
@@ -511,4 +516,48 @@ def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[E
     if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
         return []
     span = facts.span(line)
-    return [Edit(facts.path, facts.line_offset(span.line), facts.line_offset(span.end_line + 1), "")]
+    return [
+        Edit(facts.path, facts.line_offset(span.line), facts.line_offset(span.end_line + 1), "")
+    ]
+
+
+def binary_head(facts: ModuleFacts, activation: Activation) -> bool:
+    """Whether the layer under the activation is `nn.Linear(n, 1)`: in the same Sequential, or
+    a `self.` attribute the activation's input calls."""
+    linear: cst.CSTNode | None = None
+    if activation.sequential is not None and activation.element_index:
+        linear = activation.sequential.args[activation.element_index - 1].value
+    elif activation.input is not None:
+        inner = activation.input
+        while isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute):
+            if inner.func.attr.value in ("squeeze", "view", "flatten", "reshape"):
+                inner = inner.func.value
+                continue
+            break
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute):
+            attribute = inner.func.attr.value
+            match = re.search(
+                rf"self\.{re.escape(attribute)}\s*=\s*((?:nn\.|torch\.nn\.)?Linear\([^()]*\))",
+                facts.source,
+            )
+            if match is not None:
+                return _single_output(cst.parse_expression(match.group(1)))
+    return _single_output(linear)
+
+
+def _single_output(node: cst.CSTNode | None) -> bool:
+    if not isinstance(node, cst.Call) or not node.func:
+        return False
+    name = (
+        node.func.attr.value
+        if isinstance(node.func, cst.Attribute)
+        else getattr(node.func, "value", "")
+    )
+    if name != "Linear":
+        return False
+    out = next(
+        (a.value for a in node.args if a.keyword and a.keyword.value == "out_features"), None
+    )
+    if out is None and len(node.args) > 1 and node.args[1].keyword is None:
+        out = node.args[1].value
+    return isinstance(out, cst.Integer) and out.value == "1"

@@ -167,6 +167,21 @@ class SigmoidOutputLayer(Rule):
             """
             import torch
             from torch import nn
+            class Discriminator(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.net = nn.Sequential(
+                        nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1), nn.Sigmoid()
+                    )
+                def forward(self, x):
+                    return self.net(x)
+            """,
+            id="binary-head-is-refused",
+        ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
             class Net(nn.Module):
                 def __init__(self):
                     super().__init__()

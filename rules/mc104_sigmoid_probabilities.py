@@ -6,8 +6,8 @@ import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.flow import Activation
 from migrate.fixes import describe
+from migrate.flow import Activation
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 

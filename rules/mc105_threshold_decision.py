@@ -9,7 +9,7 @@ from migrate.facts import ModuleFacts
 from migrate.fixes import describe
 from migrate.flow import Probs
 from migrate.readers import Refusal, argmax_edit, decision_followups, widen_decision
-from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
+from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 from rules.mc104_sigmoid_probabilities import is_logit_like
 
 

@@ -128,7 +128,10 @@ class MultiHotTargets(Rule):
                 and not node.args
             ):
                 message = self.message.format(target=describe(facts, node))
-                reason = "the targets' content is unknown; `argmax(dim=1)` is right only for single-label data"
+                reason = (
+                    "the targets' content is unknown; "
+                    "`argmax(dim=1)` is right only for single-label data"
+                )
                 yield self.violation(facts, node, message, None, reason)
 
     def _fix(
@@ -200,7 +203,11 @@ def _unsafe_reader(facts: ModuleFacts, read: cst.Name) -> str | None:
     node: cst.CSTNode = _widened(facts, read)
     while True:  # `targets.cpu()`, `targets.detach().numpy()`
         attribute = facts.parents.get(node)
-        if isinstance(attribute, cst.Attribute) and attribute.value is node and attribute.attr.value in _MOVES:
+        if (
+            isinstance(attribute, cst.Attribute)
+            and attribute.value is node
+            and attribute.attr.value in _MOVES
+        ):
             call = facts.parents.get(attribute)
             if isinstance(call, cst.Call):
                 node = call

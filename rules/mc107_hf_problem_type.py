@@ -92,5 +92,8 @@ class _ProblemTypeFinder(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            if isinstance(target.target, cst.Attribute) and target.target.attr.value == "problem_type":
+            if (
+                isinstance(target.target, cst.Attribute)
+                and target.target.attr.value == "problem_type"
+            ):
                 self._take(node.value)

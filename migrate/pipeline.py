@@ -9,6 +9,7 @@ import fnmatch
 import os
 import re
 import stat
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class RunOptions:
     stdin_filename: str | None = None
     # Plan fixes that hold only for some data (one-hot targets taken by argmax).
     data_dependent_fixes: bool = False
+    # Write files that have uncommitted changes in their git work tree.
+    allow_dirty: bool = False
 
 
 @dataclass
@@ -76,6 +79,8 @@ class RunResult:
     config: Config
     verification: list[VerifyResult] = field(default_factory=list)
     verification_error: str | None = None
+    # Said to the user about the run itself (writing outside git, ...).
+    notices: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[FileReport, Finding]]:
@@ -132,8 +137,12 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
         sources[path] = read_source(path)
         if on_progress is not None:
             on_progress(number, len(files))
-    reports = _analyze(files, sources, config, rules, options)
-    result = RunResult(reports, config)
+    protected: set[Path] = set()
+    notices: list[str] = []
+    if options.write:
+        protected, notices = _protected_by_git(files, options.allow_dirty)
+    reports = _analyze(files, sources, config, rules, options, protected)
+    result = RunResult(reports, config, notices=notices)
     if options.write:
         for report in result.changed_files:
             _write(report)
@@ -148,6 +157,7 @@ def _analyze(
     config: Config,
     rules: list[Rule],
     options: RunOptions,
+    protected: set[Path],
 ) -> list[FileReport]:
     """Run the engine on the files that can matter, all together so that fixes and flows can
     span files: those that name an activation or a loss, and those that name a class they
@@ -162,7 +172,7 @@ def _analyze(
             readable[path].text,
             module_name_for(path, package_dirs),
             tuple(_per_file_ignores(config, path)),
-            writable=not options.write or _writable(path),
+            writable=not options.write or (_writable(path) and path not in protected),
         )
         for path in files
         if path in candidates
@@ -184,12 +194,64 @@ def _analyze(
         module = modules.get(display)
         if module is not None and not module.writable:
             blocked = [f for f in outcome.findings if f.violation.fix is not None and not f.fixed]
-            if blocked:
+            if blocked and path in protected:
+                report.write_error = (
+                    "file has uncommitted changes; its fixes (and any fix that also edits it) "
+                    "were not applied: commit or stash first, or pass --allow-dirty"
+                )
+            elif blocked:
                 report.write_error = (
                     "file is read-only; its fixes (and any fix that also edits it) were not applied"
                 )
         reports.append(report)
     return reports
+
+
+def _protected_by_git(files: list[Path], allow_dirty: bool) -> tuple[set[Path], list[str]]:
+    """Files with uncommitted changes, which `--write` leaves alone so that every migration is
+    one `git diff` from review and one `git checkout` from undo."""
+    roots: set[Path] = set()
+    outside = False
+    for folder in sorted({path.resolve().parent for path in files}):
+        root = _git_toplevel(folder)
+        if root is None:
+            outside = True
+        else:
+            roots.add(root)
+    dirty: set[Path] = set()
+    for root in roots:
+        completed = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for entry in completed.stdout.split("\0"):
+            if len(entry) > 3:
+                dirty.add((root / entry[3:]).resolve())
+    notices = []
+    if outside:
+        notices.append("not inside a git work tree: files are written without a way back")
+    if allow_dirty:
+        return set(), notices
+    return {path for path in files if path.resolve() in dirty}, notices
+
+
+def _git_toplevel(folder: Path) -> Path | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:  # git is not installed
+        return None
+    if completed.returncode != 0:
+        return None
+    return Path(completed.stdout.strip()).resolve()
 
 
 def _writable(path: Path) -> bool:
@@ -338,8 +400,6 @@ def verify_working_tree(paths: list[Path], ref: str, config_path: Path | None) -
 
 
 def _git_root(start: Path) -> Path:
-    import subprocess
-
     folder = start.resolve()
     folder = folder if folder.is_dir() else folder.parent
     completed = subprocess.run(

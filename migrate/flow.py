@@ -128,6 +128,28 @@ class PatchedModel(Kind):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class MethodReference(Kind):
+    """`self.build_criterion`: a method of a project class, called for what it returns."""
+
+    class_key: str
+    method: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RecordKind(Kind):
+    """An instance of a plain data class, with the kinds its fields were given."""
+
+    class_key: str
+    fields: tuple[tuple[str, Kind], ...]
+
+    def get(self, name: str) -> Kind:
+        for field_name, kind in self.fields:
+            if field_name == name:
+                return kind
+        return UNKNOWN
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class SelfReference(Kind):
     class_key: str
 
@@ -604,6 +626,7 @@ class _Scope:
         self.owner = owner
         self.env = env
         self.returns: list[Kind] = []
+        self._argument_cache: dict[int, Kind] = {}
 
     # -- binding -----------------------------------------------------------------------------
 
@@ -734,6 +757,8 @@ class _Scope:
         base = self.eval(node.value)
         if isinstance(base, SelfReference):
             return self._self_attribute(base, node.attr.value)
+        if isinstance(base, RecordKind):
+            return base.get(node.attr.value)
         return UNKNOWN
 
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
@@ -743,7 +768,10 @@ class _Scope:
         info = owner[0].classes.get(owner[1]) if owner is not None else None
         if info is None:
             return UNKNOWN
-        return self.flow.class_attributes(info).get(attribute, UNKNOWN)
+        attributes = self.flow.class_attributes(info)
+        if attribute not in attributes and attribute in info.methods:
+            return MethodReference(reference.class_key, attribute)
+        return attributes.get(attribute, UNKNOWN)
 
     def _eval_dict(self, node: cst.Dict) -> Kind:
         items: list[tuple[str, Kind]] = []
@@ -778,6 +806,9 @@ class _Scope:
             key = _string_value(index)
             if key is not None:
                 return base.get(key)
+        if isinstance(base, (Probs, LogProbs)) and isinstance(index, (cst.Name, cst.Attribute)):
+            # `out[mask]`, `out[idx]`: a selection of rows keeps what each row holds.
+            return base
         return UNKNOWN
 
     def _eval_binary(self, node: cst.BinaryOperation) -> Kind:
@@ -875,9 +906,9 @@ class _Scope:
             callee = receiver
             if isinstance(callee, (ModelInstance, SelfReference)):
                 return self._apply(node, callee, already_evaluated=True)
+        if isinstance(receiver, (Probs, LogProbs)) and method in _PASSTHROUGH_METHODS:
+            return receiver
         if isinstance(receiver, Probs):
-            if method in _PASSTHROUGH_METHODS:
-                return receiver
             if method in ("clamp", "clamp_min", "clip"):
                 return Probs(receiver.activation, exact=False)
             if method in ("mean", "sum", "prod"):
@@ -913,7 +944,15 @@ class _Scope:
                     CallSite(callee.class_key + ".forward", True, positional, keywords)
                 )
         if isinstance(callee, ClassReference):
-            return ModelInstance(callee.class_key)
+            record = self._record(callee, node)
+            return record if record is not None else ModelInstance(callee.class_key)
+        if isinstance(callee, MethodReference):
+            owner = self.flow._owner_flow(callee.class_key)
+            info = owner[0].classes.get(owner[1]) if owner is not None else None
+            method = info.methods.get(callee.method) if info is not None else None
+            if owner is None or info is None or method is None:
+                return UNKNOWN
+            return owner[0].summary(method, info).returns
         if isinstance(callee, (ModelInstance, SelfReference)):
             self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
             return self.flow.forward_kind(callee.class_key)
@@ -924,6 +963,39 @@ class _Scope:
             return self.flow.function_returns(callee.function_key)
         return UNKNOWN
 
+    def _record(self, reference: ClassReference, node: cst.Call) -> Kind | None:
+        """A plain data class (no `forward`): its fields keep the kinds they were given, so
+        `Output(logits=softmax(z)).logits` is still the softmax."""
+        owner = self.flow._owner_flow(reference.class_key)
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        if info is None or "forward" in info.methods or "__call__" in info.methods:
+            return None
+        fields = [
+            item.target.value
+            for item in _block_statements(info.node.body)
+            if isinstance(item, cst.SimpleStatementLine)
+            for item in item.body
+            if isinstance(item, cst.AnnAssign) and isinstance(item.target, cst.Name)
+        ]
+        if not fields:
+            return None
+        values: list[tuple[str, Kind]] = []
+        positional = 0
+        for arg in node.args:
+            if arg.star:
+                return None
+            kind = self.eval_quiet_call_argument(arg.value)
+            if arg.keyword is not None:
+                values.append((arg.keyword.value, kind))
+            elif positional < len(fields):
+                values.append((fields[positional], kind))
+                positional += 1
+        return RecordKind(reference.class_key, tuple(values))
+
+    def eval_quiet_call_argument(self, node: cst.BaseExpression) -> Kind:
+        """The kind of an argument already evaluated by the caller (its reads are counted)."""
+        return self._argument_cache.get(id(node), UNKNOWN)
+
     def _argument_kinds(self, node: cst.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
         """The kinds of a call's arguments; positional None when `*args` hides positions."""
         positional: list[Kind] = []
@@ -931,6 +1003,7 @@ class _Scope:
         starred = False
         for arg in node.args:
             kind = self.eval(arg.value)
+            self._argument_cache[id(arg.value)] = kind
             if arg.star:
                 starred = True
             elif arg.keyword is not None:
@@ -1038,7 +1111,13 @@ class _Scope:
             target = _argument(node, 1, "target")
             self.flow.record_loss(
                 LossUse(
-                    criterion.loss, node, argument, input_kind, criterion, self.name, bindings,
+                    criterion.loss,
+                    node,
+                    argument,
+                    input_kind,
+                    criterion,
+                    self.name,
+                    bindings,
                     target,
                 )
             )
@@ -1179,7 +1258,15 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
 
 # Kinds worth carrying from call sites into a function's parameters.
 _PROPAGATED = (
-    Criterion, ModelInstance, PatchedModel, Probs, LogProbs, Mixture, TupleKind, DictKind
+    Criterion,
+    ModelInstance,
+    PatchedModel,
+    Probs,
+    LogProbs,
+    Mixture,
+    TupleKind,
+    DictKind,
+    RecordKind,
 )
 
 

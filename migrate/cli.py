@@ -16,6 +16,7 @@ import typer
 from migrate import __version__, report
 from migrate.config import ConfigError
 from migrate.discovery import DiscoveryError
+from migrate.docs import diagnostic_by_code, diagnostic_markdown
 from migrate.pipeline import (
     CHECK_DEFAULT,
     MIGRATE_DEFAULT,
@@ -72,6 +73,15 @@ StdinOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--stdin-filename", help="The file name to report for source read from stdin."),
 ]
+ReportPathOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--report",
+        help="Also save the report to this file, as HTML, Markdown or text by its extension "
+        "(.html, .md, .txt): to attach to a pull request.",
+        dir_okay=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -126,6 +136,29 @@ def _options(
     )
 
 
+def _check_report_path(path: Path | None) -> None:
+    if path is None:
+        return
+    if report.report_kind(path) is None:
+        report.error(f"--report {path}: unknown extension; use .html, .md or .txt")
+        raise typer.Exit(2)
+    if not path.resolve().parent.is_dir():
+        report.error(f"--report {path}: no such folder: {path.parent}")
+        raise typer.Exit(2)
+
+
+def _save_report(result: RunResult, style: report.ReportStyle, path: Path | None) -> bool:
+    """Save the report when asked; False when it could not be written (exit 1)."""
+    if path is None:
+        return True
+    try:
+        report.save_report(result, style, path)
+    except OSError as error:
+        report.error(f"cannot save the report to {path}: {error.strerror or error}")
+        return False
+    return True
+
+
 def _run(options: RunOptions) -> RunResult:
     try:
         with report.progress() as on_progress:
@@ -154,8 +187,12 @@ def check(
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,
     stdin_filename: StdinOption = None,
+    report_path: ReportPathOption = None,
 ) -> None:
-    """Report activation/loss bugs (MC2xx by default). Exit 0 clean, 1 findings."""
+    """Report activation/loss bugs (MC2xx by default). Exit 0 clean, 1 findings.
+
+    With `-` (stdin) and --fix, the fixed source goes to stdout and the findings to stderr."""
+    _check_report_path(report_path)
     fixing = fix or diff
     applicability = None
     if fixing:
@@ -182,8 +219,12 @@ def check(
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
     )
-    report.print_run(result, style)
-    failed = any(item.status == "fail" for item in result.verification)
+    if options.stdin_source is not None and options.write:
+        report.print_fixed_source(result, style)
+    else:
+        report.print_run(result, style)
+    saved = _save_report(result, style, report_path)
+    failed = any(item.status == "fail" for item in result.verification) or not saved
     would_change = diff and bool(result.changed_files)
     raise typer.Exit(1 if result.remaining or failed or result.errors or would_change else 0)
 
@@ -205,14 +246,54 @@ def migrate(
         bool, typer.Option("--unsafe-fixes", help="Also rewrite data-dependent code (MC106).")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            "-i",
+            help="Review the migration hunk by hunk (accept, skip, accept all, quit) and write "
+            "the accepted hunks.",
+        ),
+    ] = False,
     select: SelectOption = None,
     ignore: IgnoreOption = None,
     exclude: ExcludeOption = None,
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,
     stdin_filename: StdinOption = None,
+    report_path: ReportPathOption = None,
 ) -> None:
-    """Migrate multi-label code to multi-class (MC1xx + MC2xx). Dry run unless --write."""
+    """Migrate multi-label code to multi-class (MC1xx + MC2xx). Dry run unless --write.
+
+    With `-` (stdin) and --write, the migrated source goes to stdout and the findings to
+    stderr."""
+    _check_report_path(report_path)
+    if interactive:
+        conflicts = [
+            name
+            for name, given in (
+                ("--diff", diff),
+                ("--check", check_only),
+                ("--output-format", output_format is not OutputFormat.rich),
+                ("-", any(str(path) == "-" for path in paths or [])),
+            )
+            if given
+        ]
+        if conflicts:
+            report.error(f"--interactive cannot be combined with {', '.join(conflicts)}")
+            raise typer.Exit(2)
+        options = _options(
+            paths,
+            select,
+            ignore,
+            exclude,
+            config,
+            stdin_filename,
+            default_select=MIGRATE_DEFAULT,
+            fix=Applicability.UNSAFE,
+            data_dependent_fixes=unsafe_fixes,
+        )
+        _migrate_interactively(options, report_path)
     writing = write and not diff and not check_only
     options = _options(
         paths,
@@ -224,6 +305,7 @@ def migrate(
         default_select=MIGRATE_DEFAULT,
         fix=Applicability.UNSAFE,
         write=writing,
+        data_dependent_fixes=unsafe_fixes,
         verify=not no_verify and not check_only and not diff,
     )
     result = _run(options)
@@ -236,11 +318,29 @@ def migrate(
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
     )
-    report.print_run(result, style)
+    if options.stdin_source is not None and writing:
+        report.print_fixed_source(result, style)
+    else:
+        report.print_run(result, style)
+    saved = _save_report(result, style, report_path)
     statuses = {item.status for item in result.verification}
-    failed = "fail" in statuses or (strict and "skip" in statuses)
+    failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
     would_change = check_only and bool(result.changed_files)
     raise typer.Exit(1 if failed or would_change or result.errors else 0)
+
+
+def _migrate_interactively(options: RunOptions, report_path: Path | None) -> None:
+    """Dry run, then one question per hunk; write the accepted hunks. Verification does not
+    run on a partial migration: the closing line points to `verify --against HEAD`."""
+    from migrate.interactive import review
+
+    result = _run(options)
+    report.print_review_start(result)
+    outcome = review(result, report.hunk_prompt())
+    report.print_review(outcome)
+    style = report.ReportStyle("rich", "migrate", fixing=True, writing=True)
+    saved = _save_report(result, style, report_path)
+    raise typer.Exit(1 if result.errors or not saved else 0)
 
 
 @app.command("verify")
@@ -252,16 +352,21 @@ def verify_command(
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,
+    report_path: ReportPathOption = None,
 ) -> None:
     """Check numerically that models changed since a git ref still compute what they did."""
+    _check_report_path(report_path)
     try:
         result = verify_working_tree(paths or [Path(".")], against, config)
     except (ConfigError, DiscoveryError, VerifyError) as error:
         report.error(str(error))
         raise typer.Exit(2) from error
-    report.print_run(result, report.ReportStyle(output_format.value, "verify", verifying=True))
+    style = report.ReportStyle(output_format.value, "verify", verifying=True)
+    report.print_run(result, style)
+    saved = _save_report(result, style, report_path)
     statuses = {item.status for item in result.verification}
-    raise typer.Exit(1 if "fail" in statuses or (strict and "skip" in statuses) else 0)
+    failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("rules")
@@ -275,6 +380,10 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code such as MC201.
     """Show one rule's documentation."""
     rule = rule_by_code(code)
     if rule is None:
+        diagnostic = diagnostic_by_code(code)
+        if diagnostic is not None:
+            report.print_markdown(diagnostic_markdown(diagnostic))
+            return
         report.error(f"no rule {code!r} (see `ml2mc rules`)")
         raise typer.Exit(2)
     report.print_explain(rule)

@@ -223,6 +223,10 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
 def loss_references(facts: ModuleFacts, loss: str) -> list[cst.BaseExpression]:
     """Every spelling of the loss `loss` in the module: `nn.BCELoss`, `F.binary_cross_entropy`,
     `torch.nn.BCELoss` (as called, bound to a name, or given as a default)."""
+    spelled = {names.BCE: ("BCELoss", "binary_cross_entropy")}.get(loss, ())
+    spelled = spelled or {names.BCE_WITH_LOGITS: ("BCEWithLogits", "with_logits")}.get(loss, ())
+    if spelled and not any(word in facts.source for word in spelled):
+        return []  # a full tree walk costs more than the parse: skip it when it cannot match
     finder = _LossReferenceFinder(facts, loss)
     facts.module.visit(finder)
     return finder.found

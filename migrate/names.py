@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import libcst as cst
 
 LOCAL_PREFIX = "<local>."
@@ -111,7 +113,15 @@ class ImportTable:
     @classmethod
     def of_module(cls, module: cst.Module) -> ImportTable:
         table = cls()
-        module.visit(_ImportCollector(table))
+        collector = _ImportCollector(table)
+        # Imports are statements: walking statement bodies finds them all without visiting
+        # every expression node (a full libcst visit costs more than the parse).
+        for statement in _statements(module.body):
+            for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+                if isinstance(small, cst.Import):
+                    collector.visit_Import(small)
+                elif isinstance(small, cst.ImportFrom):
+                    collector.visit_ImportFrom(small)
         # A class or function the module defines itself shadows an import of the same name:
         # a project's own `CrossEntropyLoss` is not torch's.
         for statement in module.body:
@@ -130,7 +140,27 @@ class ImportTable:
         return f"{resolved}.{rest}" if rest else resolved
 
 
-class _ImportCollector(cst.CSTVisitor):
+def _statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    for statement in body:
+        yield statement
+        for child in statement.children:
+            if isinstance(child, (cst.IndentedBlock, cst.Else, cst.Finally, cst.ExceptHandler)):
+                yield from _statements(_inner_body(child))
+            elif isinstance(child, (cst.If,)):  # elif
+                yield from _statements([child])
+        handlers = getattr(statement, "handlers", ())
+        for handler in handlers:
+            yield from _statements(_inner_body(handler))
+
+
+def _inner_body(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    body = getattr(node, "body", ())
+    if isinstance(body, cst.BaseSuite):
+        return _inner_body(body)
+    return body if isinstance(body, Sequence) else ()
+
+
+class _ImportCollector:
     def __init__(self, table: ImportTable) -> None:
         self.table = table
 

@@ -1,14 +1,18 @@
 """Everything ml2mc prints: the rich report on a terminal, stable plain text otherwise, and
-machine formats (concise, json). The only module that writes to stdout or stderr."""
+machine formats (concise, json; sarif and github come from `machine_formats`). Also the saved
+report (`--report PATH`: HTML, Markdown or text) and the `--interactive` hunk prompt. The only
+module that writes to stdout or stderr."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
@@ -23,6 +27,7 @@ from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Rule, Violation
 
 if TYPE_CHECKING:
+    from migrate.interactive import Ask, Hunk, Review
     from migrate.verify import VerifyResult
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
@@ -97,6 +102,8 @@ def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) 
 
         writer = machine_formats.sarif if style.format == "sarif" else machine_formats.github
         stream.write(writer(result))
+        if style.format == "github":
+            print(_summary_line(result), file=sys.stderr)
     elif style.diff_only:
         _print_diff_only(result, stream)
     else:
@@ -373,9 +380,301 @@ def rule_markdown(rule: type[Rule]) -> str:
 
 
 def print_explain(rule: type[Rule]) -> None:
+    """The rule's page, as in docs/rules.md: docstring and tested examples."""
+    from migrate.docs import rule_page
+
+    print_markdown(rule_page(rule))
+
+
+def print_markdown(text: str) -> None:
     console = stdout_console()
-    text = rule_markdown(rule)
     if console.is_terminal:
         console.print(Markdown(text))
     else:
         sys.stdout.write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Source from stdin, fixed
+
+
+def print_fixed_source(result: RunResult, style: ReportStyle) -> None:
+    """`check --fix -` / `migrate --write -`: the fixed source on stdout (the source as given
+    when nothing changed or it cannot be parsed), the findings on stderr."""
+    for report in result.files:
+        sys.stdout.write(report.outcome.fixed)
+    diagnostics = "concise" if style.format == "rich" else style.format
+    print_run(result, replace(style, format=diagnostics), out=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# `migrate --interactive`
+
+HUNK_HELP = (
+    "y - apply this hunk\n"
+    "n - skip this hunk\n"
+    "a - apply this hunk and every later one\n"
+    "q - quit: skip this hunk and every later one (hunks accepted so far are written)\n"
+    "? - this help"
+)
+
+
+def hunk_prompt(console: Console | None = None) -> Ask:
+    """The question asked for each hunk: the file's findings the first time it comes up, the
+    hunk, then `[y,n,a,q,?]` until the answer is one of those (end of input quits)."""
+    from migrate.interactive import Answer, parse_answer
+
+    terminal = console or stdout_console()
+    shown: set[str] = set()
+
+    def ask(report: FileReport, hunk: Hunk, number: int, total: int) -> Answer:
+        if report.display not in shown:
+            shown.add(report.display)
+            terminal.rule(Text(report.display, style="bold cyan"), align="left")
+            for finding in report.outcome.findings:
+                _print_proposed_finding(terminal, report, finding)
+        if terminal.is_terminal:
+            terminal.print(Syntax(hunk.text, "diff", theme="ansi_dark", background_color="default"))
+        else:
+            terminal.print(Text(hunk.text.rstrip("\n")))
+        question = Text(f"({number}/{total}) Apply this hunk to {report.display} [y,n,a,q,?]? ")
+        question.stylize("bold")
+        while True:
+            try:
+                typed = terminal.input(question)
+            except EOFError:
+                terminal.print()
+                return Answer.QUIT
+            answer = parse_answer(typed)
+            if answer is not None:
+                return answer
+            terminal.print(Text(HUNK_HELP, style="dim"))
+
+    return ask
+
+
+def _print_proposed_finding(console: Console, report: FileReport, finding: Finding) -> None:
+    violation = finding.violation
+    line = Text()
+    line.append(f"{report.display}:{violation.span.line}:{violation.span.column} ", style="dim")
+    line.append(violation.code, style="bold red")
+    line.append(f" {violation.message}")
+    console.print(line)
+    console.print(
+        Text(f"    {_fix_text(violation, replace(finding, fixed=False))}", style="yellow")
+    )
+
+
+def print_review_start(result: RunResult) -> None:
+    """Before the first hunk: the run's summary, and the findings no hunk will fix."""
+    console = stdout_console()
+    console.print(Text(_summary_line(result), style="bold"))
+    for report in result.files:
+        if report.outcome.changed:
+            continue
+        for finding in report.outcome.findings:
+            _print_proposed_finding(console, report, finding)
+    if not result.changed_files:
+        console.print(Text("Nothing to change.", style="dim"))
+
+
+def print_review(review: Review) -> None:
+    if not review.total:
+        return
+    console = stdout_console()
+    summary = (
+        f"{review.accepted} of {review.total} hunk(s) accepted; "
+        f"{len(review.written)} file(s) written"
+    )
+    console.print(Text(summary + (" (quit)" if review.quit else ""), style="bold"))
+    for item in review.written:
+        console.print(
+            Text(f"  written: {item.report.display} ({len(item.accepted)} of {len(item.hunks)})")
+        )
+    for item in review.errors:
+        console.print(Text(f"  not written: {item.report.display}: {item.error}", style="red"))
+    if review.written:
+        advice = "Next: `ml2mc verify --against HEAD` checks the changed models numerically"
+        if review.accepted < review.total:
+            advice += "; some hunks were skipped, so check that callers and models still agree"
+        console.print(Text(advice + ".", style="dim"))
+
+
+# ---------------------------------------------------------------------------------------------
+# `--report PATH`: the report saved for a pull request
+
+REPORT_KINDS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+}
+_HTML_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="UTF-8">
+<title>ml2mc {command} report</title>
+<style>
+{{stylesheet}}
+body {{{{ color: {{foreground}}; background-color: {{background}}; }}}}
+</style>
+</head>
+<body>
+<pre style="font-family:Menlo,'DejaVu Sans Mono',Consolas,'Courier New',monospace">\
+<code style="font-family:inherit">{{code}}</code></pre>
+</body>
+</html>
+"""
+
+
+def report_kind(path: Path) -> str | None:
+    """ "html", "markdown" or "text" by the file's extension; None for any other extension."""
+    return REPORT_KINDS.get(path.suffix.lower())
+
+
+def save_report(result: RunResult, style: ReportStyle, path: Path) -> None:
+    """Write the report to `path` in the form its extension names (OSError when it cannot)."""
+    kind = report_kind(path) or "text"
+    if kind == "html":
+        text = html_report(result, style)
+    elif kind == "markdown":
+        text = markdown_report(result, style)
+    else:
+        text = plain_report(result, style)
+    path.write_text(text, encoding="utf-8")
+
+
+def html_report(result: RunResult, style: ReportStyle) -> str:
+    """The rich report (colors, highlighted diffs, the verification table) as one HTML page."""
+    console = Console(
+        record=True,
+        file=io.StringIO(),
+        width=120,
+        force_terminal=True,
+        color_system="truecolor",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _print_rich(result, style, console)
+    return console.export_html(
+        inline_styles=True, code_format=_HTML_PAGE.format(command=style.command)
+    )
+
+
+def markdown_report(result: RunResult, style: ReportStyle) -> str:
+    """The report as GitHub-flavoured Markdown, written to read well as a PR comment: a
+    verdict, the findings table, one collapsed diff per file, the verification table."""
+    lines = [f"### ml2mc {style.command}: {_markdown_verdict(result, style)}", ""]
+    if style.command != "verify":  # verify scans no files: its summary is the verdict
+        lines += [_summary_line(result), ""]
+    if result.findings:
+        lines += ["| where | rule | finding | fix |", "|---|---|---|---|"]
+        for report, finding in result.findings:
+            violation = finding.violation
+            where = f"`{report.display}:{violation.span.line}:{violation.span.column}`"
+            rule = f"**{violation.code}** {violation.name}"
+            fix = _markdown_fix(violation, finding, style)
+            lines.append(f"| {where} | {rule} | {_cell(violation.message)} | {_cell(fix)} |")
+        lines.append("")
+    for report in result.files:
+        if report.write_error:
+            lines += [f"**Not written:** `{report.display}`: {report.write_error}", ""]
+    for report in result.changed_files:
+        diff = report.diff
+        added = sum(
+            1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+        )
+        removed = sum(
+            1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")
+        )
+        state = "changed" if report.written else "would change"
+        fence = "`" * max(3, _longest_backtick_run(diff) + 1)
+        lines += [
+            f"<details><summary><code>{_html_escape(report.display)}</code> {state} "
+            f"(+{added} -{removed})</summary>",
+            "",
+            f"{fence}diff",
+            diff.rstrip("\n"),
+            fence,
+            "",
+            "</details>",
+            "",
+        ]
+    if result.verification or result.verification_error:
+        lines += [
+            "#### Verification",
+            "",
+            "| model | relation | batches | max abs error | time | status |",
+            "|---|---|---|---|---|---|",
+        ]
+        for item in result.verification:
+            error = "-" if item.max_abs_error is None else f"{item.max_abs_error:.1e}"
+            status = item.status if item.status == "pass" else f"**{item.status}**"
+            if item.reason:
+                status += f": {item.reason}"
+            cells = (
+                f"`{item.target}`",
+                item.relation or "-",
+                str(item.batches),
+                error,
+                f"{item.seconds:.2f}s",
+                status,
+            )
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+        lines.append("")
+        for item in result.verification:
+            if item.notes:
+                target = _html_escape(item.target)
+                lines += [f"<details><summary>notes: <code>{target}</code></summary>", ""]
+                lines += [*(f"- {note}" for note in item.notes), "", "</details>", ""]
+        if result.verification_error:
+            lines += [f"**{_cell(result.verification_error)}**", ""]
+    next_step = _next_step(result, style)
+    if next_step:
+        lines.append(next_step)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _markdown_verdict(result: RunResult, style: ReportStyle) -> str:
+    if style.command == "verify":
+        if not result.verification:
+            return "no changed model to verify"
+        return _verification_verdict(result.verification).removeprefix("verification: ")
+    count = len(result.findings)
+    if not count:
+        return "no findings"
+    files = len({report.display for report, _ in result.findings})
+    verdict = f"{count} finding(s) in {files} file(s)"
+    if result.verification:
+        failed = any(item.status == "fail" for item in result.verification)
+        verdict += "; verification failed" if failed else "; verification passed"
+    return verdict
+
+
+def _markdown_fix(violation: Violation, finding: Finding, style: ReportStyle) -> str:
+    if finding.fixed and style.writing:
+        return "fixed"
+    if violation.fix is not None:
+        return f"{violation.fix.applicability.value}: {violation.fix.title}"
+    if violation.no_fix_reason:
+        return f"no fix: {violation.no_fix_reason}"
+    return "no fix"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\r\n", "<br>").replace("\n", "<br>")
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = current = 0
+    for character in text:
+        current = current + 1 if character == "`" else 0
+        longest = max(longest, current)
+    return longest

@@ -262,11 +262,6 @@ def test_concise_format(project: Path, cli: Cli) -> None:
     assert re.fullmatch(r"pkg/model\.py:5:28: MC201 \S.*", line), line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report: `--output-format sarif` imports migrate.machine_formats, which does not "
-    "exist: ImportError traceback",
-)
 def test_sarif_format(project: Path, cli: Cli) -> None:
     _write(project, "model.py")
     result = cli("check", "--output-format", "sarif", "model.py")
@@ -277,11 +272,6 @@ def test_sarif_format(project: Path, cli: Cli) -> None:
     assert finding["ruleId"] == "MC201"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report: `--output-format github` imports migrate.machine_formats, which does not "
-    "exist: ImportError traceback",
-)
 def test_github_format(project: Path, cli: Cli) -> None:
     _write(project, "model.py")
     result = cli("check", "--output-format", "github", "model.py")

@@ -69,6 +69,13 @@ ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--config", help="A pyproject.toml to read [tool.ml2mc] from."),
 ]
+AllowDirtyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-dirty",
+        help="Also write files that have uncommitted changes in their git work tree.",
+    ),
+]
 StdinOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--stdin-filename", help="The file name to report for source read from stdin."),
@@ -172,6 +179,7 @@ def _run(options: RunOptions) -> RunResult:
 def check(
     paths: PathsArgument = None,
     fix: Annotated[bool, typer.Option("--fix", help="Apply safe fixes.")] = False,
+    allow_dirty: AllowDirtyOption = False,
     unsafe_fixes: Annotated[
         bool, typer.Option("--unsafe-fixes", help="Also apply unsafe fixes (with --fix or --diff).")
     ] = False,
@@ -207,6 +215,7 @@ def check(
         default_select=CHECK_DEFAULT,
         fix=applicability,
         write=fix and not diff,
+        allow_dirty=allow_dirty,
         verify=verify and fix and not diff,
     )
     result = _run(options)
@@ -233,6 +242,7 @@ def check(
 def migrate(
     paths: PathsArgument = None,
     write: Annotated[bool, typer.Option("--write", help="Apply the migration.")] = False,
+    allow_dirty: AllowDirtyOption = False,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a plain unified diff (git apply-able).")
     ] = False,
@@ -305,6 +315,7 @@ def migrate(
         default_select=MIGRATE_DEFAULT,
         fix=Applicability.UNSAFE,
         write=writing,
+        allow_dirty=allow_dirty,
         data_dependent_fixes=unsafe_fixes,
         verify=not no_verify and not check_only and not diff,
     )

@@ -93,6 +93,8 @@ def progress() -> Iterator[Callable[[int, int], None]]:
 
 def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
+    for notice in result.notices:
+        print(f"ml2mc: note: {notice}", file=sys.stderr)
     if style.format == "json":
         stream.write(json.dumps(run_to_json(result), indent=2) + "\n")
     elif style.format == "concise":

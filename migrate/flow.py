@@ -240,6 +240,17 @@ class Threshold:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class ModelEscape:
+    """A model passed as an argument (`score(model, loader)`, `Wrapper(model)`)."""
+
+    class_key: str
+    call: cst.Call
+    function: str
+    # The project function it is passed to; its parameter may be refined from call sites.
+    function_key: str | None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class CallSite:
     """A call of a project function or model, with the kinds of its arguments."""
 
@@ -327,6 +338,9 @@ class ModuleFlow:
         self.activations: dict[cst.CSTNode, Activation] = {}
         self.thresholds: list[Threshold] = []
         self.patched_models: list[PatchedModel] = []
+        self.model_escapes: list[ModelEscape] = []
+        # function node id -> parameter kinds agreed by every call site
+        self.refinements: dict[int, dict[str, Kind]] = {}
         # binding id -> the Name nodes that read it
         self.reads: dict[int, list[cst.Name]] = {}
         # assignment target Name -> the binding it creates
@@ -386,6 +400,24 @@ class ModuleFlow:
             self._module_env_state = "done"
         return self.module_env
 
+    def refined_with_model(self, function_name: str, model_key: str) -> bool:
+        """Whether a parameter of `function_name` is known to hold the model `model_key`
+        (annotated, or refined from call sites), so its calls of the model are followed."""
+        function = self.functions.get(function_name)
+        if function is None:
+            return False
+        kinds = list(self.refinements.get(id(function), {}).values())
+        kinds += [
+            self.annotation_kind(param.annotation.annotation)
+            for param in _parameters(function)
+            if param.annotation is not None
+        ]
+        return any(
+            (isinstance(kind, ModelInstance) and kind.class_key == model_key)
+            or (isinstance(kind, PatchedModel) and kind.key == model_key)
+            for kind in kinds
+        )
+
     def function_node(self, qualified: str) -> cst.FunctionDef | None:
         return self.function_nodes.get(qualified)
 
@@ -414,6 +446,8 @@ class ModuleFlow:
         cached = self._summaries.get(key)
         if cached is not None and parameters is None:
             return cached
+        if parameters:
+            self.refinements[id(function)] = parameters
         if key in self._in_progress:
             return FunctionSummary(UNKNOWN)
         self._in_progress.add(key)
@@ -895,7 +929,9 @@ class _Scope:
             op = names.ACTIVATION_METHODS[method]
             self._eval_arguments(node)
             return self._make_activation(node, op, func.value, func, _argument(node, 0, "dim"))
-        self._eval_arguments(node)
+        positional, keywords = self._argument_kinds(node)
+        if method not in _FRAMEWORK_METHODS:
+            self._note_model_escape(node, positional, keywords, None)
         if method == "log":
             return self._log_of(node, receiver)
         if method == "round" and not node.args:
@@ -935,6 +971,9 @@ class _Scope:
             return self._apply_sequential(callee, current, node)
         if not already_evaluated:
             positional, keywords = self._argument_kinds(node)
+            if not _reads_nothing(node.func):
+                target = callee.function_key if isinstance(callee, FunctionReference) else None
+                self._note_model_escape(node, positional, keywords, target)
             if isinstance(callee, FunctionReference):
                 self.flow.call_sites.append(
                     CallSite(callee.function_key, False, positional, keywords)
@@ -995,6 +1034,22 @@ class _Scope:
     def eval_quiet_call_argument(self, node: cst.BaseExpression) -> Kind:
         """The kind of an argument already evaluated by the caller (its reads are counted)."""
         return self._argument_cache.get(id(node), UNKNOWN)
+
+    def _note_model_escape(
+        self,
+        node: cst.Call,
+        positional: tuple[Kind, ...] | None,
+        keywords: dict[str, Kind],
+        function_key: str | None,
+    ) -> None:
+        """A model handed to code whose use of it is not followed: a wrapper, a helper with
+        unrefined parameters, a library. A fix that changes the model's output must then
+        refuse, since a reader may hide there."""
+        kinds = [*(positional or ()), *keywords.values()]
+        for kind in kinds:
+            if isinstance(kind, (ModelInstance, PatchedModel)):
+                key = kind.class_key if isinstance(kind, ModelInstance) else kind.key
+                self.flow.model_escapes.append(ModelEscape(key, node, self.name, function_key))
 
     def _argument_kinds(self, node: cst.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
         """The kinds of a call's arguments; positional None when `*args` hides positions."""
@@ -1149,6 +1204,51 @@ _MODULE_WRAPPERS = frozenset(
         "torch.compile",
     }
 )
+
+# Methods that take a model and only run its own methods, which are analyzed (Lightning's
+# Trainer), or only save or count it.
+_FRAMEWORK_METHODS = frozenset(
+    {
+        "fit",
+        "validate",
+        "test",
+        "predict",
+        "tune",
+        "save",
+        "add_module",
+        "register_module",
+        "watch",
+        "log_graph",
+        "append",
+    }
+)
+# Builtins and functions that read no model output.
+_NON_READERS = frozenset(
+    {
+        "print",
+        "len",
+        "isinstance",
+        "id",
+        "type",
+        "str",
+        "repr",
+        "hasattr",
+        "getattr",
+        "setattr",
+        "sum",
+        "list",
+        "vars",
+        "dir",
+    }
+)
+
+
+def _reads_nothing(func: cst.BaseExpression) -> bool:
+    if isinstance(func, cst.Name):
+        return func.value in _NON_READERS
+    dotted = names.dotted_name(func)
+    return dotted in ("torch.save", "torch.jit.save", "torch.onnx.export")
+
 
 # Attributes that hold a pretrained model's final layer.
 _HEAD_ATTRIBUTES = frozenset({"fc", "classifier", "head"})

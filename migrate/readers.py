@@ -18,7 +18,7 @@ import libcst as cst
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import loss_path_edits, name_occurrences, parenthesized, remove_activation
-from migrate.flow import Activation, LossUse, ModelCall, Probs
+from migrate.flow import Activation, LossUse, ModelCall, ModelEscape, Probs
 from migrate.rule import Applicability, Edit, Fix, ModelRelation
 
 _CASTS = frozenset({"int", "float", "long", "bool", "byte", "half", "double"})
@@ -63,6 +63,14 @@ def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> Re
     """Edits for every call of the model class `class_key` in the whole project."""
     project = facts.project
     all_facts = list(project.by_path.values()) if project is not None else [facts]
+    for reader_facts in all_facts:
+        for escape in reader_facts.flow.model_escapes:
+            if escape.class_key == class_key and not _followed(reader_facts, escape):
+                raise Refusal(
+                    f"the model is passed to `{_short(reader_facts, escape.call.func)}` "
+                    f"({reader_facts.path}:{reader_facts.span(escape.call).line}), whose use of "
+                    "it is not followed"
+                )
     edits: list[Edit] = []
     readers = 0
     for reader_facts in all_facts:
@@ -76,6 +84,16 @@ def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> Re
             file_edits.extend(torch_import_edits(reader_facts))
         edits.extend(file_edits)
     return ReaderPlan(edits, readers)
+
+
+def _followed(facts: ModuleFacts, escape: ModelEscape) -> bool:
+    """A model passed to a project function whose parameter was refined to that model: the
+    function's own calls of it are model calls like any other."""
+    if escape.function_key is None or facts.project is None:
+        return False
+    module_name, _, name = escape.function_key.rpartition(".")
+    flow = facts.project.flow_of(module_name)
+    return flow is not None and flow.refined_with_model(name, escape.class_key)
 
 
 def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy) -> list[Edit]:

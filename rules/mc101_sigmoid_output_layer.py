@@ -182,6 +182,22 @@ class SigmoidOutputLayer(Rule):
             """
             import torch
             from torch import nn
+            from accelerate import Accelerator
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.head = nn.Sequential(nn.Linear(8, 3), nn.Sigmoid())
+                def forward(self, x):
+                    return self.head(x)
+            model = Accelerator().prepare(Net())
+            preds = model(x) > 0.5
+            """,
+            id="model-handed-to-code-that-is-not-followed",
+        ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
             class Net(nn.Module):
                 def __init__(self):
                     super().__init__()

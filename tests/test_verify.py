@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,16 @@ CASES = [
     Case("no input layer", fixture_target("no_input_layer", "sigmoid")),
     Case("unknown finds sigmoid", fixture_target("sigmoid_removal", "unknown")),
     Case("missing class", fixture_target("sigmoid_removal", "sigmoid", class_name="Nope")),
+    Case(
+        "sigmoid removal feeding CE",
+        fixture_target("sigmoid_removal", "sigmoid", feeds_loss="cross_entropy"),
+    ),
+    Case("binary output", fixture_target("binary_output", "sigmoid")),
+    Case(
+        "binary output feeding CE",
+        fixture_target("binary_output", "sigmoid", feeds_loss="cross_entropy"),
+    ),
+    Case("forced tag", fixture_target("forced_tag", "sigmoid", feeds_loss="cross_entropy")),
 ]
 
 
@@ -281,6 +292,87 @@ def test_missing_class_is_reported(results: dict[str, VerifyResult]) -> None:
     assert result.reason == "the original sigmoid_removal.model has no class Nope"
 
 
+# -- the inference path and the double-softmax comparison -----------------------------------
+
+
+def _note(result: VerifyResult, start: str) -> str:
+    (note,) = [note for note in result.notes if note.startswith(start)]
+    return note
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param(
+            "sigmoid removal",
+            "inference path: softmax(new, dim=1) rows sum to 1 within 2.2e-16 (allowed 1e-09); "
+            "argmax(softmax(new, dim=1)) = argmax(new) = argmax(orig) on 24/24 rows (1.000) "
+            "over 3 batches, C=3",
+            id="sigmoid",
+        ),
+        pytest.param(
+            "embedding input",
+            "argmax(softmax(new, dim=-1)) = argmax(new) = argmax(orig) on 24/24 rows",
+            id="softmax dim -1",
+        ),
+        pytest.param(
+            "tuple output whole",
+            "argmax(softmax(new[1], dim=1)) = argmax(new[1]) = argmax(orig[1]) on 24/24 rows",
+            id="tuple element",
+        ),
+        pytest.param("float32 fallback", "(allowed 1e-05)", id="float32 tolerance"),
+    ],
+)
+def test_inference_path_is_checked_on_the_same_batches(
+    results: dict[str, VerifyResult], case: str, expected: str
+) -> None:
+    result = results[case]
+    assert result.status == "pass", result.reason
+    assert expected in _note(result, "inference path: ")
+
+
+def test_identity_relation_has_no_inference_check(results: dict[str, VerifyResult]) -> None:
+    assert not any("inference path" in note for note in results["raises"].notes)
+
+
+def test_binary_output_is_checked_by_threshold(results: dict[str, VerifyResult]) -> None:
+    result = results["binary output"]
+    assert result.status == "pass", result.reason
+    note = _note(result, "inference path: ")
+    assert "one score per sample" in note
+    assert "threshold decisions new > 0 and orig > 0.5 agree on 24/24 outputs (1.000)" in note
+
+
+def test_inference_path_that_breaks_fails(results: dict[str, VerifyResult]) -> None:
+    # orig = sigmoid(new) holds (sigmoid(+inf) = 1), but softmax over +inf is NaN.
+    result = results["forced tag"]
+    assert result.status == "fail"
+    assert result.relation == "orig = sigmoid(new)"
+    assert result.reason is not None
+    assert result.reason.startswith("inference path: softmax(new, dim=1) rows do not sum to 1")
+    assert "max deviation inf (allowed 1e-09)" in result.reason
+    assert not any("double softmax" in note for note in result.notes)
+
+
+def test_passing_model_feeding_cross_entropy_shows_the_double_softmax_cost(
+    results: dict[str, VerifyResult],
+) -> None:
+    result = results["sigmoid removal feeding CE"]
+    assert result.status == "pass", result.reason
+    note = _note(result, "for comparison, double softmax")
+    # C = 3: log(1 + 2/e) = 0.5514 and e/(e+2) = 0.5761, measured and by formula
+    assert note.count("0.5514") == 2
+    assert note.count("0.5761") == 2
+    assert "for C=3" in note
+    assert not any("double softmax" in note for note in results["sigmoid removal"].notes)
+
+
+def test_single_output_feeding_cross_entropy_is_flagged(results: dict[str, VerifyResult]) -> None:
+    result = results["binary output feeding CE"]
+    assert result.status == "pass", result.reason
+    assert any("CrossEntropyLoss over one class is always 0" in note for note in result.notes)
+
+
 def test_every_failure_and_skip_has_a_reason(results: dict[str, VerifyResult]) -> None:
     for result in results.values():
         if result.status != "pass":
@@ -344,6 +436,28 @@ LOSSES = {
     "nll of log softmax": "lambda z, y: F.nll_loss(torch.log_softmax(z, dim=1), y)",
 }
 
+# Criteria written with the names the user imported: (expression, the module's imports).
+IMPORTED_LOSSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "imported class": (
+        'CrossEntropyLoss(reduction="sum")',
+        ("from torch.nn import CrossEntropyLoss",),
+    ),
+    "alias": ("CE()", ("import torch", "from torch.nn import CrossEntropyLoss as CE")),
+    "fully qualified": ("torch.nn.CrossEntropyLoss()", ()),
+    "functional alias": ("nnf.cross_entropy", ("import torch.nn.functional as nnf",)),
+    "partial": (
+        "partial(F.cross_entropy, reduction='none')",
+        ("from functools import partial",),
+    ),
+    "run-time weight": ("nn.CrossEntropyLoss(weight=class_weights)", ()),
+    "attribute weight": ("nn.CrossEntropyLoss(weight=self.class_weights.to(device))", ()),
+    "user package": (
+        "FocalLoss(gamma=0.0)",
+        ("import torch", "from mylib.losses import FocalLoss", "from .losses import Other"),
+    ),
+    "failed import": ("CE()", ("from torch.nn import NoSuchLoss as CE",)),
+}
+
 
 @pytest.fixture(scope="module")
 def loss_results() -> dict[str, VerifyResult]:
@@ -355,8 +469,17 @@ def loss_results() -> dict[str, VerifyResult]:
         )
         for name, expression in LOSSES.items()
     ]
+    targets += [
+        LossTarget(
+            display=f"train.py:{name}",
+            rewritten_expression=expression,
+            original_expression="BCE()" if name == "alias" else None,
+            namespace_imports=(*imports, "from torch.nn import BCEWithLogitsLoss as BCE"),
+        )
+        for name, (expression, imports) in IMPORTED_LOSSES.items()
+    ]
     found = verify_losses(targets, settings())
-    return dict(zip(LOSSES, found, strict=True))
+    return dict(zip([*LOSSES, *IMPORTED_LOSSES], found, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -416,6 +539,65 @@ def test_wrong_criteria_fail(loss_results: dict[str, VerifyResult], name: str, r
     result = loss_results[name]
     assert result.status == "fail"
     assert result.reason is not None and reason in result.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "relation"),
+    [
+        ("imported class", "loss = F.cross_entropy(z, y, reduction='sum')"),
+        ("alias", "loss = F.cross_entropy(z, y)"),
+        ("fully qualified", "loss = F.cross_entropy(z, y)"),
+        ("functional alias", "loss = F.cross_entropy(z, y)"),
+        ("partial", "loss = F.cross_entropy(z, y, reduction='none')"),
+    ],
+)
+def test_names_the_user_imported_evaluate(
+    loss_results: dict[str, VerifyResult], name: str, relation: str
+) -> None:
+    result = loss_results[name]
+    assert result.status == "pass", result.reason
+    assert result.relation == relation
+
+
+def test_original_expression_uses_the_same_imports(loss_results: dict[str, VerifyResult]) -> None:
+    notes = loss_results["alias"].notes
+    assert any(note.startswith("original BCE() on logits with one-hot targets") for note in notes)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        pytest.param(
+            "run-time weight",
+            "the loss depends on `class_weights`, defined at run time",
+            id="variable",
+        ),
+        pytest.param(
+            "attribute weight",
+            "the loss depends on `self.class_weights` and `device`, defined at run time",
+            id="attribute",
+        ),
+        pytest.param(
+            "user package",
+            "the loss depends on `FocalLoss`, imported by `from mylib.losses import FocalLoss`, "
+            "which the loss check does not run (it only runs imports from torch, functools, "
+            "math, operator)",
+            id="user package",
+        ),
+        pytest.param(
+            "failed import",
+            "the loss depends on `CE`, imported by `from torch.nn import NoSuchLoss as CE`, "
+            "which failed: ImportError: cannot import name 'NoSuchLoss'",
+            id="failed import",
+        ),
+    ],
+)
+def test_names_defined_elsewhere_skip_with_the_name(
+    loss_results: dict[str, VerifyResult], name: str, reason: str
+) -> None:
+    result = loss_results[name]
+    assert result.status == "skip"
+    assert result.reason is not None and result.reason.startswith(reason), result.reason
 
 
 # -- verify --against -------------------------------------------------------------------------
@@ -520,6 +702,102 @@ def test_torch_that_cannot_be_imported_skips_every_target(
         assert result.reason is not None
         assert result.reason.startswith("torch could not be imported by the verification process")
         assert "no torch in this environment" in result.reason
+
+
+def test_models_and_losses_in_one_call() -> None:
+    from migrate.verify import verify_all
+
+    model, loss = verify_all(
+        [fixture_target("softmax_removal", "softmax")],
+        [LossTarget("train.py:3", "CE()", None, ("from torch.nn import CrossEntropyLoss as CE",))],
+        settings(),
+    )
+    assert (model.kind, model.status, model.target) == (
+        "model",
+        "pass",
+        "softmax_removal/model.py:Net",
+    )
+    assert (loss.kind, loss.status, loss.target) == ("loss", "pass", "train.py:3")
+
+
+# -- a child started early ------------------------------------------------------------------
+
+
+def test_early_child_takes_the_job() -> None:
+    from migrate.verify import _runner, cancel_early, start_early
+
+    start_early()
+    try:
+        early = _runner._early
+        assert early is not None
+        (result,) = verify_models([fixture_target("sigmoid_removal", "sigmoid")], settings())
+        assert result.status == "pass", result.reason
+        assert _runner._early is None  # claimed, and stopped when its job was done
+        assert early.child.process.poll() is not None
+        assert not Path(early.scratch.name).exists()
+    finally:
+        cancel_early()
+
+
+def test_cancelled_early_child_is_stopped() -> None:
+    from migrate.verify import _runner, cancel_early, start_early
+
+    start_early()
+    early = _runner._early
+    assert early is not None
+    start_early()  # a second call keeps the running child
+    assert _runner._early is early
+    cancel_early()
+    assert early.child.process.poll() is not None
+    assert _runner._early is None
+    assert not Path(early.scratch.name).exists()
+
+
+def test_early_child_from_another_environment_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migrate.verify import cancel_early, start_early
+
+    start_early()
+    try:
+        shadow = tmp_path / "shadow"
+        shadow.mkdir()
+        (shadow / "torch.py").write_text("raise ImportError('no torch in this environment')\n")
+        monkeypatch.setenv("PYTHONPATH", str(shadow))
+        (result,) = verify_models([fixture_target("sigmoid_removal", "sigmoid")], settings())
+        assert result.status == "skip"
+        assert result.reason is not None and "no torch in this environment" in result.reason
+    finally:
+        cancel_early()
+
+
+def test_early_child_exits_when_its_parent_dies() -> None:
+    code = (
+        "import os, sys\n"
+        "from migrate.verify import _runner\n"
+        "_runner.start_early()\n"
+        "print(_runner._early.child.process.pid, _runner._early.scratch.name, flush=True)\n"
+        "os._exit(0)  # no atexit, no cleanup: as if killed\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    pid_text, scratch = completed.stdout.split()
+    status = Path(f"/proc/{pid_text}/status")
+    if not status.parent.parent.is_dir():
+        pytest.skip("needs /proc to watch a process that is not our child")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            state = status.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        if "\nState:\tZ" in state:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the early child {pid_text} outlived its parent")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 # -- which classes `--against` verifies (pure: no git, no torch) ------------------------------

@@ -6,6 +6,20 @@ package, so a torch import here would cost every run a second or more. All torch
 in a child interpreter (`python -m migrate.verify.child`), which also contains user code that
 hangs, crashes or prints: the parent enforces a per-target timeout and reads results from a
 file, never from the child's stdout.
+
+What a model check proves (DESIGN.md, "Equivalence check"): the rewritten class builds like the
+original, loads its `state_dict` with `strict=True`, and on the same seeded batches (float64,
+float32 only as a fallback) its output `new` relates to the original's `orig` as declared
+(`orig = sigmoid(new)`, `orig = softmax(new, dim)`, `orig = new`). Where a sigmoid or softmax
+was removed, the rewritten inference path is checked on those batches too: `softmax(new, dim)`
+rows sum to 1 (within 1e-9 in float64, 1e-5 in float32) and `argmax(softmax(new)) =
+argmax(new) = argmax(orig)` on every row (a one-score-per-sample model: `new > 0` against
+`orig > 0.5`); the fraction of agreeing rows is in the notes, and anything below 1.0 fails.
+When the output feeds CrossEntropyLoss it must not be probabilities, and a passing model gets
+a note with what the double-softmax version would have given for its number of classes C: the
+loss floor log(1+(C-1)/e) and the largest attainable probability e/(e+C-1), both measured.
+A loss check proves a criterion is `F.cross_entropy` on logits: value, gradient, and one-hot
+targets equal to class indices.
 """
 
 from __future__ import annotations
@@ -13,16 +27,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from migrate.verify._against import (
-    GitError,
-    changed_files,
-    changed_models,
-    display_path,
-    mentions_cross_entropy,
-)
 from migrate.verify._protocol import LossTask, ModelTask, SettingsMessage, Task
-from migrate.verify._runner import TaskReport, run_tasks
+
+if TYPE_CHECKING:
+    from migrate.verify._runner import TaskReport
+
+# `_runner` (subprocess, tempfile) and `_against` (git) are imported where they are used: the
+# child process imports this package on its way to `migrate.verify.child` and needs neither.
 
 __all__ = [
     "LossTarget",
@@ -30,8 +43,11 @@ __all__ = [
     "VerifyResult",
     "VerifySettings",
     "VerifyTarget",
+    "cancel_early",
     "result_to_json",
+    "start_early",
     "verify_against",
+    "verify_all",
     "verify_losses",
     "verify_models",
 ]
@@ -64,9 +80,17 @@ class VerifyTarget:
 @dataclass(frozen=True)
 class LossTarget:
     display: str  # e.g. "src/train.py:14"
-    # Evaluated with `torch`, `nn` and `F` in scope: an instance, a class or a function.
+    # Evaluated with `torch`, `nn` and `F` in scope, plus whatever `namespace_imports` bind: an
+    # instance, a class or a function, e.g. `nn.CrossEntropyLoss(reduction="sum")`, `CE()`,
+    # `F.cross_entropy`. A name bound by nothing (a run-time variable such as `class_weights`)
+    # makes the result `skip`, with the name in the reason.
     rewritten_expression: str
     original_expression: str | None = None
+    # Import statements from the user's module that mention torch, run in the expression's
+    # namespace first, e.g. ("from torch.nn import CrossEntropyLoss as CE",
+    # "import torch.nn.functional as nnf"). Only imports of torch (and functools, math,
+    # operator) run; a name another import binds counts as unknown.
+    namespace_imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,31 +117,62 @@ class VerifyResult:
     notes: tuple[str, ...] = ()
 
 
+def start_early() -> None:
+    """Start the verification child now, before the targets are known, so that its torch
+    import overlaps the caller's own work (the rules, the writes). The next `verify_models`,
+    `verify_losses` or `verify_against` call hands it its job. Call `cancel_early()` when it
+    turns out there is nothing to verify; otherwise it is stopped at interpreter exit, and it
+    exits by itself if this process dies."""
+    from migrate.verify._runner import start_early as start
+
+    start()
+
+
+def cancel_early() -> None:
+    """Stop the child `start_early()` started, if nobody used it; a no-op otherwise."""
+    from migrate.verify._runner import cancel_early as cancel
+
+    cancel()
+
+
 def verify_models(targets: list[VerifyTarget], settings: VerifySettings) -> list[VerifyResult]:
-    """Check each rewritten model against its original; one result per target, in order."""
-    for target in targets:
+    """Check each rewritten model against its original; one result per target, in order.
+
+    `pass` means the declared relation holds on every batch, old checkpoints load, and, for
+    sigmoid / softmax relations, the inference path agrees (see the module docstring); the
+    notes carry the precision, the input used and those figures. `fail` is the rewrite's
+    fault, `skip` means the original could not be run (the reason says why and what to
+    configure). Uses the child from `start_early()` when there is one.
+    """
+    return verify_all(targets, [], settings)
+
+
+def verify_losses(targets: list[LossTarget], settings: VerifySettings) -> list[VerifyResult]:
+    """Check each rewritten criterion is cross-entropy on logits (value, gradient, targets).
+
+    The expressions are evaluated with torch, nn, F and the names each target's
+    `namespace_imports` bind; one that needs anything else is `skip` with the name.
+    """
+    return verify_all([], targets, settings)
+
+
+def verify_all(
+    models: list[VerifyTarget], losses: list[LossTarget], settings: VerifySettings
+) -> list[VerifyResult]:
+    """`verify_models(models) + verify_losses(losses)` in one child process, so torch is
+    imported once instead of twice; the results come in that order."""
+    for target in models:
         if target.relation not in RELATIONS:
             raise ValueError(
                 f"unknown relation {target.relation!r} for {target.class_name}; "
                 f"expected one of {', '.join(RELATIONS)}"
             )
-    tasks: list[Task] = [_model_task(target) for target in targets]
-    labels = [f"{target.display_file}:{target.class_name}" for target in targets]
-    return _run(tasks, labels, "model", settings)
-
-
-def verify_losses(targets: list[LossTarget], settings: VerifySettings) -> list[VerifyResult]:
-    """Check each rewritten criterion is cross-entropy on logits (value, gradient, targets)."""
-    tasks: list[Task] = [
-        LossTask(
-            kind="loss",
-            target=target.display,
-            rewritten_expression=target.rewritten_expression,
-            original_expression=target.original_expression,
-        )
-        for target in targets
-    ]
-    return _run(tasks, [target.display for target in targets], "loss", settings)
+    tasks: list[Task] = [_model_task(target) for target in models]
+    tasks += [_loss_task(target) for target in losses]
+    labels = [f"{target.display_file}:{target.class_name}" for target in models]
+    labels += [target.display for target in losses]
+    kinds = ["model"] * len(models) + ["loss"] * len(losses)
+    return _run(tasks, labels, kinds, settings)
 
 
 def verify_against(
@@ -130,6 +185,14 @@ def verify_against(
     relation "unknown", and with the probability check armed when any changed file mentions
     cross-entropy.
     """
+    from migrate.verify._against import (
+        GitError,
+        changed_files,
+        changed_models,
+        display_path,
+        mentions_cross_entropy,
+    )
+
     try:
         changed = changed_files(files, ref, repo_root)
     except GitError as error:
@@ -196,6 +259,16 @@ def _model_task(target: VerifyTarget) -> ModelTask:
     )
 
 
+def _loss_task(target: LossTarget) -> LossTask:
+    return LossTask(
+        kind="loss",
+        target=target.display,
+        rewritten_expression=target.rewritten_expression,
+        original_expression=target.original_expression,
+        namespace_imports=list(target.namespace_imports),
+    )
+
+
 def _settings_message(settings: VerifySettings) -> SettingsMessage:
     return SettingsMessage(
         project_root=str(settings.project_root.resolve()),
@@ -206,10 +279,15 @@ def _settings_message(settings: VerifySettings) -> SettingsMessage:
 
 
 def _run(
-    tasks: list[Task], labels: list[str], kind: str, settings: VerifySettings
+    tasks: list[Task], labels: list[str], kinds: list[str], settings: VerifySettings
 ) -> list[VerifyResult]:
+    from migrate.verify._runner import run_tasks
+
     reports = run_tasks(tasks, _settings_message(settings), settings.timeout_seconds)
-    return [_result(label, kind, report) for label, report in zip(labels, reports, strict=True)]
+    return [
+        _result(label, kind, report)
+        for label, kind, report in zip(labels, kinds, reports, strict=True)
+    ]
 
 
 def _result(label: str, kind: str, report: TaskReport) -> VerifyResult:
@@ -229,6 +307,8 @@ def _result(label: str, kind: str, report: TaskReport) -> VerifyResult:
 
 
 def _unparsable(file: Path, problem: str, *, new_is_bad: bool) -> VerifyResult:
+    from migrate.verify._against import display_path
+
     # A working tree that does not parse is the change's fault; a bad original is not.
     return VerifyResult(
         target=display_path(file),

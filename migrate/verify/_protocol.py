@@ -44,6 +44,8 @@ class LossTask(TypedDict):
     target: str
     rewritten_expression: str
     original_expression: str | None
+    # Import statements from the user's module, run before the expressions are evaluated.
+    namespace_imports: list[str]
 
 
 Task = ModelTask | LossTask

@@ -3,10 +3,15 @@
 One child handles many tasks, because importing torch costs a second or more and most tasks
 take milliseconds. When a task hangs or kills the interpreter, the parent stops that child and
 starts a fresh one at the next task, so one bad model costs one result, not the whole run.
+
+Importing torch is most of what a verification costs, so a caller that knows it will verify can
+`start_early()`: the child then imports torch while the caller runs the rules, and the first
+`run_tasks` hands that child its job instead of starting one.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -30,7 +35,8 @@ from migrate.verify._protocol import (
 # Importing torch in a cold container can take far longer than one model's budget, so the
 # start-up gets its own allowance instead of eating into the first task's timeout.
 STARTUP_SECONDS = 180.0
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.005
+JOB_NAME = "job.json"
 STDERR_TAIL_CHARS = 600
 
 # The directory that contains the `migrate` package; the child must import this very copy.
@@ -88,6 +94,67 @@ class _EventReader:
         return events
 
 
+@dataclass
+class _Child:
+    process: subprocess.Popen[bytes]
+    events_path: Path
+    stderr_path: Path
+    started: float  # time.monotonic() at launch
+
+
+@dataclass
+class _Early:
+    """A child started before its tasks exist, importing torch while the engine works."""
+
+    scratch: tempfile.TemporaryDirectory[str]
+    child: _Child
+    environment: dict[str, str]
+
+
+_early: _Early | None = None
+_early_exit_hook: list[bool] = []  # non-empty once cancel_early is registered with atexit
+
+
+def start_early() -> None:
+    """Start the verification child now, so that torch imports while the caller is still busy
+    (running the rules, writing files); the next `run_tasks` hands it its job. Without a job the
+    child only waits; `cancel_early` (or interpreter exit) stops it, and it exits by itself when
+    this process dies."""
+    global _early
+    if _early is not None and _early.child.process.poll() is None:
+        return
+    cancel_early()
+    scratch = tempfile.TemporaryDirectory(prefix="ml2mc-verify-")
+    environment = _child_environment()
+    child = _launch(Path(scratch.name) / JOB_NAME, Path(scratch.name), 0, 1, environment)
+    _early = _Early(scratch, child, environment)
+    if not _early_exit_hook:
+        atexit.register(cancel_early)
+        _early_exit_hook.append(True)
+
+
+def cancel_early() -> None:
+    """Stop a child that `start_early` started and nobody used; a no-op otherwise."""
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        _stop(early.child.process)
+        early.scratch.cleanup()
+
+
+def _claim_early() -> _Early | None:
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    if early.child.process.poll() is not None or early.environment != _child_environment():
+        # It died, or the environment changed since (PYTHONPATH in tests): start afresh.
+        _stop(early.child.process)
+        early.scratch.cleanup()
+        return None
+    return early
+
+
 def run_tasks(
     tasks: list[Task], settings: SettingsMessage, timeout_seconds: float
 ) -> list[TaskReport]:
@@ -95,17 +162,33 @@ def run_tasks(
     reports: list[TaskReport | None] = [None] * len(tasks)
     if not tasks:
         return []
-    with tempfile.TemporaryDirectory(prefix="ml2mc-verify-") as scratch:
-        scratch_dir = Path(scratch)
-        job_path = scratch_dir / "job.json"
+    early = _claim_early()
+    scratch = (
+        early.scratch if early is not None else tempfile.TemporaryDirectory(prefix="ml2mc-verify-")
+    )
+    try:
+        scratch_dir = Path(scratch.name)
+        job_path = scratch_dir / JOB_NAME
         job: Job = {"settings": settings, "tasks": tasks}
         # default=str: config values from TOML may be dates; a string is the best we can pass.
-        job_path.write_text(json.dumps(job, default=str), encoding="utf-8")
+        # Written whole, then renamed: an early child starts reading as soon as the name exists.
+        partial = scratch_dir / (JOB_NAME + ".partial")
+        partial.write_text(json.dumps(job, default=str), encoding="utf-8")
+        os.replace(partial, job_path)
         start = 0
         launches = 0
         while start < len(tasks):
             launches += 1
-            start = _run_child(job_path, scratch_dir, start, launches, timeout_seconds, reports)
+            if early is not None and launches == 1:
+                child = early.child
+            else:
+                child = _launch(job_path, scratch_dir, start, launches, _child_environment())
+            try:
+                start = _supervise(child, start, timeout_seconds, reports)
+            finally:
+                _stop(child.process)
+    finally:
+        scratch.cleanup()
     return [report if report is not None else _lost(index) for index, report in enumerate(reports)]
 
 
@@ -139,15 +222,10 @@ def _child_environment() -> dict[str, str]:
     return environment
 
 
-def _run_child(
-    job_path: Path,
-    scratch_dir: Path,
-    start: int,
-    launch: int,
-    timeout_seconds: float,
-    reports: list[TaskReport | None],
-) -> int:
-    """Run one child from task `start`; return the index the next child should start at."""
+def _launch(
+    job_path: Path, scratch_dir: Path, start: int, launch: int, environment: dict[str, str]
+) -> _Child:
+    """Start one child that runs the job's tasks from index `start` on."""
     events_path = scratch_dir / f"events-{launch}.jsonl"
     stdout_path = scratch_dir / f"stdout-{launch}.txt"
     stderr_path = scratch_dir / f"stderr-{launch}.txt"
@@ -158,7 +236,9 @@ def _run_child(
         str(job_path),
         str(events_path),
         str(start),
+        str(os.getpid()),
     ]
+    # The child keeps its own copies of these descriptors; ours close when Popen returns.
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
             command,
@@ -168,27 +248,22 @@ def _run_child(
             # The scratch directory as cwd keeps a user's own top-level `migrate` package from
             # shadowing ours when `-m` resolves the child module.
             cwd=scratch_dir,
-            env=_child_environment(),
+            env=environment,
             # Its own session, so a timeout also stops any processes the user's code spawned.
             start_new_session=hasattr(os, "setsid"),
         )
-        try:
-            return _supervise(
-                process, _EventReader(events_path), stderr_path, start, timeout_seconds, reports
-            )
-        finally:
-            _stop(process)
+    return _Child(process, events_path, stderr_path, time.monotonic())
 
 
 def _supervise(
-    process: subprocess.Popen[bytes],
-    reader: _EventReader,
-    stderr_path: Path,
-    start: int,
-    timeout_seconds: float,
-    reports: list[TaskReport | None],
+    child: _Child, start: int, timeout_seconds: float, reports: list[TaskReport | None]
 ) -> int:
-    state = _ChildState(since=time.monotonic())
+    """Follow one child from task `start`; return the index the next child should start at."""
+    process = child.process
+    reader = _EventReader(child.events_path)
+    stderr_path = child.stderr_path
+    # An early child has been importing torch since its launch; the allowance counts from there.
+    state = _ChildState(since=child.started)
     startup_seconds = max(STARTUP_SECONDS, timeout_seconds)
     total = len(reports)
     while True:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from migrate.verify._protocol import Blame, Outcome, Status
 
@@ -22,6 +23,13 @@ FLOAT32_RTOL = 1e-4
 # A row counts as a probability vector when it sums to 1 this closely (float32 softmax rows
 # miss 1 by a few ulps, so the bound cannot be much tighter).
 PROBABILITY_SUM_TOLERANCE = 1e-6
+# The inference-path check: softmax(new) computed in the run's precision must have rows that
+# sum to 1 this closely (float64 misses by a few 1e-16; float32 by a few 1e-7 times C).
+FLOAT64_SUM_TOLERANCE = 1e-9
+FLOAT32_SUM_TOLERANCE = 1e-5
+# Logits this far apart make softmax exactly one-hot in float64, which is the best case a
+# model could ever feed a double-softmax loss; the loss there is its floor.
+HUGE_MARGIN = 1000.0
 MESSAGE_CHARS = 300
 
 _OUR_CODE = str(Path(__file__).resolve().parents[1])
@@ -38,6 +46,7 @@ class Precision:
     dtype: torch.dtype
     atol: float
     rtol: float
+    sum_tolerance: float
 
     @property
     def label(self) -> str:
@@ -45,8 +54,8 @@ class Precision:
         return f"{name}, tolerance atol={self.atol:g}, rtol={self.rtol:g}"
 
 
-FLOAT64 = Precision(torch.float64, FLOAT64_ATOL, FLOAT64_RTOL)
-FLOAT32 = Precision(torch.float32, FLOAT32_ATOL, FLOAT32_RTOL)
+FLOAT64 = Precision(torch.float64, FLOAT64_ATOL, FLOAT64_RTOL, FLOAT64_SUM_TOLERANCE)
+FLOAT32 = Precision(torch.float32, FLOAT32_ATOL, FLOAT32_RTOL, FLOAT32_SUM_TOLERANCE)
 
 
 class CheckFailed(Exception):
@@ -135,4 +144,20 @@ def double_softmax_explanation(classes: int) -> str:
         "itself, so training would apply softmax twice: the loss cannot go below "
         f"log(1 + (C-1)/e) = {floor:.3g} for C = {classes} classes and the largest "
         f"probability the loss ever sees is e/(e+C-1) = {best:.3g}"
+    )
+
+
+def double_softmax_note(classes: int, loss: str = "this loss") -> str:
+    """Measure, not just quote, what a softmax in front of cross-entropy would cost for C
+    classes: the best a model can do is a one-hot softmax, and the loss on that is the floor."""
+    target = torch.arange(classes)
+    logits = HUGE_MARGIN * F.one_hot(target, classes).to(torch.float64)
+    probabilities = torch.softmax(logits, dim=1)
+    floor = float(F.cross_entropy(probabilities, target))
+    best = float(torch.softmax(probabilities, dim=1).gather(1, target[:, None]).max())
+    return (
+        f"double softmax (a softmax output fed to {loss}) would floor the loss at "
+        f"{floor:.4f} for C={classes} (measured with margin-{HUGE_MARGIN:g} logits; "
+        f"log(1+(C-1)/e) = {double_softmax_floor(classes):.4f}); max attainable probability "
+        f"{best:.4f} (e/(e+C-1) = {double_softmax_best_probability(classes):.4f})"
     )

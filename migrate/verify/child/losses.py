@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
 import functools
 import math
 from collections.abc import Callable
@@ -20,17 +22,17 @@ from migrate.verify.child.common import (
     Precision,
     Verdict,
     describe_error,
-    double_softmax_best_probability,
-    double_softmax_floor,
+    double_softmax_note,
 )
 
 SAMPLES = 8
 DEFAULT_CLASSES = 5
-# Logits this far apart make softmax exactly one-hot in float64, which is the best case a
-# model could ever feed a double-softmax loss; the loss there is its floor.
-HUGE_MARGIN = 1000.0
 DEFAULT_IGNORE_INDEX = -100
 USER_ERRORS = (Exception, SystemExit)
+# Import statements from the user's module run only for these packages: torch itself and the
+# standard-library helpers a criterion is built with (`partial(F.cross_entropy, ...)`). Anything
+# else would run the user's own code outside the sandbox that model checks use.
+IMPORTABLE_ROOTS = ("torch", "functools", "math", "operator")
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], object]
 
@@ -113,15 +115,23 @@ class Reference:
 
 
 def check_loss(task: LossTask, settings: SettingsMessage, phase: PhaseReporter) -> Verdict:
+    """Evaluate the rewritten criterion and compare it with `F.cross_entropy` on logits.
+
+    The expression is evaluated with `torch`, `nn` and `F` in scope, after the user's own torch
+    imports (`namespace_imports`, e.g. `from torch.nn import CrossEntropyLoss as CE`) ran in the
+    same namespace. An expression that needs anything else, a variable such as `class_weights`
+    or a name from the user's own modules, is skipped with the name, never guessed at.
+    """
     expression = task["rewritten_expression"]
     phase(f"evaluating {expression}", "rewritten")
+    namespace = UserNamespace(task.get("namespace_imports") or [])
+    notes = list(namespace.notes)
     try:
-        loss = _as_loss(_evaluate(expression), expression)
+        loss = _as_loss(namespace.evaluate(expression), expression)
     except CheckFailed as stop:
-        return Verdict(stop.status, stop.reason)
+        return Verdict(stop.status, stop.reason, notes=notes)
     references = _references(loss)
     classes = _classes(references)
-    notes: list[str] = []
     fallback: str | None = None
     for precision in (FLOAT64, FLOAT32):
         phase(f"calling {expression} on random logits ({_dtype_name(precision)})", "rewritten")
@@ -134,27 +144,154 @@ def check_loss(task: LossTask, settings: SettingsMessage, phase: PhaseReporter) 
                 fallback = describe_error(error)
                 continue
             return Verdict(
-                "fail", f"calling {expression}(logits, targets) raised {describe_error(error)}"
+                "fail",
+                f"calling {expression}(logits, targets) raised {describe_error(error)}",
+                notes=notes,
             )
         if fallback is not None:
             verdict.notes.insert(1, f"float64 run failed ({fallback}); fell back to float32")
-        verdict.notes.extend(_double_softmax_notes(classes))
+        verdict.notes.append(double_softmax_note(classes))
         original = task["original_expression"]
         if original:
             phase(f"evaluating the original {original}", "original")
-            verdict.notes.append(_original_note(original, loss, classes, settings))
+            verdict.notes.append(_original_note(original, namespace, loss, classes, settings))
+        verdict.notes.extend(notes)
         return verdict
     raise AssertionError("unreachable: the float32 pass always returns")
 
 
-def _evaluate(expression: str) -> object:
-    namespace: dict[str, object] = {"torch": torch, "nn": nn, "F": F}
-    try:
-        return eval(compile(expression, "<loss expression>", "eval"), namespace)
-    except USER_ERRORS as error:
-        raise CheckFailed(
-            "fail", f"{expression} does not evaluate: {describe_error(error)}"
-        ) from error
+class UserNamespace:
+    """The names a loss expression may use: torch, nn, F, and what the user's torch imports
+    bind. Only imports of IMPORTABLE_ROOTS modules run; a name that another import (the user's
+    own package, a relative import) would bind is remembered, so a skip can say where it comes
+    from."""
+
+    def __init__(self, imports: list[str]) -> None:
+        self.names: dict[str, object] = {"torch": torch, "nn": nn, "F": F}
+        # name -> why it is not in `names`
+        self.unavailable: dict[str, str] = {}
+        self.notes: list[str] = []
+        for statement in imports:
+            self._run_import(statement)
+
+    def _run_import(self, statement: str) -> None:
+        try:
+            tree = ast.parse(statement.strip())
+        except SyntaxError:
+            self.notes.append(f"ignored import {statement!r}: not valid Python")
+            return
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                # One alias at a time: `import torch, mylib` runs the torch half.
+                for alias in node.names:
+                    self._run_one(ast.Import(names=[alias]), alias.name, [_bound_name(alias)])
+            elif isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                bound = [_bound_name(alias) for alias in node.names if alias.name != "*"]
+                self._run_one(node, module, bound)
+            else:
+                self.notes.append(
+                    f"ignored {ast.unparse(node)!r}: only import statements are executed"
+                )
+
+    def _run_one(self, node: ast.Import | ast.ImportFrom, module: str, bound: list[str]) -> None:
+        text = ast.unparse(node)
+        if module.startswith(".") or module.split(".")[0] not in IMPORTABLE_ROOTS:
+            for name in bound:
+                self.unavailable[name] = (
+                    f"imported by `{text}`, which the loss check does not run "
+                    f"(it only runs imports from {', '.join(IMPORTABLE_ROOTS)})"
+                )
+            return
+        try:
+            exec(compile(text, "<imports>", "exec"), self.names)
+        except USER_ERRORS as error:
+            for name in bound:
+                self.unavailable[name] = f"imported by `{text}`, which failed: " + describe_error(
+                    error
+                )
+            return
+        for name in bound:
+            self.unavailable.pop(name, None)
+
+    def evaluate(self, expression: str) -> object:
+        """The value of `expression`; CheckFailed("skip") when it needs a name from elsewhere."""
+        try:
+            tree = ast.parse(expression.strip(), "<loss expression>", "eval")
+        except SyntaxError as error:
+            raise CheckFailed(
+                "fail", f"{expression} does not evaluate: {describe_error(error)}"
+            ) from error
+        missing = [
+            (name, text)
+            for name, text in _free_names(tree)
+            if name not in self.names and not hasattr(builtins, name)
+        ]
+        if missing:
+            raise CheckFailed("skip", self._missing_reason(missing))
+        try:
+            return eval(compile(tree, "<loss expression>", "eval"), dict(self.names))
+        except USER_ERRORS as error:
+            raise CheckFailed(
+                "fail", f"{expression} does not evaluate: {describe_error(error)}"
+            ) from error
+
+    def _missing_reason(self, missing: list[tuple[str, str]]) -> str:
+        run_time: list[str] = []
+        elsewhere: list[str] = []
+        for name, text in dict.fromkeys(missing):
+            where = self.unavailable.get(name)
+            if where is None:
+                run_time.append(f"`{text}`")
+            else:
+                elsewhere.append(f"`{text}`, {where}")
+        parts = list(elsewhere)
+        if run_time:
+            parts.insert(0, f"{_and(run_time)}, defined at run time")
+        return "the loss depends on " + "; ".join(parts)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _bound_name(alias: ast.alias) -> str:
+    # `import torch.nn` binds `torch`; `import torch.nn as tnn` binds `tnn`.
+    return alias.asname or alias.name.split(".")[0]
+
+
+def _free_names(tree: ast.Expression) -> list[tuple[str, str]]:
+    """(name, how it is used) for every name the expression reads but does not bind itself
+    (lambda parameters, comprehension targets and `:=` bind); `self.weight` is shown whole."""
+    bound: set[str] = set()
+    parents: dict[ast.AST, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+        if isinstance(node, ast.Lambda):
+            arguments = node.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            every += [item for item in (arguments.vararg, arguments.kwarg) if item is not None]
+            bound.update(argument.arg for argument in every)
+        elif isinstance(node, ast.comprehension | ast.NamedExpr):
+            bound.update(
+                target.id for target in ast.walk(node.target) if isinstance(target, ast.Name)
+            )
+    found: list[tuple[str, str, tuple[int, int]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+            used: ast.AST = node
+            parent = parents.get(used)
+            # Climb `a.b.c`, but stop before a method that is called: `w.to(device)` -> `w`.
+            while isinstance(parent, ast.Attribute) and parent.value is used:
+                grandparent = parents.get(parent)
+                if isinstance(grandparent, ast.Call) and grandparent.func is parent:
+                    break
+                used = parent
+                parent = parents.get(used)
+            found.append((node.id, ast.unparse(used), (node.lineno, node.col_offset)))
+    # ast.walk goes breadth first; the reason lists names in reading order.
+    return [(name, text) for name, text, _ in sorted(found, key=lambda item: item[2])]
 
 
 def _as_loss(value: object, expression: str) -> LossFunction:
@@ -381,28 +518,17 @@ def _check_one_hot(
     return "one-hot float targets give the same loss as class-index targets"
 
 
-def _double_softmax_notes(classes: int) -> list[str]:
-    """Measure, not just quote, what a softmax in front of this loss would cost."""
-    target = torch.arange(classes) % classes
-    logits = HUGE_MARGIN * F.one_hot(target, classes).to(torch.float64)
-    probabilities = torch.softmax(logits, dim=1)
-    floor = float(F.cross_entropy(probabilities, target))
-    best = float(torch.softmax(probabilities, dim=1).gather(1, target[:, None]).max())
-    return [
-        f"double softmax (a softmax output fed to this loss) would floor the loss at "
-        f"{floor:.4f} for C={classes} (measured with margin-{HUGE_MARGIN:g} logits; "
-        f"log(1+(C-1)/e) = {double_softmax_floor(classes):.4f}); max attainable probability "
-        f"{best:.4f} (e/(e+C-1) = {double_softmax_best_probability(classes):.4f})"
-    ]
-
-
 def _original_note(
-    expression: str, rewritten: LossFunction, classes: int, settings: SettingsMessage
+    expression: str,
+    namespace: UserNamespace,
+    rewritten: LossFunction,
+    classes: int,
+    settings: SettingsMessage,
 ) -> str:
     logits, target = _sample(classes, FLOAT64, int(settings["seed"]), 0)
     one_hot = F.one_hot(target, classes).to(torch.float64)
     try:
-        original = _as_loss(_evaluate(expression), expression)
+        original = _as_loss(namespace.evaluate(expression), expression)
         if isinstance(original, nn.Module):
             original.to(torch.float64)
         try:

@@ -1,4 +1,15 @@
-"""Check that a rewritten model computes what the original did, up to a declared relation."""
+"""Check that a rewritten model computes what the original did, up to a declared relation.
+
+The steps, in order (`_ModelCheck.run`): import both versions side by side, build both the
+same way, load the original's state_dict into the rewritten model (strict), pick an input that
+both accept (float64 first, float32 as a fallback), run the same seeded batches through both,
+and compare. The comparison proves the relation (`orig = sigmoid(new)`...), then, where a
+sigmoid or softmax was removed, the rewritten inference path on the same outputs: the
+probabilities the migrated code computes, `softmax(new, dim)`, sum to 1 per row (1e-9 in
+float64) and `argmax(softmax(new)) = argmax(new) = argmax(orig)` on every row; fewer than all
+rows agreeing fails. A passing model whose output feeds CrossEntropyLoss gets a note with the
+double-softmax loss floor and best probability, measured for its number of classes.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ from migrate.verify.child.common import (
     double_softmax_best_probability,
     double_softmax_explanation,
     double_softmax_floor,
+    double_softmax_note,
     needs_cuda,
 )
 from migrate.verify.child.loading import (
@@ -83,6 +95,8 @@ class Relation:
 
 
 IDENTITY = Relation("identity")
+# Relations after which the migrated code recomputes probabilities at inference.
+INFERENCE_RELATIONS = ("sigmoid", "softmax", "log_softmax")
 
 
 @dataclass(frozen=True)
@@ -513,6 +527,9 @@ class _ModelCheck:
         if holding is not None:
             relation, fit = holding
             label = relation.label()
+            inference = self._inference_problem(relation, originals, rewrittens, precision)
+            if inference is not None:
+                problems.append(inference)
         else:
             relation, fit = min(fits, key=lambda item: _severity(item[1]))
             label = None
@@ -520,6 +537,8 @@ class _ModelCheck:
         probability = self._probability_problem(rewrittens)
         if probability is not None:
             problems.append(probability)
+        if not problems:
+            self._loss_notes(relation, rewrittens)
         return self._verdict(problems, label, fit.max_abs, fit.max_rel)
 
     def _compare_many(
@@ -530,6 +549,8 @@ class _ModelCheck:
         changed: list[str] = []
         problems: list[str] = []
         watched: list[list[torch.Tensor]] = []
+        # Changed elements whose relation holds: their inference path is checked afterwards.
+        held: list[tuple[str, Relation, list[torch.Tensor], list[torch.Tensor]]] = []
         worst_abs = 0.0
         worst_rel = 0.0
         declared = self.task["relation"]
@@ -551,6 +572,7 @@ class _ModelCheck:
             if holding is not None:
                 relation, fit = holding
                 changed.append(relation.label(path))
+                held.append((path, relation, originals, rewrittens))
             else:
                 relation, fit = min(
                     [(IDENTITY, identity), *fits], key=lambda item: _severity(item[1])
@@ -563,11 +585,18 @@ class _ModelCheck:
         if not problems and not changed and declared not in ("identity", "unknown"):
             expected = Relation(declared, self.task["dim"]).label()
             problems.append(f"no output element changed; expected {expected} for one of them")
+        for path, relation, originals, rewrittens in held:
+            inference = self._inference_problem(relation, originals, rewrittens, precision, path)
+            if inference is not None:
+                problems.append(inference)
         for rewrittens in watched:
             probability = self._probability_problem(rewrittens)
             if probability is not None:
                 problems.append(probability)
                 break
+        if not problems and held:
+            path, relation, _, rewrittens = held[0]
+            self._loss_notes(relation, rewrittens, path)
         label = "; ".join(changed) if changed else IDENTITY.label()
         return self._verdict(problems, None if problems else label, worst_abs, worst_rel)
 
@@ -609,6 +638,139 @@ class _ModelCheck:
         if declared != "identity" and _fit(IDENTITY, originals, rewrittens, precision).holds:
             text += "; the output did not change at all (orig = new)"
         return text
+
+    def _class_dim(self, relation: Relation) -> int:
+        # softmax / log_softmax carry their own dim; sigmoid and identity use the target's.
+        return relation.dim if relation.dim is not None else int(self.task["dim"])
+
+    def _inference_problem(
+        self,
+        relation: Relation,
+        originals: list[torch.Tensor],
+        rewrittens: list[torch.Tensor],
+        precision: Precision,
+        path: str = "",
+    ) -> str | None:
+        """Check the rewritten inference path on the batches already run.
+
+        Where the model used to return probabilities, the migrated code now computes them as
+        `softmax(new, dim)` and decides with `argmax`. Those probabilities must be a
+        distribution (every row sums to 1 within `precision.sum_tolerance`: 1e-9 in float64)
+        and the decision must be the class the original's output ranked first:
+        `argmax(softmax(new)) = argmax(new) = argmax(orig)` on every row. That holds after
+        removing a sigmoid or a softmax because both are monotonic; a row counts as agreeing
+        when `argmax(new)` is among the row's maxima (saturated probabilities tie). A model
+        with a single output per sample decides by threshold: `new > 0` against
+        `orig > 0.5`. Returns the failure, or None after adding a note with the figures.
+        """
+        if relation.kind not in INFERENCE_RELATIONS or not all(
+            tensor.is_floating_point() for tensor in [*originals, *rewrittens]
+        ):
+            return None
+        new = f"new{path}"
+        orig = f"orig{path}"
+        ndim = rewrittens[0].dim()
+        dim = self._class_dim(relation)
+        in_range = ndim > 0 and -ndim <= dim < ndim
+        if relation.kind == "sigmoid" and (
+            ndim <= 1 or (in_range and rewrittens[0].shape[dim] == 1)
+        ):
+            return self._threshold_problem(originals, rewrittens, new, orig)
+        if not in_range:
+            self.notes.append(
+                f"inference path not checked: {new} has shape {tuple(rewrittens[0].shape)}, "
+                f"no dim {dim} to take classes from"
+            )
+            return None
+        classes = int(rewrittens[0].shape[dim])
+        tally = _decision_tally(originals, rewrittens, dim)
+        tolerance = precision.sum_tolerance
+        if tally.rows == 0:
+            self.notes.append(
+                f"inference path not checked: every row of {new} or {orig} contains NaN"
+            )
+            return None
+        agree = min(tally.agree_orig, tally.agree_probabilities)
+        fraction = agree / tally.rows
+        equality = f"argmax(softmax({new}, dim={dim})) = argmax({new}) = argmax({orig})"
+        counts = f"{agree}/{tally.rows} rows ({fraction:.3f})"
+        extras = []
+        if tally.ties:
+            extras.append(f"{tally.ties} rows where {orig}'s maximum is tied count as agreeing")
+        if tally.nan_rows:
+            extras.append(f"{tally.nan_rows} rows with NaN not compared")
+        suffix = f"; {'; '.join(extras)}" if extras else ""
+        problems = []
+        if not tally.max_sum_deviation <= tolerance:
+            problems.append(
+                f"softmax({new}, dim={dim}) rows do not sum to 1: max deviation "
+                f"{tally.max_sum_deviation:.3g} (allowed {tolerance:g})"
+            )
+        if agree < tally.rows:
+            problems.append(
+                f"{equality} holds on only {counts}: the migrated code's decisions differ from "
+                "the class the original ranked first"
+            )
+        if problems:
+            return "inference path: " + "; ".join(problems) + suffix
+        self.notes.append(
+            f"inference path: softmax({new}, dim={dim}) rows sum to 1 within "
+            f"{tally.max_sum_deviation:.2g} (allowed {tolerance:g}); {equality} on {counts} over "
+            f"{len(rewrittens)} batches, C={classes}{suffix}"
+        )
+        return None
+
+    def _threshold_problem(
+        self, originals: list[torch.Tensor], rewrittens: list[torch.Tensor], new: str, orig: str
+    ) -> str | None:
+        agree = 0
+        total = 0
+        for original, rewritten in zip(originals, rewrittens, strict=True):
+            valid = ~(original.isnan() | rewritten.isnan())
+            # orig == 0.5 exactly is a tie the original could decide either way.
+            same = ((rewritten > 0) == (original > 0.5)) | (original == 0.5)
+            agree += int((same & valid).sum())
+            total += int(valid.sum())
+        if total == 0:
+            self.notes.append(f"inference path not checked: every value of {new} is NaN")
+            return None
+        decisions = (
+            f"threshold decisions {new} > 0 and {orig} > 0.5 agree on {agree}/{total} outputs "
+            f"({agree / total:.3f})"
+        )
+        if agree < total:
+            return (
+                f"inference path: {decisions}, not all: the migrated code's decisions differ "
+                "from the original's"
+            )
+        self.notes.append(
+            f"inference path: one score per sample, no class dimension to softmax over; {decisions}"
+        )
+        return None
+
+    def _loss_notes(
+        self, relation: Relation, rewrittens: list[torch.Tensor], path: str = ""
+    ) -> None:
+        """Beside a passing model whose output feeds CrossEntropyLoss: what the naive migration
+        (keeping the softmax in front of the loss) would have given, measured for its C."""
+        if self.task["feeds_loss"] != "cross_entropy" or not rewrittens[0].is_floating_point():
+            return
+        ndim = rewrittens[0].dim()
+        dim = self._class_dim(relation)
+        if not (ndim > 0 and -ndim <= dim < ndim):
+            return
+        classes = int(rewrittens[0].shape[dim])
+        if classes < 2:
+            self.notes.append(
+                f"new{path} has a single class along dim={dim}: CrossEntropyLoss over one "
+                "class is always 0 and gives no gradient; a one-output model needs "
+                "BCEWithLogitsLoss, or two outputs for CrossEntropyLoss"
+            )
+            return
+        self.notes.append(
+            f"for comparison, {double_softmax_note(classes, 'CrossEntropyLoss')}; the "
+            f"rewritten new{path} is logits, so its training loss has no such floor"
+        )
 
     def _probability_problem(self, rewrittens: list[torch.Tensor]) -> str | None:
         """Probabilities fed to CrossEntropyLoss are a failure; elsewhere they earn a note."""
@@ -686,6 +848,47 @@ def _fit(
             relative = (difference / scale).masked_fill(difference == 0, 0.0)
             worst_rel = max(worst_rel, float(relative.max()))
     return Fit(holds, worst_abs, worst_rel)
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    agree_orig: int = 0
+    agree_probabilities: int = 0
+    ties: int = 0
+    nan_rows: int = 0
+    max_sum_deviation: float = 0.0
+
+
+def _decision_tally(
+    originals: list[torch.Tensor], rewrittens: list[torch.Tensor], dim: int
+) -> _Tally:
+    """Row by row along `dim`: does softmax(new) sum to 1, and is argmax(new) also the top
+    class of softmax(new) and of orig?"""
+    tally = _Tally()
+    for original, rewritten in zip(originals, rewrittens, strict=True):
+        # Computed in the run's dtype, as the migrated code would compute it.
+        probabilities = torch.softmax(rewritten, dim=dim)
+        valid = ~(original.isnan().any(dim) | rewritten.isnan().any(dim))
+        tally.rows += int(valid.sum())
+        tally.nan_rows += int((~valid).sum())
+        if not bool(valid.any()):
+            continue
+        deviation = (probabilities.double().sum(dim) - 1.0).abs()
+        # A NaN sum (a row of -inf logits) is as far from 1 as it gets.
+        deviation = torch.nan_to_num(deviation[valid], nan=float("inf"))
+        tally.max_sum_deviation = max(tally.max_sum_deviation, float(deviation.max()))
+        pick = rewritten.argmax(dim, keepdim=True)
+        top_original = original.amax(dim, keepdim=True)
+        agree_original = (original.gather(dim, pick) == top_original).squeeze(dim)
+        agree_probabilities = (
+            probabilities.gather(dim, pick) == probabilities.amax(dim, keepdim=True)
+        ).squeeze(dim)
+        tied = (original == top_original).sum(dim) > 1
+        tally.agree_orig += int((agree_original & valid).sum())
+        tally.agree_probabilities += int((agree_probabilities & valid).sum())
+        tally.ties += int((tied & valid).sum())
+    return tally
 
 
 def _severity(fit: Fit) -> float:

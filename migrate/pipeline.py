@@ -117,6 +117,11 @@ def resolve_config(options: RunOptions) -> Config:
 
 
 def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = None) -> RunResult:
+    if options.verify and options.stdin_source is None:
+        from migrate import verify
+
+        # The child imports torch while the rules run; it is stopped if nothing needs it.
+        verify.start_early()
     config = resolve_config(options)
     _check_config_codes(config)
     select = options.select if options.select is not None else config.select
@@ -360,7 +365,18 @@ def _verify(result: RunResult, options: RunOptions) -> None:
                     feeds_loss="cross_entropy",
                 )
             )
-    if not targets:
+    losses = [
+        verify.LossTarget(
+            display=f"{report.display}:{check.line}",
+            rewritten_expression=check.expression,
+            original_expression=check.original,
+            namespace_imports=check.imports,
+        )
+        for report in result.changed_files
+        for check in report.outcome.loss_checks
+    ]
+    if not targets and not losses:
+        verify.cancel_early()
         return
     config = result.config
     root = config.root or (options.paths[0] if options.paths else Path.cwd())
@@ -369,7 +385,7 @@ def _verify(result: RunResult, options: RunOptions) -> None:
         model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
     )
     try:
-        result.verification = verify.verify_models(targets, settings)
+        result.verification = verify.verify_all(targets, losses, settings)
     except Exception as error:  # the run's other results stay valid
         result.verification_error = f"verification could not run: {type(error).__name__}: {error}"
 

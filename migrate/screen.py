@@ -93,13 +93,11 @@ def screen_source(source: str) -> Screen:
             for target in node.targets:
                 if isinstance(target, ast.Attribute):
                     activation_attributes.add(target.attr)
-        elif isinstance(node, ast.Return) and node.value is not None:
-            returns_activation = returns_activation or _mentions_activation(node.value)
     functions = [
         node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     ]
     returning = [f for f in functions if _function_returns_activation(f, activation_attributes)]
-    returns_activation = returns_activation or bool(returning)
+    returns_activation = bool(returning)
     forward_returns_activation = any(f.name in ("forward", "__call__") for f in returning)
     return Screen(
         computes_loss=computes_loss,

@@ -401,4 +401,11 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code such as MC201.
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        report.error("interrupted; files already written are complete (writes are atomic)")
+        raise SystemExit(130) from None
+    except Exception as error:  # a bug of ours must end with a message, not a traceback
+        report.internal_error(error)
+        raise SystemExit(2) from None

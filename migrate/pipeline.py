@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
 from migrate.engine import (
@@ -27,7 +28,7 @@ from migrate.engine import (
     might_match,
 )
 from migrate.index import defined_classes, module_name_for
-from migrate.registry import known_prefix, select_rules
+from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.screen import Screen, screen_source
 from migrate.writer import WriteFailure, atomic_write, unified_diff
@@ -170,7 +171,7 @@ def _analyze(
     span files: those that name an activation or a loss, and those that name a class they
     define (they may read a model's output)."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
-    candidates = _select(readable, rules, options.fix is not None)
+    candidates, screens = _select(readable, rules, options.fix is not None)
     package_dirs = {path.parent for path in files if path.name == "__init__.py"}
     displays = {path: display_path(path) for path in files}
     modules = {
@@ -183,7 +184,16 @@ def _analyze(
         for path in files
         if path in candidates
     }
-    outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
+    if options.fix is None and len(modules) > BATCH_FILES:
+        # Only modules that hand out an activation's output matter to another file's flow.
+        relevant = {
+            displays[path]
+            for path in candidates
+            if path.name == "__init__.py" or (path in screens and screens[path].returns_activation)
+        }
+        outcomes = _check_in_batches(modules, rules, relevant)
+    else:
+        outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
     reports: list[FileReport] = []
     for path in files:
         source = sources[path]
@@ -285,7 +295,9 @@ MAX_IMPORT_ROUNDS = 3
 PARALLEL_SCREEN_FILES = 64
 
 
-def _select(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -> set[Path]:
+def _select(
+    readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool
+) -> tuple[set[Path], dict[Path, Screen]]:
     """The files the engine parses with libcst.
 
     A migration (MC1xx) needs every file that names an activation, a loss or a multi-label
@@ -297,7 +309,7 @@ def _select(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -
     """
     named = {path for path, source in readable.items() if might_match(source.text)}
     if any(rule.code.startswith("MC1") for rule in rules):
-        return _with_importers(named, readable)
+        return _with_importers(named, readable), {}
     screens = _screen_all({path: readable[path].text for path in named})
     core = {path for path, screen in screens.items() if screen.matters}
     models = {path for path in core if screens[path].forward_returns_activation}
@@ -306,11 +318,21 @@ def _select(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -
     # file imports, and those that import it, when they name an activation.
     losses = {path for path in core if screens[path].computes_loss}
     imported = set().union(*(screens[path].imports for path in losses)) if losses else set()
-    near = _with_importers(losses, readable, rounds=1)
-    selected |= {path for path in named if path in near or path.stem in imported}
+    loss_names = {path.stem for path in losses}
+    loss_names |= set().union(*(defined_classes(readable[path].text) for path in losses))
+    selected |= {
+        path
+        for path in named
+        if path.stem in imported or not screens[path].imports.isdisjoint(loss_names)
+    }
     # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`),
     # and the packages a loss file imports may build its model in a factory module.
-    inits = {path for path in readable if path.name == "__init__.py"}
+    folders = {path.parent for path in selected}
+    inits = {
+        path
+        for path in readable
+        if path.name == "__init__.py" and (path.parent in folders or path.parent.name in imported)
+    }
     selected |= inits
     for init in inits:
         if init.parent.name in imported:
@@ -318,7 +340,46 @@ def _select(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -
             selected |= {
                 path for path in readable if path.parent == init.parent and path.stem in exported
             }
-    return selected
+    return selected, screens
+
+
+BATCH_FILES = 120
+
+
+def _check_in_batches(
+    modules: dict[str, ModuleInput], rules: list[Rule], relevant: set[str]
+) -> dict[str, FileOutcome]:
+    """A large check without fixes: batches of folders with the modules they import, on
+    every core. Memory stays that of one batch per worker, not of the whole tree."""
+    plan = plan_batches(
+        {path: (module.module_name, module.source) for path, module in modules.items()},
+        BATCH_FILES,
+        relevant,
+    )
+    codes = [rule.code for rule in rules]
+    jobs = [
+        ({path: modules[path] for path in sorted(batch.context)}, codes, batch.members)
+        for batch in plan
+    ]
+    outcomes: dict[str, FileOutcome] = {}
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2:
+        for job in jobs:
+            outcomes.update(_check_batch(job))
+        return outcomes
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_check_batch, jobs):
+            outcomes.update(result)
+    return outcomes
+
+
+def _check_batch(
+    job: tuple[dict[str, ModuleInput], list[str], frozenset[str]],
+) -> dict[str, FileOutcome]:
+    modules, codes, members = job
+    rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
+    outcomes = check_project(modules, rules)
+    return {path: outcome for path, outcome in outcomes.items() if path in members}
 
 
 def _screen_all(texts: dict[Path, str]) -> dict[Path, Screen]:

@@ -54,6 +54,19 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def internal_error(error: BaseException) -> None:
+    """An unexpected failure of ml2mc itself: one line, where it happened, how to report."""
+    import traceback
+
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    print(
+        f"ml2mc: internal error: {type(error).__name__}: {error}{where}; please report it "
+        "with the command that triggered it",
+        file=sys.stderr,
+    )
+
+
 def error(message: str) -> None:
     """A usage or configuration error (exit 2 follows)."""
     print(f"ml2mc: error: {message}", file=sys.stderr)

@@ -770,3 +770,21 @@ def test_environment_is_not_needed(project: Path, run_module: RunModule) -> None
     )
     assert completed.returncode == 1, completed.stderr
     assert completed.stdout.startswith("model.py:")
+
+
+def test_an_internal_error_ends_with_a_message_not_a_traceback(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import migrate.cli as cli_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(cli_module, "run", broken)
+    monkeypatch.setattr(sys, "argv", ["ml2mc", "check", "."])
+    with pytest.raises(SystemExit) as stopped:
+        cli_module.main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "internal error: ValueError: boom" in err
+    assert "Traceback" not in err

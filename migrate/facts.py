@@ -66,6 +66,15 @@ class ModuleFacts:
     def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
         return self._wrapper.resolve(ParentNodeProvider)
 
+    def contains(self, ancestor: cst.CSTNode, node: cst.CSTNode) -> bool:
+        """Whether `node` lies inside `ancestor` (or is it)."""
+        current: cst.CSTNode | None = node
+        while current is not None:
+            if current is ancestor:
+                return True
+            current = self.parents.get(current)
+        return False
+
     def facts_for(self, path: str) -> ModuleFacts | None:
         """The facts of another module of the same run (for fixes that span files)."""
         if path == self.path:

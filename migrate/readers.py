@@ -17,7 +17,13 @@ import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
-from migrate.fixes import loss_path_edits, name_occurrences, parenthesized, remove_activation
+from migrate.fixes import (
+    describe,
+    loss_path_edits,
+    name_occurrences,
+    parenthesized,
+    remove_activation,
+)
 from migrate.flow import Activation, LossUse, ModelCall, ModelEscape, Probs
 from migrate.rule import Applicability, Edit, Fix, ModelRelation
 
@@ -67,7 +73,7 @@ def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> Re
         for escape in reader_facts.flow.model_escapes:
             if escape.class_key == class_key and not _followed(reader_facts, escape):
                 raise Refusal(
-                    f"the model is passed to `{_short(reader_facts, escape.call.func)}` "
+                    f"the model is passed to `{describe(reader_facts, escape.call.func)}` "
                     f"({reader_facts.path}:{reader_facts.span(escape.call).line}), whose use of "
                     "it is not followed"
                 )
@@ -111,7 +117,7 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
         if isinstance(target, cst.Name):
             return _variable_edits(facts, model_call, target, policy)
         raise Refusal(
-            f"the output of `{_short(facts, call)}` is unpacked at line "
+            f"the output of `{describe(facts, call)}` is unpacked at line "
             f"{facts.span(call).line}; its elements are not followed"
         )
     if isinstance(parent, cst.Return) and _is_prediction_entry(facts, model_call.function):
@@ -119,7 +125,7 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
         return [facts.replace(call, policy.wrap(facts.code(call)))]
     if isinstance(parent, cst.Return):
         raise Refusal(
-            f"`{model_call.function}` returns the output of `{_short(facts, call)}` "
+            f"`{model_call.function}` returns the output of `{describe(facts, call)}` "
             f"(line {facts.span(call).line}); its callers are not followed"
         )
     _check_not_passed_to_unknown(facts, call)
@@ -295,7 +301,7 @@ def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
         if not will_be_class_indices(facts, other):
             if not facts.data_dependent_fixes:
                 raise Refusal(
-                    f"`{target.value}` is compared with `{_short(facts, other)}` at line "
+                    f"`{target.value}` is compared with `{describe(facts, other)}` at line "
                     f"{facts.span(comparison).line}, which is not proven to be one-hot; "
                     "rerun with --unsafe-fixes to compare with its argmax"
                 )
@@ -389,7 +395,7 @@ def _check_not_passed_to_unknown(facts: ModuleFacts, node: cst.CSTNode) -> None:
     )
     if qualified is None or is_project:
         raise Refusal(
-            f"the output is passed to `{_short(facts, func)}` at line "
+            f"the output is passed to `{describe(facts, func)}` at line "
             f"{facts.span(call).line}, which is not followed (it may compute a loss)"
         )
 
@@ -429,11 +435,6 @@ def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
         return [facts.insert_at(0, "import torch\n")]
     next_line = facts.span(last_import).end_line + 1
     return [facts.insert_at(facts.line_offset(next_line), "import torch\n")]
-
-
-def _short(facts: ModuleFacts, node: cst.CSTNode) -> str:
-    text = " ".join(facts.code(node).split())
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def model_sigmoid_fix(

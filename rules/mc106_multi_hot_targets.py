@@ -154,7 +154,7 @@ class MultiHotTargets(Rule):
             (
                 name
                 for name, node in facts.flow.function_nodes.items()
-                if _inside(facts, target, node)
+                if facts.contains(node, target)
             ),
             "<module>",
         )
@@ -244,15 +244,6 @@ def _widened(facts: ModuleFacts, read: cst.Name) -> cst.CSTNode:
                 node = call
                 continue
         return node
-
-
-def _inside(facts: ModuleFacts, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
-    current: cst.CSTNode | None = node
-    while current is not None:
-        if current is ancestor:
-            return True
-        current = facts.parents.get(current)
-    return False
 
 
 def _reassigned_between(

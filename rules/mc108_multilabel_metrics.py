@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from migrate.facts import ModuleFacts
+from migrate.fixes import describe
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 _TORCHMETRICS = "torchmetrics"
@@ -97,7 +98,7 @@ class MultilabelMetrics(Rule):
         finder = _MetricFinder(facts)
         facts.module.visit(finder)
         for node, edits in finder.found:
-            message = self.message.format(metric=_short(facts, node))
+            message = self.message.format(metric=describe(facts, node, 50))
             fix = Fix(self.fix_title, Applicability.UNSAFE, tuple(edits)) if edits else None
             reason = None if edits else "this metric has no multiclass counterpart to rename to"
             yield self.violation(facts, node, message, fix, reason)
@@ -169,8 +170,3 @@ def _string(node: cst.BaseExpression) -> str | None:
 def _quoted(node: cst.BaseExpression, text: str) -> str:
     quote = node.quote if isinstance(node, cst.SimpleString) else '"'
     return f"{quote}{text}{quote}"
-
-
-def _short(facts: ModuleFacts, node: cst.CSTNode) -> str:
-    text = " ".join(facts.code(node).split())
-    return text if len(text) <= 50 else text[:47] + "..."

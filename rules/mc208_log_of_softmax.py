@@ -92,7 +92,7 @@ class LogOfSoftmax(Rule):
             usable = activation.input is not None and (
                 activation.call is not None
                 and (
-                    _inside(facts, activation.call, site.call)
+                    facts.contains(site.call, activation.call)
                     or input_still_valid(activation, site.bindings_at_call)
                 )
             )
@@ -107,12 +107,3 @@ class LogOfSoftmax(Rule):
                     fix = Fix(self.fix_title, safety, (facts.replace(site.call, replacement),))
                     reason = None
             yield self.violation(facts, site.call, message, fix, reason)
-
-
-def _inside(facts: ModuleFacts, inner: object, outer: object) -> bool:
-    node = inner
-    while node is not None:
-        if node is outer:
-            return True
-        node = facts.parents.get(node)  # type: ignore[call-overload]
-    return False

@@ -78,19 +78,9 @@ def name_occurrences(facts: ModuleFacts, function_name: str, name: str) -> int:
     interpreter does not see (closures, nested functions)."""
     function = facts.flow.function_node(function_name)
     root: cst.CSTNode = function if function is not None else facts.module
-    counter = _NameCounter(name)
-    root.visit(counter)
-    return counter.count
-
-
-class _NameCounter(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.count = 0
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value == self.name:
-            self.count += 1
+    collector = _NameCollector(name)
+    root.visit(collector)
+    return len(collector.found)
 
 
 def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) -> list[Edit] | None:
@@ -348,7 +338,7 @@ def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int)
     """Delete `import x as local_name` when the edits remove its last `uses_removed` uses.
 
     Only a statement that imports nothing else is deleted, whole line included."""
-    counter = _NameCounter(local_name)
+    counter = _NameCollector(local_name)
     facts.module.visit(counter)
     import_line: cst.SimpleStatementLine | None = None
     spellings_in_imports = 0
@@ -366,7 +356,7 @@ def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int)
                 spellings_in_imports += 1
                 if len(small.names) == 1:
                     import_line = statement
-    if import_line is None or counter.count - spellings_in_imports != uses_removed:
+    if import_line is None or len(counter.found) - spellings_in_imports != uses_removed:
         return []
     span = facts.span(import_line)
     return [

@@ -475,3 +475,33 @@ def test_multi_file_fix_is_all_or_nothing(project: Path, cli: Cli) -> None:
     assert result.exit_code != 0
     assert model.read_bytes() == MODEL_FILE
     assert train.read_bytes() == TRAIN_FILE
+
+
+def test_huge_file_is_reported_and_skipped(project: Path, cli: Cli) -> None:
+    lines = "".join(f"x_{i} = {i} + 1\n" for i in range(260_000))
+    (project / "generated.py").write_text("import torch.nn.functional as F\n" + lines)
+    _write(project, "model.py")
+    exit_code, data = _json_run(cli, "check", ".")
+    assert exit_code == 1
+    by_file = {finding["file"]: finding for finding in data["findings"]}
+    assert by_file["generated.py"]["code"] == "MC001"
+    assert "too large" in by_file["generated.py"]["message"]
+    assert by_file["model.py"]["code"] == "MC201"
+
+
+def test_interrupt_during_a_write_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migrate import writer
+
+    target = tmp_path / "model.py"
+    target.write_bytes(b"old contents\n")
+
+    def interrupted(source: object, destination: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.atomic_write(target, b"new contents\n")
+    assert target.read_bytes() == b"old contents\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["model.py"]

@@ -25,10 +25,11 @@ class Batch:
 
 
 def plan_batches(
-    modules: dict[str, tuple[str, str]], size: int, relevant: set[str] | None = None
+    modules: dict[str, tuple[str, str]], max_bytes: int, relevant: set[str] | None = None
 ) -> list[Batch]:
     """`modules` maps a file to (module name, source). Folders are grouped into batches of
-    about `size` files; each batch carries the modules its members import, `IMPORT_DEPTH`
+    about `max_bytes` of source (libcst holds about 500 times a file's size in memory, so this
+    bounds what one worker holds); each batch carries the modules its members import, `IMPORT_DEPTH`
     levels deep, among the `relevant` ones (those whose values can flow into another file)."""
     by_name = {name: path for path, (name, _) in modules.items()}
     imports = {
@@ -42,11 +43,14 @@ def plan_batches(
         folders.setdefault(str(PurePosixPath(path).parent), []).append(path)
     batches: list[Batch] = []
     current: list[str] = []
+    current_bytes = 0
     for folder_files in folders.values():
-        current.extend(folder_files)
-        if len(current) >= size:
-            batches.append(_batch(current, imports))
-            current = []
+        for path in folder_files:
+            current.append(path)
+            current_bytes += len(modules[path][1])
+            if current_bytes >= max_bytes:
+                batches.append(_batch(current, imports))
+                current, current_bytes = [], 0
     if current:
         batches.append(_batch(current, imports))
     return batches

@@ -110,7 +110,7 @@ def _matches(relative: str, pattern: str) -> bool:
 
 # libcst needs about 500 times a file's size in memory and a minute per few megabytes:
 # larger files (generated code, vendored bundles) are reported and skipped.
-MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024
 
 
 def read_source(path: Path) -> SourceFile | ReadFailure:
@@ -120,8 +120,10 @@ def read_source(path: Path) -> SourceFile | ReadFailure:
         return ReadFailure(path, f"cannot read: {error.strerror or error}")
     if size > MAX_FILE_BYTES:
         megabytes = size / (1024 * 1024)
-        limit = MAX_FILE_BYTES // (1024 * 1024)
-        return ReadFailure(path, f"too large to analyze ({megabytes:.1f} MB > {limit} MB); skipped")
+        limit = MAX_FILE_BYTES / (1024 * 1024)
+        return ReadFailure(
+            path, f"too large to analyze ({megabytes:.1f} MiB > {limit:g} MiB); skipped"
+        )
     try:
         raw = path.read_bytes()
     except IsADirectoryError:

@@ -184,7 +184,7 @@ def _analyze(
         for path in files
         if path in candidates
     }
-    if options.fix is None and len(modules) > BATCH_FILES:
+    if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
         # Only modules that hand out an activation's output matter to another file's flow.
         relevant = {
             displays[path]
@@ -343,7 +343,7 @@ def _select(
     return selected, screens
 
 
-BATCH_FILES = 120
+BATCH_BYTES = 600_000
 
 
 def _check_in_batches(
@@ -353,7 +353,7 @@ def _check_in_batches(
     every core. Memory stays that of one batch per worker, not of the whole tree."""
     plan = plan_batches(
         {path: (module.module_name, module.source) for path, module in modules.items()},
-        BATCH_FILES,
+        BATCH_BYTES,
         relevant,
     )
     codes = [rule.code for rule in rules]

@@ -478,7 +478,7 @@ def test_multi_file_fix_is_all_or_nothing(project: Path, cli: Cli) -> None:
 
 
 def test_huge_file_is_reported_and_skipped(project: Path, cli: Cli) -> None:
-    lines = "".join(f"x_{i} = {i} + 1\n" for i in range(260_000))
+    lines = "".join(f"x_{i} = {i} + 1\n" for i in range(130_000))
     (project / "generated.py").write_text("import torch.nn.functional as F\n" + lines)
     _write(project, "model.py")
     exit_code, data = _json_run(cli, "check", ".")

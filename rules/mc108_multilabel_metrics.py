@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import libcst as cst
@@ -80,6 +81,16 @@ class MultilabelMetrics(Rule):
         ),
         Invalid(
             """
+            from torchmetrics.classification import MultilabelAccuracy
+            class TopTagAccuracy(MultilabelAccuracy):
+                pass
+            acc = MultilabelAccuracy(num_labels=5)
+            """,
+            count=2,
+            id="class-also-subclassed-is-not-renamed",
+        ),
+        Invalid(
+            """
             from sklearn.metrics import f1_score
             score = f1_score(y, p, average="samples")
             """,
@@ -108,6 +119,7 @@ class _MetricFinder(cst.CSTVisitor):
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
         self.found: list[tuple[cst.CSTNode, list[Edit]]] = []
+        self.only_called = _names_only_called(facts.module)
 
     def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
         name = node.name
@@ -117,7 +129,11 @@ class _MetricFinder(cst.CSTVisitor):
             module_name = self.facts.code(module) if module is not None else ""
             if module_name.startswith(_TORCHMETRICS) and node.asname is None:
                 new = "Multiclass" + name.value[len("Multilabel") :]
-                self.found.append((node, [self.facts.replace(name, new)]))
+                # Renamed only when every use is a call this rule rewrites too: a subclass or an
+                # `isinstance` of the multi-label class would be left naming nothing.
+                renamable = name.value in self.only_called
+                edits = [self.facts.replace(name, new)] if renamable else []
+                self.found.append((node, edits))
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.facts.imports.qualify(node.func) or ""
@@ -143,12 +159,19 @@ class _MetricFinder(cst.CSTVisitor):
         if is_multilabel_class:
             func = node.func
             target = func.attr if isinstance(func, cst.Attribute) else func
-            if isinstance(target, cst.Name) and target.value == class_name:
+            if (
+                isinstance(target, cst.Name)
+                and target.value == class_name
+                and class_name in self.only_called
+            ):
                 edits.append(
                     self.facts.replace(target, "Multiclass" + class_name[len("Multilabel") :])
                 )
             else:
-                edits = []  # an alias: renaming the call alone would not match the import
+                # An alias, or a class also used other than by calls: renaming this call alone
+                # would not match the import.
+                self.found.append((node, []))
+                return
         for arg in node.args:
             if arg.keyword is None:
                 continue
@@ -170,3 +193,29 @@ def _string(node: cst.BaseExpression) -> str | None:
 def _quoted(node: cst.BaseExpression, text: str) -> str:
     quote = node.quote if isinstance(node, cst.SimpleString) else '"'
     return f"{quote}{text}{quote}"
+
+
+def _names_only_called(module: cst.Module) -> set[str]:
+    """Names whose every use outside imports is as the callee of a call (`Name(...)`)."""
+    collector = _NameUses()
+    module.visit(collector)
+    return {name for name, calls in collector.calls.items() if collector.uses[name] == calls}
+
+
+class _NameUses(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.uses: Counter[str] = Counter()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self.calls[node.func.value] += 1
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.uses[node.value] += 1

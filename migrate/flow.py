@@ -281,14 +281,6 @@ class ClassInfo:
 @dataclass
 class FunctionSummary:
     returns: Kind
-    # Assignment statements binding a name, for counting how often it is read.
-
-
-@dataclass
-class Assignment:
-    name: str
-    binding_id: int
-    function: str
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,7 +852,7 @@ class _Scope:
             # `p + eps`: still probabilities, but the softmax can no longer be removed.
             probs = left if left_act is not None else right
             other = right if left_act is not None else left
-            if isinstance(probs, Probs) and _is_scalar_like(other, node):
+            if isinstance(probs, Probs) and other is UNKNOWN:
                 return Probs(probs.activation, exact=False)
         return Mixture(activation)
 
@@ -1023,7 +1015,7 @@ class _Scope:
         for arg in node.args:
             if arg.star:
                 return None
-            kind = self.eval_quiet_call_argument(arg.value)
+            kind = self.evaluated_argument(arg.value)
             if arg.keyword is not None:
                 values.append((arg.keyword.value, kind))
             elif positional < len(fields):
@@ -1031,7 +1023,7 @@ class _Scope:
                 positional += 1
         return RecordKind(reference.class_key, tuple(values))
 
-    def eval_quiet_call_argument(self, node: cst.BaseExpression) -> Kind:
+    def evaluated_argument(self, node: cst.BaseExpression) -> Kind:
         """The kind of an argument already evaluated by the caller (its reads are counted)."""
         return self._argument_cache.get(id(node), UNKNOWN)
 
@@ -1283,10 +1275,6 @@ def _apply_op(op: str, activation: Activation, input_kind: Kind) -> Kind:
 
 def _is_passthrough(kind: Kind) -> bool:
     return isinstance(kind, (Criterion, ModelInstance))
-
-
-def _is_scalar_like(kind: Kind, node: cst.BinaryOperation) -> bool:
-    return kind is UNKNOWN
 
 
 def _argument(node: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
@@ -123,14 +123,6 @@ class Invalid:
 def dedent_example(code: str) -> str:
     text = textwrap.dedent(code).strip("\n")
     return text + "\n"
-
-
-@dataclass
-class RuleContext:
-    """What a rule sees of one module: its facts, already interpreted once for all rules."""
-
-    facts: ModuleFacts
-    violations: list[Violation] = field(default_factory=list)
 
 
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")

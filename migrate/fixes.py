@@ -235,9 +235,18 @@ class _LossReferenceFinder(cst.CSTVisitor):
             or names.LOSS_FUNCTIONS.get(qualified) == self.loss
         )
 
+    def _used_as_loss(self, node: cst.BaseExpression) -> bool:
+        """Called, or handed on as a loss: bound to a name, a default, an argument, returned.
+        Not a dict key or a comparison (`torch/overrides.py` lists functions as keys)."""
+        parent = self.facts.parents.get(node)
+        if isinstance(parent, cst.Call):
+            return parent.func is node
+        return isinstance(parent, (cst.Assign, cst.AnnAssign, cst.Param, cst.Arg, cst.Return))
+
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if self._matches(node):
-            self.found.append(node)
+            if self._used_as_loss(node):
+                self.found.append(node)
             return False
         return True
 
@@ -247,7 +256,7 @@ class _LossReferenceFinder(cst.CSTVisitor):
             return
         if isinstance(parent, (cst.ClassDef, cst.FunctionDef, cst.Param)):
             return
-        if self._matches(node):
+        if self._matches(node) and self._used_as_loss(node):
             self.found.append(node)
 
     def visit_Import(self, node: cst.Import) -> bool:

@@ -634,13 +634,17 @@ class ModuleFlow:
         self._seen_loss_calls.add(id(use.call))
         self.loss_uses.append(use)
         self.loss_inputs[use.input_node] = use
-        activation = probability_activation(use.input_kind)
-        if activation is not None and isinstance(activation.node, cst.Call):
-            known = self.implicit_dims.get(id(activation.node))
+        kind = use.input_kind
+        activation = probability_activation(kind)
+        if activation is None and isinstance(kind, LogProbs):
+            activation = kind.activation
+        if activation is None:
+            return
+        # The call that applied it, or the `nn.Softmax()` constructor it came from.
+        for node in (activation.node, activation.callee):
+            known = self.implicit_dims.get(id(node)) if node is not None else None
             if known is not None:
-                self.implicit_dims[id(activation.node)] = ImplicitDim(
-                    known.call, known.op, reaches_loss=True
-                )
+                self.implicit_dims[id(node)] = ImplicitDim(known.call, known.op, reaches_loss=True)
 
 
 class _Scope:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import describe
@@ -74,6 +76,16 @@ class SigmoidOutputLayer(Rule):
                     return x * torch.sigmoid(self.fc(x.mean((2, 3))))[:, :, None, None]
             """,
             id="squeeze-excitation-gate",
+        ),
+        Valid(
+            """
+            import torch
+            from torch import nn
+            class Swish(nn.Module):
+                def forward(self, x):
+                    return torch.sigmoid(x)
+            """,
+            id="activation-module-itself",
         ),
         Valid(
             """
@@ -234,6 +246,8 @@ class SigmoidOutputLayer(Rule):
             activation = kind.activation
             if activation.path != facts.path or not kind.exact:
                 continue
+            if _applied_to_an_argument(flow.classes[class_name].methods.get("forward"), activation):
+                continue  # an activation module itself (`class Sigmoid: return sigmoid(x)`)
             message = self.message.format(
                 model=class_name, activation=describe(facts, activation.node)
             )
@@ -244,3 +258,12 @@ class SigmoidOutputLayer(Rule):
         self, facts: ModuleFacts, class_name: str, activation: Activation
     ) -> tuple[Fix | None, str | None]:
         return model_sigmoid_fix(facts, class_name, activation, self.fix_title)
+
+
+def _applied_to_an_argument(forward: cst.FunctionDef | None, activation: Activation) -> bool:
+    """`forward(self, x): return torch.sigmoid(x)`: the class *is* an activation, not a model
+    whose output layer is followed by one."""
+    if forward is None or not isinstance(activation.input, cst.Name):
+        return False
+    parameters = [param.name.value for param in forward.params.params]
+    return activation.input.value in parameters[1:]

@@ -44,6 +44,13 @@ class BceWithLogitsLoss(Rule):
     safety = Applicability.UNSAFE
     examples = [
         Valid("loss = F.cross_entropy(logits, y)", id="already-cross-entropy"),
+        Valid(
+            """
+            import torch.nn.functional as F
+            OVERRIDES = {F.binary_cross_entropy_with_logits: lambda *args: -1}
+            """,
+            id="listed-as-a-dict-key",
+        ),
         Invalid(
             """
             import torch.nn as nn

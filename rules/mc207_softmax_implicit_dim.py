@@ -28,7 +28,9 @@ class SoftmaxImplicitDim(Rule):
 
     ## Fix safety
     Safe when the value reaches a classification loss (a 2-D `(N, C)` input, where the legacy
-    guess was 1): `dim=1` keeps the behaviour. Otherwise unsafe: the input's rank is unknown.
+    guess was 1): `dim=1` keeps the behaviour. Otherwise there is no fix: the input's rank is
+    unknown, and for a 3-D input the legacy axis was 0 (the batch), which is rarely what was
+    meant; the finding asks for the axis by hand.
     """
 
     code = "MC207"
@@ -36,7 +38,7 @@ class SoftmaxImplicitDim(Rule):
     summary = "Softmax without an explicit dim"
     message = "`{call}` has no `dim`: torch guesses the axis from the input's rank"
     fix_title = "Pass `dim=1` explicitly"
-    safety = Applicability.UNSAFE
+    safety = Applicability.SAFE
     examples = [
         Valid("import torch.nn.functional as F\np = F.softmax(x, 1)", id="positional-dim"),
         Valid("import torch\np = x.softmax(1)", id="method-with-dim"),
@@ -56,11 +58,20 @@ class SoftmaxImplicitDim(Rule):
             from torch import nn
             act = nn.Softmax()
             """,
+            id="rank-unknown-no-fix",
+        ),
+        Invalid(
+            """
+            from torch import nn
+            act = nn.Softmax()
+            loss = nn.CrossEntropyLoss()(act(z), y)
+            """,
             fixed="""
             from torch import nn
             act = nn.Softmax(dim=1)
+            loss = nn.CrossEntropyLoss()(act(z), y)
             """,
-            id="module-constructor",
+            id="module-constructor-reaching-a-loss",
         ),
     ]
 
@@ -71,7 +82,12 @@ class SoftmaxImplicitDim(Rule):
             closing = end - 1  # the call's `)`
             separator = ", " if call.args else ""
             edit = Edit(facts.path, closing, closing, f"{separator}dim=1")
-            safety = Applicability.SAFE if site.reaches_loss else Applicability.UNSAFE
-            fix = Fix(self.fix_title, safety, (edit,))
             name = facts.code(call.func)
-            yield self.violation(facts, call, self.message.format(call=f"{name}(...)"), fix)
+            message = self.message.format(call=f"{name}(...)")
+            if not site.reaches_loss:
+                # The legacy axis is 0 for 1-D and 3-D inputs: `dim=1` could change behaviour.
+                reason = "the input's rank is unknown; torch uses dim 0 for 1-D and 3-D inputs"
+                yield self.violation(facts, call, message, None, reason)
+                continue
+            fix = Fix(self.fix_title, Applicability.SAFE, (edit,))
+            yield self.violation(facts, call, message, fix)

@@ -154,6 +154,18 @@ def _check_report_path(path: Path | None) -> None:
         raise typer.Exit(2)
 
 
+def _print(
+    result: RunResult, style: report.ReportStyle, options: RunOptions, path: Path | None
+) -> bool:
+    """Print the run (the fixed source itself for stdin with a write), then save the report
+    when asked; False when the report could not be saved."""
+    if options.stdin_source is not None and options.write:
+        report.print_fixed_source(result, style)
+    else:
+        report.print_run(result, style)
+    return _save_report(result, style, path)
+
+
 def _save_report(result: RunResult, style: report.ReportStyle, path: Path | None) -> bool:
     """Save the report when asked; False when it could not be written (exit 1)."""
     if path is None:
@@ -228,11 +240,7 @@ def check(
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
     )
-    if options.stdin_source is not None and options.write:
-        report.print_fixed_source(result, style)
-    else:
-        report.print_run(result, style)
-    saved = _save_report(result, style, report_path)
+    saved = _print(result, style, options, report_path)
     failed = any(item.status == "fail" for item in result.verification) or not saved
     would_change = diff and bool(result.changed_files)
     raise typer.Exit(1 if result.remaining or failed or result.errors or would_change else 0)
@@ -329,11 +337,7 @@ def migrate(
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
     )
-    if options.stdin_source is not None and writing:
-        report.print_fixed_source(result, style)
-    else:
-        report.print_run(result, style)
-    saved = _save_report(result, style, report_path)
+    saved = _print(result, style, options, report_path)
     statuses = {item.status for item in result.verification}
     failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
     would_change = check_only and bool(result.changed_files)

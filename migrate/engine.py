@@ -73,6 +73,9 @@ class ModuleInput:
     # False when the file cannot be written: no fix may edit it, so a fix that spans files
     # is applied everywhere or nowhere.
     writable: bool = True
+    # True when CPython's parser already accepted this exact source (the pipeline's screen):
+    # the engine need not parse it with `ast` a second time.
+    python_parsed: bool = False
 
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
@@ -92,7 +95,7 @@ def analyze_project(
     for path, module in modules.items():
         if not rules or _FILE_NOQA.search(module.source):
             continue
-        syntax_error = _python_syntax_error(module.source)
+        syntax_error = None if module.python_parsed else _python_syntax_error(module.source)
         if syntax_error is not None:
             results[path] = [syntax_error]
             continue
@@ -211,7 +214,7 @@ def check_project(
                 current_found[path].append(
                     diagnostic("MC002", "a fix produced invalid code; it was not applied")
                 )
-            candidate[path] = replace(candidate[path], source=new_source)
+            candidate[path] = replace(candidate[path], source=new_source, python_parsed=False)
         if broken:
             break
         if pass_number == 0:

@@ -180,6 +180,7 @@ def _analyze(
             module_name_for(path, package_dirs),
             tuple(_per_file_ignores(config, path)),
             writable=not options.write or (_writable(path) and path not in protected),
+            python_parsed=path in screens and screens[path].syntax_error is None,
         )
         for path in files
         if path in candidates

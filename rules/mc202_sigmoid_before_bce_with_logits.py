@@ -52,6 +52,23 @@ class SigmoidBeforeBceWithLogits(Rule):
             """,
             id="probabilities-beside-the-loss",
         ),
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            loss = F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher / T))
+            """,
+            id="sigmoid-on-the-target",
+        ),
+        Valid(
+            """
+            import torch
+            from torch import nn
+            gate = torch.sigmoid(squeeze(x))
+            loss = nn.BCEWithLogitsLoss()(head(x * gate), y)
+            """,
+            id="gate-then-head",
+        ),
         Invalid(
             """
             import torch

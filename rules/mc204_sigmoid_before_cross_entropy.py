@@ -52,6 +52,14 @@ class SigmoidBeforeCrossEntropy(Rule):
             """,
             id="gate-then-linear",
         ),
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            loss = F.cross_entropy(logits, torch.sigmoid(scores))
+            """,
+            id="sigmoid-on-the-target",
+        ),
         Invalid(
             """
             import torch

@@ -145,6 +145,8 @@ def decode_source(path: Path, raw: bytes) -> SourceFile | ReadFailure:
         text = body.decode(codec)
     except (UnicodeDecodeError, LookupError) as error:
         return ReadFailure(path, f"cannot decode as {codec}: {error}")
+    if "\x00" in text:  # Python refuses such a source; found here without parsing it
+        return ReadFailure(path, "cannot parse: the source contains a null byte")
     return SourceFile(path, text, codec, bom)
 
 

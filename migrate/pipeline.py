@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import stat
 import subprocess
 from collections.abc import Callable
@@ -25,12 +24,11 @@ from migrate.engine import (
     ModuleInput,
     check_project,
     diagnostic,
-    might_match,
 )
-from migrate.index import defined_classes, module_name_for
+from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
-from migrate.screen import Screen, screen_source
+from migrate.selection import select_files
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
 if TYPE_CHECKING:
@@ -171,7 +169,7 @@ def _analyze(
     span files: those that name an activation or a loss, and those that name a class they
     define (they may read a model's output)."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
-    candidates, screens = _select(readable, rules, options.fix is not None)
+    candidates, screens = select_files(readable, rules, options.fix is not None)
     package_dirs = {path.parent for path in files if path.name == "__init__.py"}
     displays = {path: display_path(path) for path in files}
     modules = {
@@ -292,58 +290,6 @@ def _check_config_codes(config: Config) -> None:
                 raise ConfigError(f"{where}: unknown rule code or prefix in {key}: {code!r}")
 
 
-MAX_IMPORT_ROUNDS = 3
-PARALLEL_SCREEN_FILES = 64
-
-
-def _select(
-    readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool
-) -> tuple[set[Path], dict[Path, Screen]]:
-    """The files the engine parses with libcst.
-
-    A migration (MC1xx) needs every file that names an activation, a loss or a multi-label
-    API, and the files that import them (they read the model's output). A check (MC2xx only)
-    first screens those files with `ast` and keeps the ones that compute a loss, have a local
-    finding, or return an activation, plus their neighbours that name an activation (the
-    helpers a criterion or model is handed to); when fixing, also every file that may read the
-    output of a model whose forward returns an activation, since a fix rewrites those readers.
-    """
-    named = {path for path, source in readable.items() if might_match(source.text)}
-    if any(rule.code.startswith("MC1") for rule in rules):
-        return _with_importers(named, readable), {}
-    screens = _screen_all({path: readable[path].text for path in named})
-    core = {path for path, screen in screens.items() if screen.matters}
-    models = {path for path in core if screens[path].forward_returns_activation}
-    selected = core | (_with_importers(models, readable) if fixing else set())
-    # A criterion or a model's output handed to a helper in another file: the files a loss
-    # file imports, and those that import it, when they name an activation.
-    losses = {path for path in core if screens[path].computes_loss}
-    imported = set().union(*(screens[path].imports for path in losses)) if losses else set()
-    loss_names = {path.stem for path in losses}
-    loss_names |= set().union(*(defined_classes(readable[path].text) for path in losses))
-    selected |= {
-        path
-        for path in named
-        if path.stem in imported or not screens[path].imports.isdisjoint(loss_names)
-    }
-    # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`),
-    # and the packages a loss file imports may build its model in a factory module.
-    folders = {path.parent for path in selected}
-    inits = {
-        path
-        for path in readable
-        if path.name == "__init__.py" and (path.parent in folders or path.parent.name in imported)
-    }
-    selected |= inits
-    for init in inits:
-        if init.parent.name in imported:
-            exported = set(re.findall(r"^\s*from\s+\.(\w+)\s+import", readable[init].text, re.M))
-            selected |= {
-                path for path in readable if path.parent == init.parent and path.stem in exported
-            }
-    return selected, screens
-
-
 BATCH_BYTES = 600_000
 
 
@@ -381,49 +327,6 @@ def _check_batch(
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
     outcomes = check_project(modules, rules)
     return {path: outcome for path, outcome in outcomes.items() if path in members}
-
-
-def _screen_all(texts: dict[Path, str]) -> dict[Path, Screen]:
-    """Screen many files on every core (`ast` work is CPU-bound); few files in-process."""
-    paths = sorted(texts)
-    if len(paths) < PARALLEL_SCREEN_FILES or (os.cpu_count() or 1) < 2:
-        return {path: screen_source(texts[path]) for path in paths}
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        results = pool.map(screen_source, [texts[path] for path in paths], chunksize=8)
-        return dict(zip(paths, results, strict=True))
-
-
-def _with_importers(
-    candidates: set[Path], readable: dict[Path, SourceFile], rounds: int = MAX_IMPORT_ROUNDS
-) -> set[Path]:
-    """Add the files that may read what a candidate defines: those naming one of its classes,
-    or importing its module (a factory's callers read the model it builds). A few rounds, so
-    a model passed on through a helper module is followed too."""
-    selected = set(candidates)
-    frontier = set(candidates)
-    for _ in range(rounds):
-        modules = {path.stem for path in frontier if path.stem != "__init__"}
-        modules |= {path.parent.name for path in frontier if path.stem == "__init__"}
-        classes = set().union(*(defined_classes(readable[path].text) for path in frontier))
-        alternatives = []
-        if modules:
-            names = "|".join(sorted(map(re.escape, modules)))
-            alternatives.append(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b(?:{names})\b")
-        if classes:
-            alternatives.append(r"\b(?:" + "|".join(sorted(map(re.escape, classes))) + r")\b")
-        if not alternatives:
-            break
-        pattern = re.compile("|".join(alternatives))
-        added = {
-            path
-            for path, source in readable.items()
-            if path not in selected and pattern.search(source.text)
-        }
-        if not added:
-            break
-        selected |= added
-        frontier = added
-    return selected
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

@@ -1,33 +1,85 @@
 """A fast first look at each file with the standard `ast` module, before any libcst parse.
 
 libcst parses about twenty times slower than `ast`. For a `check` (MC2xx rules) most files of
-a large tree cannot contribute to a finding: they compute no loss, apply no softmax without
-`dim`, take no log of a softmax and return no activation. The screen finds the files that
-might, so that only those (and the files that import them, which may read a model's output)
-are parsed with libcst. It over-approximates: a file it keeps may still have no finding.
+a large tree cannot contribute to a finding: no loss in them can get probabilities (see
+`migrate/reach.py`), they apply no softmax without `dim` and take no log of one. Token tests
+come first (`worth_parsing`), so most files are not even parsed with `ast`; the screen then
+finds the files that might have a finding, and the pipeline adds their neighbours (the
+modules they import that return an activation, the files that use what they define). It
+over-approximates: a file it keeps may still have no finding.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
-LOSS_NAMES = frozenset(
-    {
-        "CrossEntropyLoss",
-        "cross_entropy",
-        "BCEWithLogitsLoss",
-        "binary_cross_entropy_with_logits",
-        "NLLLoss",
-        "nll_loss",
-        "BCELoss",
-        "binary_cross_entropy",
-    }
-)
+from migrate.reach import Reach, reach
+
 ACTIVATION_NAMES = frozenset(
     {"softmax", "sigmoid", "log_softmax", "Softmax", "Sigmoid", "LogSoftmax", "expit"}
 )
 _DIMLESS = frozenset({"softmax", "log_softmax", "Softmax", "LogSoftmax"})
+
+
+_LOSS_TOKENS = ("ross_entropy", "rossEntropy", "BCE", "nll_loss", "NLLLoss")
+_SOFTMAX_CALL = re.compile(r"oftmax\s*\(")
+_LOG_WORD = re.compile(r"\blog\b")
+
+
+def names_loss(text: str) -> bool:
+    """The file spells a loss somewhere (code, comment or string)."""
+    return any(token in text for token in _LOSS_TOKENS)
+
+
+def worth_parsing(text: str) -> bool:
+    """Cheap token tests: whether the `ast` screen could find anything in this file. It can
+    only when the file names a loss, or names a softmax and a log, or calls a softmax whose
+    parentheses may hold no `dim`."""
+    if names_loss(text):
+        return True
+    if "oftmax" not in text:
+        return False
+    if _LOG_WORD.search(text):
+        return True
+    return any(_may_lack_dim(text, match.end()) for match in _SOFTMAX_CALL.finditer(text))
+
+
+def _may_lack_dim(text: str, start: int) -> bool:
+    """The text of a call's arguments, from just after its `(`: False only when it surely
+    passes `dim=` or a second positional argument (strings and comments may fool the
+    bracket count; then it answers True)."""
+    depth = 0
+    top_level: list[str] = []
+    piece_start = start
+    for position in range(start, min(len(text), start + 2000)):
+        character = text[position]
+        if character in "([{":
+            depth += 1
+        elif character in ")]}":
+            if depth == 0:
+                top_level.append(text[piece_start:position])
+                break
+            depth -= 1
+        elif character == "," and depth == 0:
+            top_level.append(text[piece_start:position])
+            piece_start = position + 1
+    else:
+        return True
+    arguments = [piece.strip() for piece in top_level if piece.strip()]
+    if any(piece.startswith("*") for piece in arguments):
+        return True
+    if any(re.match(r"dim\s*=(?!=)", piece) for piece in arguments):
+        return False
+    positional = [piece for piece in arguments if not re.match(r"\w+\s*=(?!=)", piece)]
+    return len(positional) < 2 and not (positional and _is_class_call(text, start))
+
+
+def _is_class_call(text: str, start: int) -> bool:
+    """`Softmax(1)`: for the module the first argument is `dim`."""
+    head = text[max(0, start - 20) : start]
+    return re.search(r"(?<![\w.])(?:\w+\.)*(?:Log)?Softmax\s*\($", head) is not None
 
 
 @dataclass(frozen=True)
@@ -35,22 +87,20 @@ class Screen:
     """What the first look found in one file."""
 
     syntax_error: tuple[int, int, str] | None = None  # line, column, message
-    computes_loss: bool = False
-    local_site: bool = False  # a softmax without dim, or a log next to a softmax
+    # A loss may get probabilities here, or a criterion built here is handed on.
+    loss_site: bool = False
+    local_site: bool = False  # a softmax without dim, or a log that may be of a softmax
     returns_activation: bool = False
     # A class's `forward` returns one: its callers read what a fix would change.
     forward_returns_activation: bool = False
     # Last parts of the module names it imports (`from .model import Net` -> model, Net).
     imports: frozenset[str] = frozenset()
+    # Top-level classes and functions (what another file may import from it).
+    definitions: frozenset[str] = frozenset()
 
     @property
     def matters(self) -> bool:
-        return (
-            self.syntax_error is not None
-            or self.computes_loss
-            or self.local_site
-            or self.returns_activation
-        )
+        return self.syntax_error is not None or self.loss_site or self.local_site
 
 
 def screen_source(source: str) -> Screen:
@@ -60,13 +110,11 @@ def screen_source(source: str) -> Screen:
         return Screen(syntax_error=(error.lineno or 1, error.offset or 1, str(error.msg)))
     except (RecursionError, MemoryError, ValueError) as error:
         return Screen(syntax_error=(1, 1, f"{type(error).__name__}: {error}"))
-    computes_loss = False
-    local_site = False
-    has_log = False
-    has_softmax = False
+    dimless = False
+    activation_lines: set[int] = set()
     activation_attributes: set[str] = set()
-    returns_activation = False
     imports: set[str] = set()
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
@@ -74,38 +122,49 @@ def screen_source(source: str) -> Screen:
             if node.module:
                 imports.add(node.module.rsplit(".", 1)[-1])
             imports.update(alias.name for alias in node.names)
-            # `from torch.nn import CrossEntropyLoss as CE`: the loss is used under an alias.
-            if any(alias.name in LOSS_NAMES for alias in node.names):
-                computes_loss = True
-        if isinstance(node, (ast.Name, ast.Attribute)):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append(node)
+        elif isinstance(node, (ast.Name, ast.Attribute)):
             name = node.id if isinstance(node, ast.Name) else node.attr
-            if name in LOSS_NAMES:
-                computes_loss = True
-            elif name in ("softmax", "Softmax"):
-                has_softmax = True
-            elif name == "log":
-                has_log = True
+            if name in ACTIVATION_NAMES:
+                activation_lines.add(node.lineno)
         elif isinstance(node, ast.Call):
             name = _called_name(node.func)
             if name in _DIMLESS and _without_dim(node, name):
-                local_site = True
+                dimless = True
         elif isinstance(node, ast.Assign) and _builds_activation(node.value):
             for target in node.targets:
                 if isinstance(target, ast.Attribute):
                     activation_attributes.add(target.attr)
-    functions = [
-        node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    reached = reach(tree) if activation_lines or names_loss(source) else Reach()
+    returning = [
+        function
+        for function in functions
+        if _may_return_activation(function, activation_lines, activation_attributes)
+        and _function_returns_activation(function, activation_attributes)
     ]
-    returning = [f for f in functions if _function_returns_activation(f, activation_attributes)]
-    returns_activation = bool(returning)
-    forward_returns_activation = any(f.name in ("forward", "__call__") for f in returning)
     return Screen(
-        computes_loss=computes_loss,
-        local_site=local_site or (has_log and has_softmax),
-        returns_activation=returns_activation,
-        forward_returns_activation=forward_returns_activation,
+        loss_site=reached.loss_site and names_loss(source),
+        local_site=dimless or reached.log_site,
+        returns_activation=bool(returning),
+        forward_returns_activation=any(f.name in ("forward", "__call__") for f in returning),
         imports=frozenset(imports),
+        definitions=frozenset(
+            node.name
+            for node in tree.body
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ),
     )
+
+
+def _may_return_activation(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, lines: set[int], attributes: set[str]
+) -> bool:
+    """Only a function that spells an activation (or may call a stored one) can return it."""
+    if attributes:
+        return True
+    end = function.end_lineno or function.lineno
+    return any(function.lineno <= line <= end for line in lines)
 
 
 def _called_name(func: ast.expr) -> str | None:
@@ -129,13 +188,6 @@ def _builds_activation(value: ast.expr) -> bool:
     for node in ast.walk(value):
         name = _called_name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if name in ACTIVATION_NAMES:
-            return True
-    return False
-
-
-def _mentions_activation(value: ast.expr) -> bool:
-    for node in ast.walk(value):
-        if isinstance(node, ast.Call) and _called_name(node.func) in ACTIVATION_NAMES:
             return True
     return False
 

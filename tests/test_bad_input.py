@@ -127,9 +127,20 @@ def test_null_byte_is_mc001(project: Path, cli: Cli) -> None:
     assert _finding(data, "nul.py")["code"] == "MC001"
 
 
+def test_syntax_error_reported_where_a_finding_could_hide(project: Path, cli: Cli) -> None:
+    # A check parses only the files whose tokens allow a finding (a loss, a log next to a
+    # softmax, a softmax call that may lack `dim`); a broken file among those is MC001. A
+    # broken file that cannot hold a finding whatever it says is not parsed, so not reported.
+    _write(project, "loss.py", b"import torch.nn.functional as F\ndef f(:\n    F.nll_loss(p, y)\n")
+    _write(project, "gate.py", b"import torch\ndef f(:\n    torch.sigmoid(g) * x\n")
+    exit_code, data = _json_run(cli, "check", "loss.py", "gate.py")
+    assert exit_code == 1
+    assert _findings_by_file(data) == {"loss.py": ["MC001"]}
+
+
 def test_deeply_nested_file_does_not_kill_the_run(project: Path, run_module: RunModule) -> None:
     # CPython itself rejects this ("too many nested parentheses"): a clear MC001 is expected.
-    deep = b"import torch\nx = " + b"(" * 3000 + b"torch.softmax(z, 1)" + b")" * 3000 + b"\n"
+    deep = b"import torch\nx = " + b"(" * 3000 + b"F.cross_entropy(z, y)" + b")" * 3000 + b"\n"
     _write(project, "deep.py", deep)
     _write(project, "good.py")
     completed = run_module("check", "--output-format", "concise", "deep.py", "good.py")
@@ -412,7 +423,7 @@ def test_second_migrate_write_changes_nothing(project: Path, cli: Cli, snapshot:
 def test_bad_files_do_not_hide_others(project: Path, cli: Cli) -> None:
     for index in range(5):
         _write(project, f"pkg/good_{index:02}.py")
-        _write(project, f"pkg/bad_{index:02}.py", b"import torch\ndef f(:\n    torch.softmax\n")
+        _write(project, f"pkg/bad_{index:02}.py", b"import torch\ndef f(:\n    torch.softmax(z)\n")
     exit_code, data = _json_run(cli, "check", "--fix", "--unsafe-fixes")
     assert exit_code == 1
     codes = _findings_by_file(data)

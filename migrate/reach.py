@@ -1,0 +1,643 @@
+"""Could an activation's output reach a loss in this file? A coarse answer from `ast`, cheap.
+
+The screen asks it of every file that names a loss, before any libcst parse. Each value is
+abstracted to a few flags: may it hold probabilities (an activation's output, or anything not
+known: a parameter, a model's output, a project function's result), may it be a criterion,
+and what calling it may give. Functions are read statement by statement; branches join.
+
+It over-approximates the engine's flow (`migrate/flow.py`): wherever the engine could see
+probabilities at a loss input, or a log of them, this says "maybe"; where it says "no", the
+engine has nothing to find. A criterion handed on (returned, stored on an object, passed to
+a call) may be called in another file, so the file counts as a loss site then too.
+The kinds that reset a value mirror the engine's: a library call (`nn.Linear(...)(x)`,
+`torch.cat`) gives the engine nothing it follows, so it gives nothing here either.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ACTIVATION_FUNCTIONS = frozenset({"softmax", "sigmoid", "log_softmax", "expit"})
+ACTIVATION_CLASSES = frozenset({"Softmax", "Sigmoid", "LogSoftmax"})
+LOSS_FUNCTIONS = frozenset(
+    {"cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss"}
+)
+LOSS_CLASSES = frozenset({"CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss"})
+_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "compile"})
+# Modules whose functions return nothing the engine follows (apart from the names above).
+_LIBRARY_ROOTS = frozenset({"torch", "math", "numpy", "builtins", "typing", "functools", "os"})
+_BUILTINS = frozenset(dir(builtins))
+_LOSS_LIKE = re.compile(r"loss|criterion|crit", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Value:
+    """What an expression may hold, and what calling it may give."""
+
+    probs: bool = False  # an activation's output, or anything unknown
+    criterion: bool = False  # calling it computes a loss
+    call_probs: bool = False  # calling it may give probabilities (a model, an activation)
+    call_criterion: bool = False  # calling it may give a criterion (a loss class, a factory)
+    # A criterion (or loss class) named in this file: handed on, another file may call it.
+    local_loss: bool = False
+
+    def join(self, other: Value) -> Value:
+        return Value(
+            self.probs or other.probs,
+            self.criterion or other.criterion,
+            self.call_probs or other.call_probs,
+            self.call_criterion or other.call_criterion,
+            self.local_loss or other.local_loss,
+        )
+
+    def called(self) -> Value:
+        """What calling it gives: a loss class builds a criterion, a criterion gives a loss
+        value (nothing to follow), a model or unknown callable gives anything."""
+        return Value(
+            probs=self.call_probs,
+            criterion=self.call_criterion,
+            call_probs=self.call_probs,
+            call_criterion=self.call_probs and self.call_criterion,
+            local_loss=self.local_loss and self.call_criterion,
+        )
+
+
+CLEAN = Value()
+ANYTHING = Value(True, True, True, True)
+PROBABILITIES = Value(probs=True)
+ACTIVATION = Value(call_probs=True)
+CRITERION = Value(criterion=True, local_loss=True)
+LOSS_CLASS = Value(call_criterion=True, local_loss=True)
+
+
+@dataclass(frozen=True)
+class _Library:
+    """A library module (`torch`, `F`, `nn`) or a name imported from one."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class _Self:
+    """The first parameter of a method: `self.x` reads what the class stored there."""
+
+
+_SELF = _Self()
+@dataclass(frozen=True, eq=False)
+class _Class:
+    """A class this module defines, and the scope it was defined in."""
+
+    node: ast.ClassDef
+    scope: _Scope
+
+
+Binding = Value | _Library | _Self | _Class
+
+
+@dataclass
+class Reach:
+    """What the screen needs to know about one file."""
+
+    loss_site: bool = False  # a loss may get probabilities, or a criterion is handed on
+    log_site: bool = False  # a log may be taken of probabilities
+
+
+def reach(tree: ast.Module) -> Reach:
+    result = Reach()
+    module = _Module(tree, result)
+    module.run()
+    return result
+
+
+class _Module:
+    def __init__(self, tree: ast.Module, result: Reach) -> None:
+        self.tree = tree
+        self.result = result
+        self.globals: dict[str, Binding] = {}
+        self.forwards: dict[ast.ClassDef, bool] = {}
+
+    def instance(self, defined: _Class) -> Value:
+        """An instance of a class of this module: calling it runs its forward."""
+        loss_base = any(_mentions_loss(base) for base in defined.node.bases)
+        return Value(
+            probs=True,
+            criterion=loss_base,
+            call_probs=self.forward_may_return_probabilities(defined),
+            call_criterion=loss_base,
+        )
+
+    def forward_may_return_probabilities(self, defined: _Class) -> bool:
+        node = defined.node
+        if node not in self.forwards:
+            self.forwards[node] = True  # while it is being read: a recursive model
+            attributes = _ClassAttributes(defined.scope, node)
+            forward = attributes.method("forward") or attributes.method("__call__")
+            if forward is None or not attributes.library_bases:
+                return True  # the forward that runs is one this module cannot see
+            attributes.collect()
+            returned = defined.scope.function(forward, attributes, report=False)
+            self.forwards[node] = returned.probs
+        return self.forwards[node]
+
+    def run(self) -> None:
+        scope = _Scope(self, None, self.globals, at_module_level=True)
+        scope.block(self.tree.body)
+        for statement in _definitions(self.tree.body):
+            scope.definition(statement)
+
+
+def _definitions(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Function and class definitions of a block, nested in control flow too."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield statement
+        elif not isinstance(statement, (ast.Expr, ast.Assign, ast.Return, ast.Import)):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                inner = getattr(statement, field, None)
+                if isinstance(inner, list):
+                    for item in inner:
+                        if isinstance(item, (ast.ExceptHandler, ast.match_case)):
+                            yield from _definitions(item.body)
+                        elif isinstance(item, ast.stmt):
+                            yield from _definitions([item])
+
+
+def _mentions_loss(node: ast.AST) -> bool:
+    return any(
+        (isinstance(n, ast.Name) and (n.id in LOSS_CLASSES or n.id in LOSS_FUNCTIONS))
+        or (isinstance(n, ast.Attribute) and (n.attr in LOSS_CLASSES or n.attr in LOSS_FUNCTIONS))
+        for n in ast.walk(node)
+    )
+
+
+class _Scope:
+    """One function body (or the module's, or a class's) read in statement order."""
+
+    def __init__(
+        self,
+        module: _Module,
+        owner: _ClassAttributes | None,
+        env: dict[str, Binding],
+        at_module_level: bool = False,
+        report: bool = True,
+    ) -> None:
+        self.module = module
+        self.owner = owner
+        self.env = env
+        self.at_module_level = at_module_level
+        self.report = report
+        self.returned = CLEAN
+
+    # -- statements --------------------------------------------------------------------------
+
+    def block(self, body: list[ast.stmt]) -> None:
+        for statement in body:
+            self.statement(statement)
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                self.eval(decorator)
+            if isinstance(node, ast.ClassDef):
+                for base in node.bases:
+                    self.eval(base)
+                self.env[node.name] = _Class(node, self)
+            else:
+                self.env[node.name] = _function_value(node)
+            if not self.at_module_level:
+                self.definition(node)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                root = alias.name.split(".", 1)[0]
+                bound = alias.asname or root
+                self.env[bound] = _Library(alias.name) if root in _LIBRARY_ROOTS else ANYTHING
+        elif isinstance(node, ast.ImportFrom):
+            root = (node.module or "").split(".", 1)[0]
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                self.env[bound] = _imported(alias.name, node.level == 0 and root in _LIBRARY_ROOTS)
+        elif isinstance(node, ast.Assign):
+            value = self.eval(node.value)
+            for target in node.targets:
+                self.assign(target, value)
+        elif isinstance(node, ast.AnnAssign):
+            self.eval(node.annotation)
+            if node.value is not None:
+                self.assign(node.target, self.eval(node.value))
+        elif isinstance(node, ast.AugAssign):
+            value = self.eval(node.value).join(self.eval(node.target))
+            self.assign(node.target, value)
+        elif isinstance(node, (ast.Return, ast.Expr)):
+            if node.value is not None:
+                value = self.eval(node.value)
+                if isinstance(node, ast.Return):
+                    self.returned = self.returned.join(value)
+                    if value.local_loss:
+                        self.escape()
+        elif isinstance(node, ast.If):
+            self.eval(node.test)
+            self.branches([node.body, node.orelse])
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.assign(node.target, self.eval(node.iter))
+            self.loop(node.body, node.orelse)
+        elif isinstance(node, ast.While):
+            self.eval(node.test)
+            self.loop(node.body, node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                value = self.eval(item.context_expr)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, value)
+            self.block(node.body)
+        elif isinstance(node, (ast.Try, ast.TryStar)):
+            before = dict(self.env)
+            self.block(node.body)
+            self.block(node.orelse)
+            for handler in node.handlers:
+                self.env = _join(self.env, before)
+                if handler.type is not None:
+                    self.eval(handler.type)
+                if handler.name:
+                    self.env[handler.name] = CLEAN
+                self.block(handler.body)
+            self.env = _join(self.env, before)
+            self.block(node.finalbody)
+        elif isinstance(node, ast.Match):
+            self.eval(node.subject)
+            self.branches([case.body for case in node.cases] + [[]])
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.eval(child)
+
+    def branches(self, bodies: list[list[ast.stmt]]) -> None:
+        before = self.env
+        joined: dict[str, Binding] | None = None
+        for body in bodies:
+            self.env = dict(before)
+            self.block(body)
+            joined = self.env if joined is None else _join(joined, self.env)
+        self.env = joined if joined is not None else before
+
+    def loop(self, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
+        # Twice, so a value assigned late in the body is seen at its top on the next turn.
+        for _ in range(2):
+            before = dict(self.env)
+            self.block(body)
+            self.env = _join(self.env, before)
+        self.block(orelse)
+
+    def assign(self, target: ast.expr, value: Value) -> None:
+        if isinstance(target, ast.Name):
+            self.env[target.id] = value
+            if self.at_module_level and value.local_loss:
+                self.escape()  # a module-level criterion may be imported elsewhere
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self.assign(element, value)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value)
+        elif isinstance(target, ast.Attribute):
+            base = self.lookup(target.value.id) if isinstance(target.value, ast.Name) else None
+            if isinstance(base, _Self) and self.owner is not None:
+                self.owner.store(target.attr, value)
+            else:
+                self.eval(target.value)
+            if value.local_loss:
+                self.escape()
+        elif isinstance(target, ast.Subscript):
+            self.eval(target.slice)
+            if isinstance(target.value, ast.Name):
+                current = self.lookup(target.value.id)
+                if isinstance(current, Value):
+                    self.env[target.value.id] = current.join(value)
+            else:
+                self.eval(target.value)
+            if value.local_loss:
+                self.escape()
+
+    def definition(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.ClassDef):
+            _ClassAttributes(self, node).run()
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.function(node, None)
+
+    def function(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        owner: _ClassAttributes | None,
+        report: bool = True,
+    ) -> Value:
+        """Read a function's body; what its returns may hold."""
+        env = {} if self.at_module_level else dict(self.env)
+        arguments = node.args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        for default in [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]:
+            self.eval(default)
+        for argument in [*positional, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
+            if argument is not None:
+                env[argument.arg] = ANYTHING
+        is_static = any(
+            isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")
+            for d in node.decorator_list
+        )
+        if owner is not None and positional and not is_static:
+            env[positional[0].arg] = _SELF
+        body = _Scope(self.module, owner, env, report=report and self.report)
+        body.block(node.body)
+        return body.returned
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> Binding:
+        if name in self.env:
+            return self.env[name]
+        if name in self.module.globals:
+            return self.module.globals[name]
+        if name in _BUILTINS:
+            return CLEAN
+        if name in ACTIVATION_FUNCTIONS:
+            return ACTIVATION
+        if name in ACTIVATION_CLASSES:
+            return Value(call_probs=True)
+        if name in LOSS_FUNCTIONS:
+            return CRITERION
+        if name in LOSS_CLASSES:
+            return LOSS_CLASS
+        return ANYTHING
+
+    def eval(self, node: ast.expr) -> Value:
+        if isinstance(node, ast.Name):
+            binding = self.lookup(node.id)
+            return _as_value(binding)
+        if isinstance(node, ast.Attribute):
+            return _as_value(self.attribute(node))
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Constant):
+            return CLEAN
+        if isinstance(node, ast.Lambda):
+            inner = dict(self.env)
+            arguments = node.args
+            for argument in [
+                *arguments.posonlyargs,
+                *arguments.args,
+                *arguments.kwonlyargs,
+                arguments.vararg,
+                arguments.kwarg,
+            ]:
+                if argument is not None:
+                    inner[argument.arg] = ANYTHING
+            _Scope(self.module, self.owner, inner, report=self.report).eval(node.body)
+            return CLEAN
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner_scope = _Scope(self.module, self.owner, dict(self.env), report=self.report)
+            for generator in node.generators:
+                inner_scope.assign(generator.target, inner_scope.eval(generator.iter))
+                for condition in generator.ifs:
+                    inner_scope.eval(condition)
+            if isinstance(node, ast.DictComp):
+                return inner_scope.eval(node.key).join(inner_scope.eval(node.value))
+            return inner_scope.eval(node.elt)
+        if isinstance(node, ast.NamedExpr):
+            value = self.eval(node.value)
+            self.assign(node.target, value)
+            return value
+        if isinstance(node, ast.Subscript):
+            self.eval(node.slice)
+            return self.eval(node.value)  # a selection keeps what the rows hold
+        if isinstance(node, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.JoinedStr)):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.eval(child)
+            return CLEAN
+        # Containers, subscripts, arithmetic, conditionals: whatever any part may hold.
+        value = CLEAN
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                value = value.join(self.eval(child))
+            elif isinstance(child, ast.comprehension):  # pragma: no cover - handled above
+                value = value.join(self.eval(child.iter))
+        return value
+
+    def attribute(self, node: ast.Attribute) -> Binding:
+        base = self.eval_binding(node.value)
+        if isinstance(base, _Library):
+            return _library_member(node.attr)
+        if isinstance(base, _Self):
+            return self.owner.load(node.attr) if self.owner is not None else ANYTHING
+        if node.attr in ACTIVATION_FUNCTIONS:
+            return ACTIVATION  # `x.softmax` (bound method) or a module attribute
+        return base
+
+    def eval_binding(self, node: ast.expr) -> Binding:
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node)
+        return self.eval(node)
+
+    def call(self, node: ast.Call) -> Value:
+        func = node.func
+        receiver: Value | None = None
+        if isinstance(func, ast.Attribute):
+            base = self.eval_binding(func.value)
+            if isinstance(base, _Library):
+                callee: Binding = _library_member(func.attr)
+            elif isinstance(base, _Self):
+                callee = self.owner.load(func.attr) if self.owner is not None else ANYTHING
+            else:
+                receiver = _as_value(base)
+                callee = CLEAN
+        else:
+            callee = self.eval_binding(func)
+        arguments = [self.eval(arg) for arg in node.args]
+        keywords = {keyword.arg: self.eval(keyword.value) for keyword in node.keywords}
+        passed = [*arguments, *keywords.values()]
+        first = _first_argument(node, arguments, keywords)
+        if any(value.local_loss for value in passed):
+            self.escape()  # a criterion built here is handed to code that may call it
+        if receiver is not None:
+            assert isinstance(func, ast.Attribute)
+            return self.method(func.attr, receiver, first)
+        if isinstance(callee, _Class):
+            return self.module.instance(callee)
+        if isinstance(callee, _Library):
+            if callee.name == "log":
+                self.log_call(first)
+                return Value(probs=first.probs)
+            if callee.name in _CONTAINERS:
+                return _joined(passed)
+            if callee.name in _WRAPPERS:
+                return first
+            return CLEAN  # the engine follows no other library call
+        value = _as_value(callee)
+        if value.criterion:
+            self.loss_call(first)
+        return value.called()
+
+    def method(self, name: str, receiver: Value, first: Value) -> Value:
+        if name in ACTIVATION_FUNCTIONS:
+            return PROBABILITIES
+        if name == "log":
+            self.log_call(receiver)
+            return Value(probs=receiver.probs)
+        if name == "forward":
+            if receiver.criterion:
+                self.loss_call(first)
+            return receiver.called()
+        # `.to(device)`, `.view(-1)`, `.clamp(min=eps)`: whatever the receiver holds.
+        return receiver
+
+    # -- what the screen is after ------------------------------------------------------------
+
+    def loss_call(self, argument: Value) -> None:
+        if self.report and argument.probs:
+            self.module.result.loss_site = True
+
+    def log_call(self, argument: Value) -> None:
+        if self.report and argument.probs:
+            self.module.result.log_site = True
+
+    def escape(self) -> None:
+        if self.report:
+            self.module.result.loss_site = True
+
+
+class _ClassAttributes:
+    """What a class stores on `self`, read from all of its methods (twice: an attribute may
+    be built from another), then its methods read once more for sites."""
+
+    def __init__(self, scope: _Scope, node: ast.ClassDef) -> None:
+        self.scope = scope
+        self.node = node
+        self.attributes: dict[str, Value] = {}
+        self.methods = {
+            item.name
+            for item in node.body
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        # `nn.Module`, `object`: no attribute comes from a base this module cannot see.
+        self.library_bases = all(
+            isinstance(binding, _Library) or binding == CLEAN
+            for binding in (scope.eval_binding(base) for base in node.bases)
+        )
+
+    def method(self, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        for item in self.node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
+                return item
+        return None
+
+    def collect(self) -> None:
+        """The attributes, without reporting sites (the class's own reading does that)."""
+        for method in self._methods():
+            self.scope.function(method, self, report=False)
+
+    def _methods(self) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+        return [
+            item
+            for item in self.node.body
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+
+    def run(self) -> None:
+        body_scope = _Scope(
+            self.scope.module, None, dict(self.scope.env) if not self.scope.at_module_level else {}
+        )
+        body_scope.report = self.scope.report
+        for item in self.node.body:
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                body_scope.statement(item)
+        for name, binding in body_scope.env.items():
+            if isinstance(binding, Value):
+                self.store(name, binding)
+                if binding.local_loss:
+                    body_scope.escape()
+        self.collect()
+        for method in self._methods():
+            self.scope.function(method, self)
+        for item in self.node.body:
+            if isinstance(item, ast.ClassDef):
+                _ClassAttributes(self.scope, item).run()
+
+    def store(self, name: str, value: Value) -> None:
+        self.attributes[name] = self.attributes.get(name, CLEAN).join(value)
+
+    def load(self, name: str) -> Value:
+        if name in self.attributes:
+            return self.attributes[name]
+        if name in self.methods:
+            return Value(call_probs=True)
+        # Set by a base class this module cannot see, or not at all.
+        return CLEAN if self.library_bases else ANYTHING
+
+
+def _imported(name: str, from_library: bool) -> Binding:
+    if from_library:
+        return _library_member(name)
+    if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
+        return ANYTHING
+    loss_like = bool(_LOSS_LIKE.search(name)) or not name[:1].isupper()
+    return Value(probs=True, criterion=loss_like, call_probs=True, call_criterion=loss_like)
+
+
+def _library_member(name: str) -> Binding:
+    if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
+        return ACTIVATION if name in ACTIVATION_FUNCTIONS else Value(call_probs=True)
+    if name in LOSS_FUNCTIONS:
+        return CRITERION
+    if name in LOSS_CLASSES:
+        return LOSS_CLASS
+    return _Library(name)
+
+
+def _function_value(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Value:
+    returns_criterion = _mentions_loss(node)
+    return Value(call_probs=True, call_criterion=returns_criterion)
+
+
+def _as_value(binding: Binding) -> Value:
+    if isinstance(binding, Value):
+        return binding
+    if isinstance(binding, _Class):
+        loss_base = any(_mentions_loss(base) for base in binding.node.bases)
+        return Value(call_probs=True, call_criterion=loss_base)
+    if isinstance(binding, _Self):
+        return Value(probs=True, call_probs=True)  # the model itself
+    return CLEAN  # a library module or function, as a value
+
+
+def _first_argument(
+    node: ast.Call, arguments: list[Value], keywords: dict[str | None, Value]
+) -> Value:
+    if any(isinstance(arg, ast.Starred) for arg in node.args) or None in keywords:
+        return _joined([*arguments, *keywords.values()])
+    if arguments:
+        return arguments[0]
+    return keywords.get("input", CLEAN)
+
+
+def _joined(values: Iterable[Value]) -> Value:
+    result = CLEAN
+    for value in values:
+        result = result.join(value)
+    return result
+
+
+def _join(first: dict[str, Binding], second: dict[str, Binding]) -> dict[str, Binding]:
+    joined = dict(first)
+    for name, binding in second.items():
+        current = joined.get(name)
+        if current is None or current == binding:
+            joined[name] = binding
+        elif isinstance(current, Value) and isinstance(binding, Value):
+            joined[name] = current.join(binding)
+        else:
+            joined[name] = ANYTHING
+    return joined

@@ -95,6 +95,9 @@ class Screen:
     forward_returns_activation: bool = False
     # Last parts of the module names it imports (`from .model import Net` -> model, Net).
     imports: frozenset[str] = frozenset()
+    # What it imports, for resolving to files: `a.b` for `import a.b`; `..a:n` (dots for the
+    # relative level) for `from ..a import n`.
+    import_targets: frozenset[str] = frozenset()
     # Top-level classes and functions (what another file may import from it).
     definitions: frozenset[str] = frozenset()
 
@@ -114,14 +117,18 @@ def screen_source(source: str) -> Screen:
     activation_lines: set[int] = set()
     activation_attributes: set[str] = set()
     imports: set[str] = set()
+    targets: set[str] = set()
     functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
+            targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.module:
                 imports.add(node.module.rsplit(".", 1)[-1])
             imports.update(alias.name for alias in node.names)
+            prefix = "." * node.level + (node.module or "")
+            targets.update(f"{prefix}:{alias.name}" for alias in node.names)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.append(node)
         elif isinstance(node, (ast.Name, ast.Attribute)):
@@ -149,6 +156,7 @@ def screen_source(source: str) -> Screen:
         returns_activation=bool(returning),
         forward_returns_activation=any(f.name in ("forward", "__call__") for f in returning),
         imports=frozenset(imports),
+        import_targets=frozenset(targets),
         definitions=frozenset(
             node.name
             for node in tree.body

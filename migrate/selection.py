@@ -14,7 +14,7 @@ from pathlib import Path
 
 from migrate.discovery import SourceFile
 from migrate.engine import might_match
-from migrate.index import defined_classes
+from migrate.index import defined_classes, module_name_for
 from migrate.rule import Rule
 from migrate.screen import Screen, screen_source, worth_parsing
 
@@ -46,25 +46,8 @@ def select_files(
         {path: readable[path].text for path in named if worth_parsing(readable[path].text)}
     )
     core = {path for path, screen in screens.items() if screen.matters}
-    imported = set().union(*(screens[path].imports for path in core)) if core else set()
-    # Providers: what the kept files import, when it may return an activation (a model
-    # whose forward applies one), two levels deep (a model built from a head elsewhere).
-    providers: set[Path] = set()
-    imported_anywhere = set(imported)
-    for _ in range(2):
-        candidates = {
-            path
-            for path in named
-            if path.stem in imported and path not in core and path not in providers
-        }
-        unscreened = candidates - set(screens)
-        screens.update(screen_all({path: readable[path].text for path in unscreened}))
-        found = {path for path in candidates if screens[path].returns_activation}
-        if not found:
-            break
-        providers |= found
-        imported = set().union(*(screens[path].imports for path in found))
-        imported_anywhere |= imported
+    module_names = _module_names(readable)
+    providers = _providers(core, screens, readable, module_names)
     selected = core | providers
     # Users: files that import a kept file's module, or a class or function it defines.
     losses = {path for path in core if screens[path].loss_site}
@@ -90,23 +73,74 @@ def select_files(
             if path in screens and screens[path].forward_returns_activation
         }
         selected |= _with_importers(models, readable)
-    # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`),
-    # and the packages a kept file imports may build its model in a factory module.
+    # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`).
     folders = {path.parent for path in selected}
-    inits = {
-        path
-        for path in readable
-        if path.name == "__init__.py"
-        and (path.parent in folders or path.parent.name in imported_anywhere)
-    }
-    selected |= inits
-    for init in inits:
-        if init.parent.name in imported_anywhere:
-            exported = set(re.findall(r"^\s*from\s+\.(\w+)\s+import", readable[init].text, re.M))
-            selected |= {
-                path for path in readable if path.parent == init.parent and path.stem in exported
-            }
+    selected |= {path for path in readable if path.name == "__init__.py" and path.parent in folders}
     return selected, screens
+
+
+IMPORT_DEPTH = 3
+
+
+def _providers(
+    core: set[Path],
+    screens: dict[Path, Screen],
+    readable: dict[Path, SourceFile],
+    module_names: dict[Path, str],
+) -> set[Path]:
+    """The modules the kept files import, a few imports deep, that return an activation (a
+    model defined elsewhere, built by a factory, re-exported by a package), with the modules
+    on the way to them (the factory, the package `__init__`)."""
+    by_name = {name: path for path, name in module_names.items()}
+    came_from: dict[Path, Path] = {}
+    frontier = set(core)
+    for _ in range(IMPORT_DEPTH):
+        reached: set[Path] = set()
+        for importer in frontier:
+            for target in screens[importer].import_targets:
+                for name in _candidate_modules(target, module_names[importer], importer):
+                    path = by_name.get(name)
+                    if path is not None and path not in core and path not in came_from:
+                        came_from[path] = importer
+                        reached.add(path)
+        unscreened = reached - set(screens)
+        screens.update(screen_all({path: readable[path].text for path in unscreened}))
+        frontier = reached
+    providers: set[Path] = set()
+    for path in came_from:
+        if screens[path].returns_activation or screens[path].syntax_error is not None:
+            step: Path | None = path
+            while step is not None and step not in core and step not in providers:
+                providers.add(step)
+                step = came_from.get(step)
+    return providers
+
+
+def _candidate_modules(target: str, importer_module: str, importer: Path) -> list[str]:
+    """The dotted module names an import may load: `a.b` for `import a.b`; for `from X
+    import n`, X itself and X.n (n may be a submodule), X resolved against the importer's
+    package when relative."""
+    if ":" not in target:
+        return [target]
+    module, name = target.split(":", 1)
+    level = len(module) - len(module.lstrip("."))
+    module = module[level:]
+    if level:
+        # A package's `__init__` is named after the package itself: one level less to climb.
+        parts = importer_module.split(".")
+        keep = len(parts) - (level - 1 if importer.name == "__init__.py" else level)
+        if keep < 0:
+            return []
+        base = ".".join(parts[:keep])
+        module = ".".join(part for part in (base, module) if part)
+    if not module:
+        return [name]
+    return [module, f"{module}.{name}"]
+
+
+def _module_names(readable: dict[Path, SourceFile]) -> dict[Path, str]:
+    package_dirs = {path.parent for path in readable if path.name == "__init__.py"}
+    return {path: module_name_for(path, package_dirs) for path in readable}
 
 
 _ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")

@@ -19,7 +19,7 @@ import ast
 import builtins
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ACTIVATION_FUNCTIONS = frozenset({"softmax", "sigmoid", "log_softmax", "expit"})
 ACTIVATION_CLASSES = frozenset({"Softmax", "Sigmoid", "LogSoftmax"})
@@ -45,14 +45,20 @@ class Value:
     call_criterion: bool = False  # calling it may give a criterion (a loss class, a factory)
     # A criterion (or loss class) named in this file: handed on, another file may call it.
     local_loss: bool = False
+    # Where an unknown part came from: names imported from project modules, or PARAMETER
+    # (a caller), or ELSEWHERE (anything: every import and every caller may matter).
+    sources: frozenset[str] = frozenset()
 
     def join(self, other: Value) -> Value:
+        if self == other:
+            return self
         return Value(
             self.probs or other.probs,
             self.criterion or other.criterion,
             self.call_probs or other.call_probs,
             self.call_criterion or other.call_criterion,
             self.local_loss or other.local_loss,
+            self.sources | other.sources,
         )
 
     def called(self) -> Value:
@@ -64,11 +70,22 @@ class Value:
             call_probs=self.call_probs,
             call_criterion=self.call_probs and self.call_criterion,
             local_loss=self.local_loss and self.call_criterion,
+            sources=self.sources,
         )
 
 
+PARAMETER = "<parameter>"
+ELSEWHERE = "<elsewhere>"
+ESCAPE = "<escape>"
 CLEAN = Value()
-ANYTHING = Value(True, True, True, True)
+
+
+def unknown(source: str) -> Value:
+    """A value this file cannot see: anything at all, coming from `source`."""
+    return Value(True, True, True, True, sources=frozenset({source}))
+
+
+ANYTHING = unknown(ELSEWHERE)
 PROBABILITIES = Value(probs=True)
 ACTIVATION = Value(call_probs=True)
 CRITERION = Value(criterion=True, local_loss=True)
@@ -88,6 +105,8 @@ class _Self:
 
 
 _SELF = _Self()
+
+
 @dataclass(frozen=True, eq=False)
 class _Class:
     """A class this module defines, and the scope it was defined in."""
@@ -105,6 +124,11 @@ class Reach:
 
     loss_site: bool = False  # a loss may get probabilities, or a criterion is handed on
     log_site: bool = False  # a log may be taken of probabilities
+    # Where what reached those sites came from (see Value.sources); ESCAPE for a criterion
+    # handed on (the code that calls it is elsewhere).
+    sources: set[str] = field(default_factory=set)
+    # The top-level classes and functions that hold a site ("" for the module's own code).
+    definitions: set[str] = field(default_factory=set)
 
 
 def reach(tree: ast.Module) -> Reach:
@@ -119,35 +143,41 @@ class _Module:
         self.tree = tree
         self.result = result
         self.globals: dict[str, Binding] = {}
-        self.forwards: dict[ast.ClassDef, bool] = {}
+        self.forwards: dict[ast.ClassDef, Value] = {}
+        self.current_definition = ""
 
     def instance(self, defined: _Class) -> Value:
         """An instance of a class of this module: calling it runs its forward."""
         loss_base = any(_mentions_loss(base) for base in defined.node.bases)
+        returned = self.forward_returns(defined)
         return Value(
             probs=True,
             criterion=loss_base,
-            call_probs=self.forward_may_return_probabilities(defined),
+            call_probs=returned.probs,
             call_criterion=loss_base,
+            sources=returned.sources,
         )
 
-    def forward_may_return_probabilities(self, defined: _Class) -> bool:
+    def forward_returns(self, defined: _Class) -> Value:
         node = defined.node
         if node not in self.forwards:
-            self.forwards[node] = True  # while it is being read: a recursive model
+            self.forwards[node] = ANYTHING  # while it is being read: a recursive model
             attributes = _ClassAttributes(defined.scope, node)
             forward = attributes.method("forward") or attributes.method("__call__")
-            if forward is None or not attributes.library_bases:
-                return True  # the forward that runs is one this module cannot see
+            if forward is None:
+                # Inherited: the engine reads no base class, so it sees nothing here either.
+                self.forwards[node] = CLEAN
+                return CLEAN
             attributes.collect()
-            returned = defined.scope.function(forward, attributes, report=False)
-            self.forwards[node] = returned.probs
+            self.forwards[node] = defined.scope.function(forward, attributes, report=False)
         return self.forwards[node]
 
     def run(self) -> None:
         scope = _Scope(self, None, self.globals, at_module_level=True)
         scope.block(self.tree.body)
         for statement in _definitions(self.tree.body):
+            assert isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            self.current_definition = statement.name
             scope.definition(statement)
 
 
@@ -215,12 +245,13 @@ class _Scope:
             for alias in node.names:
                 root = alias.name.split(".", 1)[0]
                 bound = alias.asname or root
-                self.env[bound] = _Library(alias.name) if root in _LIBRARY_ROOTS else ANYTHING
+                self.env[bound] = _Library(alias.name) if root in _LIBRARY_ROOTS else unknown(bound)
         elif isinstance(node, ast.ImportFrom):
             root = (node.module or "").split(".", 1)[0]
             for alias in node.names:
                 bound = alias.asname or alias.name
-                self.env[bound] = _imported(alias.name, node.level == 0 and root in _LIBRARY_ROOTS)
+                from_library = node.level == 0 and root in _LIBRARY_ROOTS
+                self.env[bound] = _imported(alias.name, bound, from_library)
         elif isinstance(node, ast.Assign):
             value = self.eval(node.value)
             for target in node.targets:
@@ -341,7 +372,7 @@ class _Scope:
             self.eval(default)
         for argument in [*positional, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
             if argument is not None:
-                env[argument.arg] = ANYTHING
+                env[argument.arg] = unknown(PARAMETER)
         is_static = any(
             isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")
             for d in node.decorator_list
@@ -369,7 +400,7 @@ class _Scope:
             return CRITERION
         if name in LOSS_CLASSES:
             return LOSS_CLASS
-        return ANYTHING
+        return unknown(name)  # a star import, or a global set elsewhere
 
     def eval(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Name):
@@ -392,7 +423,7 @@ class _Scope:
                 arguments.kwarg,
             ]:
                 if argument is not None:
-                    inner[argument.arg] = ANYTHING
+                    inner[argument.arg] = unknown(PARAMETER)
             _Scope(self.module, self.owner, inner, report=self.report).eval(node.body)
             return CLEAN
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
@@ -408,6 +439,9 @@ class _Scope:
             value = self.eval(node.value)
             self.assign(node.target, value)
             return value
+        if isinstance(node, ast.IfExp):
+            self.eval(node.test)
+            return self.eval(node.body).join(self.eval(node.orelse))
         if isinstance(node, ast.Subscript):
             self.eval(node.slice)
             return self.eval(node.value)  # a selection keeps what the rows hold
@@ -499,14 +533,21 @@ class _Scope:
     def loss_call(self, argument: Value) -> None:
         if self.report and argument.probs:
             self.module.result.loss_site = True
+            self.note(argument.sources)
 
     def log_call(self, argument: Value) -> None:
         if self.report and argument.probs:
             self.module.result.log_site = True
+            self.note(argument.sources)
 
     def escape(self) -> None:
         if self.report:
             self.module.result.loss_site = True
+            self.note(frozenset({ESCAPE}))
+
+    def note(self, sources: frozenset[str]) -> None:
+        self.module.result.sources |= sources
+        self.module.result.definitions.add(self.module.current_definition)
 
 
 class _ClassAttributes:
@@ -522,11 +563,6 @@ class _ClassAttributes:
             for item in node.body
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
-        # `nn.Module`, `object`: no attribute comes from a base this module cannot see.
-        self.library_bases = all(
-            isinstance(binding, _Library) or binding == CLEAN
-            for binding in (scope.eval_binding(base) for base in node.bases)
-        )
 
     def method(self, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         for item in self.node.body:
@@ -574,17 +610,26 @@ class _ClassAttributes:
             return self.attributes[name]
         if name in self.methods:
             return Value(call_probs=True)
-        # Set by a base class this module cannot see, or not at all.
-        return CLEAN if self.library_bases else ANYTHING
+        # Set by a base class, or not at all: the engine reads no base class (it knows
+        # only what this class's own `__init__` stores), so it follows nothing from here.
+        return CLEAN
 
 
-def _imported(name: str, from_library: bool) -> Binding:
+def _imported(name: str, bound: str, from_library: bool) -> Binding:
     if from_library:
         return _library_member(name)
     if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
-        return ANYTHING
-    loss_like = bool(_LOSS_LIKE.search(name)) or not name[:1].isupper()
-    return Value(probs=True, criterion=loss_like, call_probs=True, call_criterion=loss_like)
+        return unknown(bound)
+    # Calling an imported class or function is never a loss call to the engine (it follows
+    # the function or builds the model); what it returns may be a criterion (a factory),
+    # unless it is a class whose name does not say loss.
+    returns_criterion = bool(_LOSS_LIKE.search(name)) or not name[:1].isupper()
+    return Value(
+        probs=True,
+        call_probs=True,
+        call_criterion=returns_criterion,
+        sources=frozenset({bound}),
+    )
 
 
 def _library_member(name: str) -> Binding:

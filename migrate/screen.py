@@ -95,9 +95,15 @@ class Screen:
     forward_returns_activation: bool = False
     # Last parts of the module names it imports (`from .model import Net` -> model, Net).
     imports: frozenset[str] = frozenset()
-    # What it imports, for resolving to files: `a.b` for `import a.b`; `..a:n` (dots for the
-    # relative level) for `from ..a import n`.
-    import_targets: frozenset[str] = frozenset()
+    # What it imports, for resolving to files: (module, name, bound name); `("..a", "n", "m")`
+    # for `from ..a import n as m`, `("a.b", "", "a")` for `import a.b`.
+    import_targets: frozenset[tuple[str, str, str]] = frozenset()
+    # Where what reached a loss or a log came from (`migrate.reach.Value.sources`), and the
+    # top-level definitions that hold those sites.
+    site_sources: frozenset[str] = frozenset()
+    site_definitions: frozenset[str] = frozenset()
+    # Names that appear in a `return` (a factory returns the model class it imports).
+    returned_names: frozenset[str] = frozenset()
     # Top-level classes and functions (what another file may import from it).
     definitions: frozenset[str] = frozenset()
 
@@ -117,18 +123,24 @@ def screen_source(source: str) -> Screen:
     activation_lines: set[int] = set()
     activation_attributes: set[str] = set()
     imports: set[str] = set()
-    targets: set[str] = set()
+    targets: set[tuple[str, str, str]] = set()
     functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    returned: set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Return) and node.value is not None:
+            returned.update(n.id for n in ast.walk(node.value) if isinstance(n, ast.Name))
         if isinstance(node, ast.Import):
             imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
-            targets.update(alias.name for alias in node.names)
+            targets.update(
+                (alias.name, "", alias.asname or alias.name.split(".", 1)[0])
+                for alias in node.names
+            )
         elif isinstance(node, ast.ImportFrom):
             if node.module:
                 imports.add(node.module.rsplit(".", 1)[-1])
             imports.update(alias.name for alias in node.names)
             prefix = "." * node.level + (node.module or "")
-            targets.update(f"{prefix}:{alias.name}" for alias in node.names)
+            targets.update((prefix, alias.name, alias.asname or alias.name) for alias in node.names)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.append(node)
         elif isinstance(node, (ast.Name, ast.Attribute)):
@@ -157,6 +169,9 @@ def screen_source(source: str) -> Screen:
         forward_returns_activation=any(f.name in ("forward", "__call__") for f in returning),
         imports=frozenset(imports),
         import_targets=frozenset(targets),
+        site_sources=frozenset(reached.sources),
+        site_definitions=frozenset(reached.definitions),
+        returned_names=frozenset(returned),
         definitions=frozenset(
             node.name
             for node in tree.body

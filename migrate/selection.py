@@ -15,6 +15,7 @@ from pathlib import Path
 from migrate.discovery import SourceFile
 from migrate.engine import might_match
 from migrate.index import defined_classes, module_name_for
+from migrate.reach import ELSEWHERE, ESCAPE, LOSS_CLASSES, LOSS_FUNCTIONS, PARAMETER
 from migrate.rule import Rule
 from migrate.screen import Screen, screen_source, worth_parsing
 
@@ -49,23 +50,9 @@ def select_files(
     module_names = _module_names(readable)
     providers = _providers(core, screens, readable, module_names)
     selected = core | providers
-    # Users: files that import a kept file's module, or a class or function it defines.
-    losses = {path for path in core if screens[path].loss_site}
-    modules = {path.stem for path in losses if path.stem != "__init__"}
-    definitions = set().union(*(screens[path].definitions for path in losses)) if losses else set()
-    alternatives = []
-    if modules:
-        names = "|".join(sorted(map(re.escape, modules)))
-        alternatives.append(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b(?:{names})\b")
-    if definitions:
-        alternatives.append(r"\b(?:" + "|".join(sorted(map(re.escape, definitions))) + r")\b")
-    if alternatives:
-        pattern = re.compile("|".join(alternatives))
-        selected |= {
-            path
-            for path in named - selected
-            if _names_activation(readable[path].text) and pattern.search(readable[path].text)
-        }
+    # Users: files that name an activation and import what holds a site fed by a caller
+    # (a helper whose parameter reaches a loss) or a criterion handed on.
+    selected |= _users(core, screens, readable, named - selected)
     if fixing:
         models = {
             path
@@ -97,7 +84,7 @@ def _providers(
     for _ in range(IMPORT_DEPTH):
         reached: set[Path] = set()
         for importer in frontier:
-            for target in screens[importer].import_targets:
+            for target in _followed_imports(screens[importer], importer, importer in core):
                 for name in _candidate_modules(target, module_names[importer], importer):
                     path = by_name.get(name)
                     if path is not None and path not in core and path not in came_from:
@@ -116,13 +103,34 @@ def _providers(
     return providers
 
 
-def _candidate_modules(target: str, importer_module: str, importer: Path) -> list[str]:
+def _followed_imports(
+    screen: Screen, importer: Path, holds_site: bool
+) -> list[tuple[str, str, str]]:
+    """The imports that may bring a model: from a file with a site, those that fed it (all
+    of them when a parameter did: its callers in the file may pass anything imported); from
+    a package `__init__`, all (re-exports); from another module on the way, those it
+    returns (a factory)."""
+    targets = sorted(screen.import_targets)
+    if holds_site:
+        if screen.site_sources & {PARAMETER, ELSEWHERE}:
+            return targets
+        wanted = screen.site_sources
+    elif importer.name == "__init__.py":
+        return targets
+    else:
+        wanted = screen.returned_names
+    return [target for target in targets if target[2] in wanted or target[1] == "*"]
+
+
+def _candidate_modules(
+    target: tuple[str, str, str], importer_module: str, importer: Path
+) -> list[str]:
     """The dotted module names an import may load: `a.b` for `import a.b`; for `from X
     import n`, X itself and X.n (n may be a submodule), X resolved against the importer's
     package when relative."""
-    if ":" not in target:
-        return [target]
-    module, name = target.split(":", 1)
+    module, name, _ = target
+    if not name:
+        return [module]
     level = len(module) - len(module.lstrip("."))
     module = module[level:]
     if level:
@@ -136,6 +144,42 @@ def _candidate_modules(target: str, importer_module: str, importer: Path) -> lis
     if not module:
         return [name]
     return [module, f"{module}.{name}"]
+
+
+def _users(
+    core: set[Path],
+    screens: dict[Path, Screen],
+    readable: dict[Path, SourceFile],
+    candidates: set[Path],
+) -> set[Path]:
+    """Files that name an activation and import a kept file's module, or a definition of it
+    that holds a site fed by a caller or hands a criterion on."""
+    fed_from_outside = {
+        path for path in core if screens[path].site_sources & {PARAMETER, ESCAPE, ELSEWHERE}
+    }
+    # A module-level site or criterion: whoever imports the module.
+    modules = {
+        path.stem
+        for path in fed_from_outside
+        if path.stem != "__init__" and "" in screens[path].site_definitions
+    }
+    definitions = set().union(*(screens[path].site_definitions for path in fed_from_outside))
+    # A loss function's own name is a loss wherever it is called: those files are screened.
+    definitions -= {"", *LOSS_FUNCTIONS, *LOSS_CLASSES}
+    alternatives = []
+    if modules:
+        names = "|".join(sorted(map(re.escape, modules)))
+        alternatives.append(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b(?:{names})\b")
+    if definitions:
+        alternatives.append(r"\b(?:" + "|".join(sorted(map(re.escape, definitions))) + r")\b")
+    if not alternatives:
+        return set()
+    pattern = re.compile("|".join(alternatives))
+    return {
+        path
+        for path in candidates
+        if _names_activation(readable[path].text) and pattern.search(readable[path].text)
+    }
 
 
 def _module_names(readable: dict[Path, SourceFile]) -> dict[Path, str]:

@@ -30,7 +30,7 @@ LOSS_CLASSES = frozenset({"CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "N
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
 _WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "compile"})
 # Modules whose functions return nothing the engine follows (apart from the names above).
-_LIBRARY_ROOTS = frozenset({"torch", "math", "numpy", "builtins", "typing", "functools", "os"})
+LIBRARY_ROOTS = frozenset({"torch", "math", "numpy", "builtins", "typing", "functools", "os"})
 _BUILTINS = frozenset(dir(builtins))
 _LOSS_LIKE = re.compile(r"loss|criterion|crit", re.IGNORECASE)
 
@@ -245,12 +245,12 @@ class _Scope:
             for alias in node.names:
                 root = alias.name.split(".", 1)[0]
                 bound = alias.asname or root
-                self.env[bound] = _Library(alias.name) if root in _LIBRARY_ROOTS else unknown(bound)
+                self.env[bound] = _Library(alias.name) if root in LIBRARY_ROOTS else unknown(bound)
         elif isinstance(node, ast.ImportFrom):
             root = (node.module or "").split(".", 1)[0]
             for alias in node.names:
                 bound = alias.asname or alias.name
-                from_library = node.level == 0 and root in _LIBRARY_ROOTS
+                from_library = node.level == 0 and root in LIBRARY_ROOTS
                 self.env[bound] = _imported(alias.name, bound, from_library)
         elif isinstance(node, ast.Assign):
             value = self.eval(node.value)

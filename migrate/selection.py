@@ -15,7 +15,14 @@ from pathlib import Path
 from migrate.discovery import SourceFile
 from migrate.engine import might_match
 from migrate.index import defined_classes, module_name_for
-from migrate.reach import ELSEWHERE, ESCAPE, LOSS_CLASSES, LOSS_FUNCTIONS, PARAMETER
+from migrate.reach import (
+    ELSEWHERE,
+    ESCAPE,
+    LIBRARY_ROOTS,
+    LOSS_CLASSES,
+    LOSS_FUNCTIONS,
+    PARAMETER,
+)
 from migrate.rule import Rule
 from migrate.screen import Screen, screen_source, worth_parsing
 
@@ -52,7 +59,7 @@ def select_files(
     selected = core | providers
     # Users: files that name an activation and import what holds a site fed by a caller
     # (a helper whose parameter reaches a loss) or a criterion handed on.
-    selected |= _users(core, screens, readable, named - selected)
+    selected |= _users(core, screens, readable, module_names, named - selected)
     if fixing:
         models = {
             path
@@ -77,20 +84,31 @@ def _providers(
 ) -> set[Path]:
     """The modules the kept files import, a few imports deep, that return an activation (a
     model defined elsewhere, built by a factory, re-exported by a package), with the modules
-    on the way to them (the factory, the package `__init__`)."""
+    on the way to them (the factory, the package `__init__`).
+
+    Each step follows only what can carry a model on: from a kept file, the imports that fed
+    its sites (all of them when a parameter or a criterion handed on is involved: callers
+    in the file may pass anything imported); from a module reached for some names, the
+    imports of those names (a re-export) and of the names it returns (a factory). Library
+    modules are not followed: the engine does not follow them either."""
     by_name = {name: path for path, name in module_names.items()}
     came_from: dict[Path, Path] = {}
-    frontier = set(core)
+    frontier: dict[Path, frozenset[str] | None] = {path: None for path in core}
     for _ in range(IMPORT_DEPTH):
-        reached: set[Path] = set()
-        for importer in frontier:
-            for target in _followed_imports(screens[importer], importer, importer in core):
-                for name in _candidate_modules(target, module_names[importer], importer):
+        reached: dict[Path, frozenset[str] | None] = {}
+        for importer, wanted in frontier.items():
+            for target in _followed_imports(screens[importer], importer in core, wanted):
+                for name, names in _candidate_modules(target, module_names[importer], importer):
                     path = by_name.get(name)
-                    if path is not None and path not in core and path not in came_from:
+                    if path is None or path in core or name.split(".", 1)[0] in LIBRARY_ROOTS:
+                        continue
+                    if path not in came_from:
                         came_from[path] = importer
-                        reached.add(path)
-        unscreened = reached - set(screens)
+                        reached[path] = names
+                    elif path in reached and reached[path] is not None:
+                        previous = reached[path]
+                        reached[path] = None if names is None else previous | names
+        unscreened = set(reached) - set(screens)
         screens.update(screen_all({path: readable[path].text for path in unscreened}))
         frontier = reached
     providers: set[Path] = set()
@@ -104,33 +122,27 @@ def _providers(
 
 
 def _followed_imports(
-    screen: Screen, importer: Path, holds_site: bool
+    screen: Screen, holds_site: bool, wanted: frozenset[str] | None
 ) -> list[tuple[str, str, str]]:
-    """The imports that may bring a model: from a file with a site, those that fed it (all
-    of them when a parameter did: its callers in the file may pass anything imported); from
-    a package `__init__`, all (re-exports); from another module on the way, those it
-    returns (a factory)."""
     targets = sorted(screen.import_targets)
     if holds_site:
-        if screen.site_sources & {PARAMETER, ELSEWHERE}:
+        if screen.site_sources & {PARAMETER, ELSEWHERE, ESCAPE}:
             return targets
-        wanted = screen.site_sources
-    elif importer.name == "__init__.py":
-        return targets
+        names = set(screen.site_sources)
     else:
-        wanted = screen.returned_names
-    return [target for target in targets if target[2] in wanted or target[1] == "*"]
+        names = set(screen.returned_names) | set(wanted or ())
+    return [target for target in targets if target[2] in names or target[1] == "*"]
 
 
 def _candidate_modules(
     target: tuple[str, str, str], importer_module: str, importer: Path
-) -> list[str]:
-    """The dotted module names an import may load: `a.b` for `import a.b`; for `from X
-    import n`, X itself and X.n (n may be a submodule), X resolved against the importer's
-    package when relative."""
+) -> list[tuple[str, frozenset[str] | None]]:
+    """The dotted module names an import may load, each with the names wanted from it:
+    `a.b` (everything) for `import a.b`; for `from X import n`, X for n, and X.n (n may be a
+    submodule) for everything. X is resolved against the importer's package when relative."""
     module, name, _ = target
     if not name:
-        return [module]
+        return [(module, None)]
     level = len(module) - len(module.lstrip("."))
     module = module[level:]
     if level:
@@ -142,44 +154,56 @@ def _candidate_modules(
         base = ".".join(parts[:keep])
         module = ".".join(part for part in (base, module) if part)
     if not module:
-        return [name]
-    return [module, f"{module}.{name}"]
+        return [(name, None)]
+    return [(module, frozenset({name})), (f"{module}.{name}", None)]
 
 
 def _users(
     core: set[Path],
     screens: dict[Path, Screen],
     readable: dict[Path, SourceFile],
+    module_names: dict[Path, str],
     candidates: set[Path],
 ) -> set[Path]:
-    """Files that name an activation and import a kept file's module, or a definition of it
-    that holds a site fed by a caller or hands a criterion on."""
-    fed_from_outside = {
-        path for path in core if screens[path].site_sources & {PARAMETER, ESCAPE, ELSEWHERE}
-    }
-    # A module-level site or criterion: whoever imports the module.
-    modules = {
-        path.stem
-        for path in fed_from_outside
-        if path.stem != "__init__" and "" in screens[path].site_definitions
-    }
-    definitions = set().union(*(screens[path].site_definitions for path in fed_from_outside))
-    # A loss function's own name is a loss wherever it is called: those files are screened.
-    definitions -= {"", *LOSS_FUNCTIONS, *LOSS_CLASSES}
-    alternatives = []
-    if modules:
-        names = "|".join(sorted(map(re.escape, modules)))
-        alternatives.append(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b(?:{names})\b")
-    if definitions:
-        alternatives.append(r"\b(?:" + "|".join(sorted(map(re.escape, definitions))) + r")\b")
-    if not alternatives:
+    """Files that name an activation and use a kept file where a caller feeds a site (a
+    helper whose parameter reaches a loss) or a criterion is handed on: they name its module
+    and one of the definitions holding such a site (or, for a module-level one, just the
+    module). Library modules are left out: the engine does not follow calls into them."""
+    wanted: dict[str, set[str]] = {}
+    for path in core:
+        screen = screens[path]
+        module = module_names[path]
+        if not screen.site_sources & {PARAMETER, ESCAPE, ELSEWHERE}:
+            continue
+        if module.split(".", 1)[0] in LIBRARY_ROOTS:
+            continue
+        # A loss function's own name is a loss wherever it is called: those files are kept.
+        definitions = set(screen.site_definitions) - {*LOSS_FUNCTIONS, *LOSS_CLASSES}
+        if definitions:
+            wanted.setdefault(module.rsplit(".", 1)[-1], set()).update(definitions)
+    if not wanted:
         return set()
-    pattern = re.compile("|".join(alternatives))
-    return {
-        path
-        for path in candidates
-        if _names_activation(readable[path].text) and pattern.search(readable[path].text)
+    names = "|".join(sorted(map(re.escape, wanted)))
+    module_pattern = re.compile(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b({names})\b")
+    definition_patterns = {
+        module: re.compile(
+            r"\b(?:" + "|".join(sorted(re.escape(d) for d in definitions if d)) + r")\b"
+        )
+        for module, definitions in wanted.items()
+        if any(definitions)
     }
+    users: set[Path] = set()
+    for path in candidates:
+        text = readable[path].text
+        if not _names_activation(text):
+            continue
+        for module in set(module_pattern.findall(text)):
+            anywhere = "" in wanted[module]
+            pattern = definition_patterns.get(module)
+            if anywhere or (pattern is not None and pattern.search(text)):
+                users.add(path)
+                break
+    return users
 
 
 def _module_names(readable: dict[Path, SourceFile]) -> dict[Path, str]:

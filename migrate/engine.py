@@ -76,6 +76,9 @@ class ModuleInput:
     # True when CPython's parser already accepted this exact source (the pipeline's screen):
     # the engine need not parse it with `ast` a second time.
     python_parsed: bool = False
+    # What libcst parses instead of `source`, when set: the same lines with definitions that
+    # cannot matter blanked out (a large check); positions and offsets refer to `source`.
+    parse_source: str | None = None
 
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
@@ -101,7 +104,12 @@ def analyze_project(
             continue
         try:
             facts = ModuleFacts(
-                path, module.source, module.module_name, index, data_dependent_fixes
+                path,
+                module.source,
+                module.module_name,
+                index,
+                data_dependent_fixes,
+                parse_source=module.parse_source,
             )
         except cst.ParserSyntaxError as error:
             span = Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1)

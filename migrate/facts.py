@@ -31,6 +31,7 @@ class ModuleFacts:
         module_name: str = "__main__",
         project: ProjectIndex | None = None,
         data_dependent_fixes: bool = False,
+        parse_source: str | None = None,
     ) -> None:
         self.path = path
         self.source = source
@@ -40,7 +41,9 @@ class ModuleFacts:
         # planned only when the user asked for them (`--unsafe-fixes` with `migrate`).
         self.data_dependent_fixes = data_dependent_fixes
         # Parsing may raise libcst.ParserSyntaxError; the engine turns that into MC001.
-        parsed = cst.parse_module(source)
+        # `parse_source`, when given, has the same lines as `source` with some blanked out:
+        # positions found in it are positions in `source`.
+        parsed = cst.parse_module(source if parse_source is None else parse_source)
         self._wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
         self.module: cst.Module = self._wrapper.module
 

@@ -11,7 +11,7 @@ import stat
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from migrate.engine import (
 from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
-from migrate.selection import select_files
+from migrate.selection import cut_source, select_files
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
 if TYPE_CHECKING:
@@ -169,7 +169,8 @@ def _analyze(
     span files: those that name an activation or a loss, and those that name a class they
     define (they may read a model's output)."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
-    candidates, screens = select_files(readable, rules, options.fix is not None)
+    selection = select_files(readable, rules, options.fix is not None)
+    candidates, screens = selection.files, selection.screens
     package_dirs = {path.parent for path in files if path.name == "__init__.py"}
     displays = {path: display_path(path) for path in files}
     modules = {
@@ -184,6 +185,12 @@ def _analyze(
         if path in candidates
     }
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
+        # A large check without fixes: libcst reads only the definitions that matter of the
+        # files that have many (the rest become blank lines, so positions stay the same).
+        for path, kept in selection.kept_definitions.items():
+            cut = cut_source(readable[path].text, screens[path].outline, kept)
+            if cut is not None:
+                modules[displays[path]] = replace(modules[displays[path]], parse_source=cut)
         # Only modules that hand out an activation's output matter to another file's flow.
         relevant = {
             displays[path]
@@ -299,7 +306,10 @@ def _check_in_batches(
     """A large check without fixes: batches of folders with the modules they import, on
     every core. Memory stays that of one batch per worker, not of the whole tree."""
     plan = plan_batches(
-        {path: (module.module_name, module.source) for path, module in modules.items()},
+        {
+            path: (module.module_name, module.parse_source or module.source)
+            for path, module in modules.items()
+        },
         BATCH_BYTES,
         relevant,
     )

@@ -439,6 +439,12 @@ class _Scope:
             value = self.eval(node.value)
             self.assign(node.target, value)
             return value
+        if isinstance(node, ast.Dict):
+            # The engine keeps a dict's values by string key; a key carries nothing on.
+            for key in node.keys:
+                if key is not None:
+                    self.eval(key)
+            return _joined(self.eval(value) for value in node.values)
         if isinstance(node, ast.IfExp):
             self.eval(node.test)
             return self.eval(node.body).join(self.eval(node.orelse))

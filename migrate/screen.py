@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migrate.reach import Reach, reach
 
@@ -83,6 +83,16 @@ def _is_class_call(text: str, start: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A top-level class or function: its lines (decorators included) and the names it uses."""
+
+    name: str
+    first_line: int
+    last_line: int
+    uses: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Screen:
     """What the first look found in one file."""
 
@@ -104,6 +114,12 @@ class Screen:
     site_definitions: frozenset[str] = frozenset()
     # Names that appear in a `return` (a factory returns the model class it imports).
     returned_names: frozenset[str] = frozenset()
+    # The top-level definitions that hold a softmax without `dim`, or return an activation.
+    dimless_definitions: frozenset[str] = frozenset()
+    returning_definitions: frozenset[str] = frozenset()
+    # Every top-level class and function: where it is and which names it uses (to cut a
+    # large file down to the definitions that matter, see `migrate.selection`).
+    outline: tuple[Definition, ...] = ()
     # Top-level classes and functions (what another file may import from it).
     definitions: frozenset[str] = frozenset()
 
@@ -119,65 +135,91 @@ def screen_source(source: str) -> Screen:
         return Screen(syntax_error=(error.lineno or 1, error.offset or 1, str(error.msg)))
     except (RecursionError, MemoryError, ValueError) as error:
         return Screen(syntax_error=(1, 1, f"{type(error).__name__}: {error}"))
-    dimless = False
-    activation_lines: set[int] = set()
-    activation_attributes: set[str] = set()
-    imports: set[str] = set()
-    targets: set[tuple[str, str, str]] = set()
-    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
-    returned: set[str] = set()
-    for node in ast.walk(tree):
+    walk = _Walk()
+    for statement in tree.body:
+        owner = ""
+        if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            owner = statement.name
+        uses: set[str] = set()
+        for node in ast.walk(statement):
+            walk.look_at(node, owner, uses)
+        if owner:
+            assert isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            first = min([statement.lineno, *(d.lineno for d in statement.decorator_list)])
+            last = statement.end_lineno or statement.lineno
+            walk.outline.append(Definition(owner, first, last, frozenset(uses)))
+    reached = reach(tree) if walk.activation_lines or names_loss(source) else Reach()
+    returning = [
+        (owner, function)
+        for owner, function in walk.functions
+        if _may_return_activation(function, walk.activation_lines, walk.activation_attributes)
+        and _function_returns_activation(function, walk.activation_attributes)
+    ]
+    return Screen(
+        loss_site=reached.loss_site and names_loss(source),
+        local_site=bool(walk.dimless) or reached.log_site,
+        returns_activation=bool(returning),
+        forward_returns_activation=any(f.name in ("forward", "__call__") for _, f in returning),
+        imports=frozenset(walk.imports),
+        import_targets=frozenset(walk.targets),
+        site_sources=frozenset(reached.sources),
+        site_definitions=frozenset(reached.definitions),
+        returned_names=frozenset(walk.returned),
+        definitions=frozenset(definition.name for definition in walk.outline),
+        dimless_definitions=frozenset(walk.dimless),
+        returning_definitions=frozenset(owner for owner, _ in returning),
+        outline=tuple(walk.outline),
+    )
+
+
+@dataclass
+class _Walk:
+    """What the screen collects in one walk over a module."""
+
+    dimless: set[str] = field(default_factory=set)  # top-level owners of such a call
+    activation_lines: set[int] = field(default_factory=set)
+    activation_attributes: set[str] = field(default_factory=set)
+    imports: set[str] = field(default_factory=set)
+    targets: set[tuple[str, str, str]] = field(default_factory=set)
+    functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = field(
+        default_factory=list
+    )
+    returned: set[str] = field(default_factory=set)
+    outline: list[Definition] = field(default_factory=list)
+
+    def look_at(self, node: ast.AST, owner: str, uses: set[str]) -> None:
+        if isinstance(node, ast.Name):
+            uses.add(node.id)
         if isinstance(node, ast.Return) and node.value is not None:
-            returned.update(n.id for n in ast.walk(node.value) if isinstance(n, ast.Name))
+            self.returned.update(n.id for n in ast.walk(node.value) if isinstance(n, ast.Name))
         if isinstance(node, ast.Import):
-            imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
-            targets.update(
+            self.imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
+            self.targets.update(
                 (alias.name, "", alias.asname or alias.name.split(".", 1)[0])
                 for alias in node.names
             )
         elif isinstance(node, ast.ImportFrom):
             if node.module:
-                imports.add(node.module.rsplit(".", 1)[-1])
-            imports.update(alias.name for alias in node.names)
+                self.imports.add(node.module.rsplit(".", 1)[-1])
+            self.imports.update(alias.name for alias in node.names)
             prefix = "." * node.level + (node.module or "")
-            targets.update((prefix, alias.name, alias.asname or alias.name) for alias in node.names)
+            self.targets.update(
+                (prefix, alias.name, alias.asname or alias.name) for alias in node.names
+            )
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions.append(node)
+            self.functions.append((owner, node))
         elif isinstance(node, (ast.Name, ast.Attribute)):
             name = node.id if isinstance(node, ast.Name) else node.attr
             if name in ACTIVATION_NAMES:
-                activation_lines.add(node.lineno)
+                self.activation_lines.add(node.lineno)
         elif isinstance(node, ast.Call):
             name = _called_name(node.func)
             if name in _DIMLESS and _without_dim(node, name):
-                dimless = True
+                self.dimless.add(owner)
         elif isinstance(node, ast.Assign) and _builds_activation(node.value):
             for target in node.targets:
                 if isinstance(target, ast.Attribute):
-                    activation_attributes.add(target.attr)
-    reached = reach(tree) if activation_lines or names_loss(source) else Reach()
-    returning = [
-        function
-        for function in functions
-        if _may_return_activation(function, activation_lines, activation_attributes)
-        and _function_returns_activation(function, activation_attributes)
-    ]
-    return Screen(
-        loss_site=reached.loss_site and names_loss(source),
-        local_site=dimless or reached.log_site,
-        returns_activation=bool(returning),
-        forward_returns_activation=any(f.name in ("forward", "__call__") for f in returning),
-        imports=frozenset(imports),
-        import_targets=frozenset(targets),
-        site_sources=frozenset(reached.sources),
-        site_definitions=frozenset(reached.definitions),
-        returned_names=frozenset(returned),
-        definitions=frozenset(
-            node.name
-            for node in tree.body
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-        ),
-    )
+                    self.activation_attributes.add(target.attr)
 
 
 def _may_return_activation(

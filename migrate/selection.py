@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.discovery import SourceFile
@@ -24,16 +25,24 @@ from migrate.reach import (
     PARAMETER,
 )
 from migrate.rule import Rule
-from migrate.screen import Screen, screen_source, worth_parsing
+from migrate.screen import Definition, Screen, screen_source, worth_parsing
 
 MAX_IMPORT_ROUNDS = 3
 PARALLEL_SCREEN_FILES = 64
 
 
-def select_files(
-    readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool
-) -> tuple[set[Path], dict[Path, Screen]]:
-    """The files to parse with libcst, and the screens of those the `ast` screen looked at.
+@dataclass
+class Selection:
+    """The files to parse with libcst; the screens of those the `ast` screen looked at; and,
+    for the large files that only some definitions of matter, those definitions."""
+
+    files: set[Path]
+    screens: dict[Path, Screen] = field(default_factory=dict)
+    kept_definitions: dict[Path, frozenset[str]] = field(default_factory=dict)
+
+
+def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -> Selection:
+    """The files to parse with libcst, and what else the first look learnt about them.
 
     A migration (MC1xx) needs every file that names an activation, a loss or a multi-label
     API, and the files that import them (they read the model's output).
@@ -49,14 +58,14 @@ def select_files(
     """
     named = {path for path, source in readable.items() if might_match(source.text)}
     if any(rule.code.startswith("MC1") for rule in rules):
-        return _with_importers(named, readable), {}
+        return Selection(_with_importers(named, readable))
     screens = screen_all(
         {path: readable[path].text for path in named if worth_parsing(readable[path].text)}
     )
     core = {path for path, screen in screens.items() if screen.matters}
     module_names = _module_names(readable)
     providers = _providers(core, screens, readable, module_names)
-    selected = core | providers
+    selected = core | set(providers)
     # Users: files that name an activation and import what holds a site fed by a caller
     # (a helper whose parameter reaches a loss) or a criterion handed on.
     selected |= _users(core, screens, readable, module_names, named - selected)
@@ -70,7 +79,39 @@ def select_files(
     # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`).
     folders = {path.parent for path in selected}
     selected |= {path for path in readable if path.name == "__init__.py" and path.parent in folders}
-    return selected, screens
+    kept: dict[Path, frozenset[str]] = {}
+    for path in core | set(providers):
+        screen = screens[path]
+        seeds = set(screen.returning_definitions)
+        if path in core:
+            seeds |= screen.site_definitions | screen.dimless_definitions
+        wanted = providers.get(path, frozenset())
+        if wanted is None:
+            continue  # imported whole (`import pkg.models`): any definition may be read
+        kept[path] = _closure(screen, seeds | wanted)
+    return Selection(selected, screens, kept)
+
+
+def _closure(screen: Screen, seeds: set[str]) -> frozenset[str]:
+    """The definitions the engine needs to read the seeds as it would in the whole file:
+    what they use (a head class, a helper), and the callers of those that hold a site (the
+    engine learns a parameter's kind from every call site)."""
+    kept = {definition.name for definition in screen.outline if definition.name in seeds}
+    callers_needed = set(kept & screen.site_definitions)
+    defined = {definition.name for definition in screen.outline}
+    changed = True
+    while changed:
+        changed = False
+        for definition in screen.outline:
+            if definition.name in kept:
+                used = (definition.uses & defined) - kept
+                if used:
+                    kept |= used
+                    changed = True
+            elif definition.uses & callers_needed:
+                kept.add(definition.name)
+                changed = True
+    return frozenset(kept)
 
 
 IMPORT_DEPTH = 3
@@ -81,7 +122,7 @@ def _providers(
     screens: dict[Path, Screen],
     readable: dict[Path, SourceFile],
     module_names: dict[Path, str],
-) -> set[Path]:
+) -> dict[Path, frozenset[str] | None]:
     """The modules the kept files import, a few imports deep, that return an activation (a
     model defined elsewhere, built by a factory, re-exported by a package), with the modules
     on the way to them (the factory, the package `__init__`).
@@ -93,6 +134,8 @@ def _providers(
     modules are not followed: the engine does not follow them either."""
     by_name = {name: path for path, name in module_names.items()}
     came_from: dict[Path, Path] = {}
+    # The names wanted from each module reached (None: the whole module).
+    wanted_from: dict[Path, frozenset[str] | None] = {}
     frontier: dict[Path, frozenset[str] | None] = {path: None for path in core}
     for _ in range(IMPORT_DEPTH):
         reached: dict[Path, frozenset[str] | None] = {}
@@ -102,21 +145,24 @@ def _providers(
                     path = by_name.get(name)
                     if path is None or path in core or name.split(".", 1)[0] in LIBRARY_ROOTS:
                         continue
-                    if path not in came_from:
+                    if path in wanted_from:
+                        previous = wanted_from[path]
+                        merged = None if names is None or previous is None else previous | names
+                        wanted_from[path] = merged
+                        if path in reached:
+                            reached[path] = merged
+                    else:
                         came_from[path] = importer
-                        reached[path] = names
-                    elif path in reached and reached[path] is not None:
-                        previous = reached[path]
-                        reached[path] = None if names is None else previous | names
+                        wanted_from[path] = reached[path] = names
         unscreened = set(reached) - set(screens)
         screens.update(screen_all({path: readable[path].text for path in unscreened}))
         frontier = reached
-    providers: set[Path] = set()
+    providers: dict[Path, frozenset[str] | None] = {}
     for path in came_from:
         if screens[path].returns_activation or screens[path].syntax_error is not None:
             step: Path | None = path
             while step is not None and step not in core and step not in providers:
-                providers.add(step)
+                providers[step] = wanted_from.get(step)
                 step = came_from.get(step)
     return providers
 
@@ -259,3 +305,18 @@ def _with_importers(
         selected |= added
         frontier = added
     return selected
+
+
+def cut_source(text: str, outline: tuple[Definition, ...], kept: frozenset[str]) -> str | None:
+    """The source with the top-level definitions not in `kept` turned into blank lines (each
+    keeps its line ending), so every kept line keeps its number and its bytes; None when
+    nothing would be cut."""
+    dropped = [d for d in outline if d.name not in kept]
+    if not dropped:
+        return None
+    lines = text.splitlines(keepends=True)
+    for definition in dropped:
+        for index in range(definition.first_line - 1, min(definition.last_line, len(lines))):
+            line = lines[index]
+            lines[index] = line[len(line.rstrip("\r\n")) :]
+    return "".join(lines)

@@ -15,7 +15,8 @@ from pathlib import PurePosixPath
 _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([^\n#]+)|import[ \t]+([\w., \t]+))", re.M
 )
-IMPORT_DEPTH = 2
+# As deep as the selection looks for providers (migrate.selection.IMPORT_DEPTH).
+IMPORT_DEPTH = 3
 
 
 @dataclass(frozen=True)

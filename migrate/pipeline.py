@@ -195,7 +195,9 @@ def _analyze(
         relevant = {
             displays[path]
             for path in candidates
-            if path.name == "__init__.py" or (path in screens and screens[path].returns_activation)
+            if path.name == "__init__.py"
+            or path in selection.providers
+            or (path in screens and screens[path].returns_activation)
         }
         outcomes = _check_in_batches(modules, rules, relevant)
     else:
@@ -321,22 +323,47 @@ def _check_in_batches(
     outcomes: dict[str, FileOutcome] = {}
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2:
-        for job in jobs:
-            outcomes.update(_check_batch(job))
-        return outcomes
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(_check_batch, jobs):
-            outcomes.update(result)
+        results = [_check_batch(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_check_batch, jobs))
+    for members, reported in results:
+        for path, outcome in reported.items():
+            if path in members:
+                _merge_findings(outcome, outcomes.get(path))
+                outcomes[path] = outcome
+    # A finding that starts in a context module (a model's forward, read by a member's loss)
+    # is reported there, by the batch of the member that saw it.
+    for members, reported in results:
+        for path, outcome in reported.items():
+            if path not in members and path in outcomes:
+                _merge_findings(outcomes[path], outcome)
     return outcomes
+
+
+def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
+    if other is None:
+        return
+    seen = {(v.code, v.span, v.message) for v in into.remaining}
+    for finding in other.findings:
+        violation = finding.violation
+        key = (violation.code, violation.span, violation.message)
+        if key not in seen:
+            seen.add(key)
+            into.findings.append(finding)
+            into.remaining.append(violation)
+    into.findings.sort(key=lambda f: (f.violation.span, f.violation.code))
+    into.remaining.sort(key=lambda v: (v.span, v.code))
 
 
 def _check_batch(
     job: tuple[dict[str, ModuleInput], list[str], frozenset[str]],
-) -> dict[str, FileOutcome]:
+) -> tuple[frozenset[str], dict[str, FileOutcome]]:
+    """The outcomes of a batch's modules: its members', and its context modules' too (a
+    finding may start there)."""
     modules, codes, members = job
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
-    outcomes = check_project(modules, rules)
-    return {path: outcome for path, outcome in outcomes.items() if path in members}
+    return members, check_project(modules, rules)
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

@@ -39,6 +39,8 @@ class Selection:
     files: set[Path]
     screens: dict[Path, Screen] = field(default_factory=dict)
     kept_definitions: dict[Path, frozenset[str]] = field(default_factory=dict)
+    # Modules whose values may flow into another file: models, factories, re-exports.
+    providers: set[Path] = field(default_factory=set)
 
 
 def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool) -> Selection:
@@ -89,7 +91,7 @@ def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bo
         if wanted is None:
             continue  # imported whole (`import pkg.models`): any definition may be read
         kept[path] = _closure(screen, seeds | wanted)
-    return Selection(selected, screens, kept)
+    return Selection(selected, screens, kept, set(providers))
 
 
 def _closure(screen: Screen, seeds: set[str]) -> frozenset[str]:

@@ -129,6 +129,9 @@ class Reach:
     sources: set[str] = field(default_factory=set)
     # The top-level classes and functions that hold a site ("" for the module's own code).
     definitions: set[str] = field(default_factory=set)
+    # Where the values handed to calls came from: a site fed by a parameter gets what the
+    # callers in this file pass.
+    passed: set[str] = field(default_factory=set)
 
 
 def reach(tree: ast.Module) -> Reach:
@@ -500,6 +503,9 @@ class _Scope:
         keywords = {keyword.arg: self.eval(keyword.value) for keyword in node.keywords}
         passed = [*arguments, *keywords.values()]
         first = _first_argument(node, arguments, keywords)
+        if self.report:
+            for value in passed:
+                self.module.result.passed |= value.sources
         if any(value.local_loss for value in passed):
             self.escape()  # a criterion built here is handed to code that may call it
         if receiver is not None:

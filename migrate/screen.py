@@ -112,6 +112,8 @@ class Screen:
     # top-level definitions that hold those sites.
     site_sources: frozenset[str] = frozenset()
     site_definitions: frozenset[str] = frozenset()
+    # Where the values this file hands to calls came from (`migrate.reach.Reach.passed`).
+    passed_sources: frozenset[str] = frozenset()
     # Names that appear in a `return` (a factory returns the model class it imports).
     returned_names: frozenset[str] = frozenset()
     # The top-level definitions that hold a softmax without `dim`, or return an activation.
@@ -128,13 +130,17 @@ class Screen:
         return self.syntax_error is not None or self.loss_site or self.local_site
 
 
-def screen_source(source: str) -> Screen:
+def screen_source(source: str, look_for_sites: bool = True) -> Screen:
+    """The first look at one file. `look_for_sites=False` for a module reached only as a
+    possible provider (what it imports and returns is enough): no reach analysis."""
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
         return Screen(syntax_error=(error.lineno or 1, error.offset or 1, str(error.msg)))
     except (RecursionError, MemoryError, ValueError) as error:
         return Screen(syntax_error=(1, 1, f"{type(error).__name__}: {error}"))
+    if not look_for_sites and not any(word in source for word in _ACTIVATION_WORDS):
+        return _passing_screen(tree, source)
     walk = _Walk()
     for statement in tree.body:
         owner = ""
@@ -148,7 +154,8 @@ def screen_source(source: str) -> Screen:
             first = min([statement.lineno, *(d.lineno for d in statement.decorator_list)])
             last = statement.end_lineno or statement.lineno
             walk.outline.append(Definition(owner, first, last, frozenset(uses)))
-    reached = reach(tree) if walk.activation_lines or names_loss(source) else Reach()
+    worth_reaching = look_for_sites and (walk.activation_lines or names_loss(source))
+    reached = reach(tree) if worth_reaching else Reach()
     returning = [
         (owner, function)
         for owner, function in walk.functions
@@ -164,6 +171,7 @@ def screen_source(source: str) -> Screen:
         import_targets=frozenset(walk.targets),
         site_sources=frozenset(reached.sources),
         site_definitions=frozenset(reached.definitions),
+        passed_sources=frozenset(reached.passed),
         returned_names=frozenset(walk.returned),
         definitions=frozenset(definition.name for definition in walk.outline),
         dimless_definitions=frozenset(walk.dimless),
@@ -220,6 +228,35 @@ class _Walk:
             for target in node.targets:
                 if isinstance(target, ast.Attribute):
                     self.activation_attributes.add(target.attr)
+
+
+_ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
+_RETURN_LINE = re.compile(r"^[ \t]*return\b(.*)$", re.M)
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _passing_screen(tree: ast.Module, source: str) -> Screen:
+    """A module that spells no activation, reached on the way to a provider (a factory, a
+    package re-exporting a model): only what it imports and the names it returns matter,
+    and those are read without walking the whole tree."""
+    walk = _Walk()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            walk.look_at(statement, "", set())
+        elif isinstance(statement, (ast.If, ast.Try, ast.TryStar, ast.With)):
+            pending.extend(statement.body)
+            pending.extend(getattr(statement, "orelse", []))
+            pending.extend(getattr(statement, "finalbody", []))
+            for handler in getattr(statement, "handlers", []):
+                pending.extend(handler.body)
+    returned = {name for line in _RETURN_LINE.findall(source) for name in _IDENTIFIER.findall(line)}
+    return Screen(
+        imports=frozenset(walk.imports),
+        import_targets=frozenset(walk.targets),
+        returned_names=frozenset(returned),
+    )
 
 
 def _may_return_activation(

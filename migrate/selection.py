@@ -11,6 +11,7 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from migrate.discovery import SourceFile
@@ -130,8 +131,8 @@ def _providers(
     on the way to them (the factory, the package `__init__`).
 
     Each step follows only what can carry a model on: from a kept file, the imports that fed
-    its sites (all of them when a parameter or a criterion handed on is involved: callers
-    in the file may pass anything imported); from a module reached for some names, the
+    its sites (and, when a parameter fed one or a criterion is handed on, the imports whose
+    values the file passes to calls); from a module reached for some names, the
     imports of those names (a re-export) and of the names it returns (a factory). Library
     modules are not followed: the engine does not follow them either."""
     by_name = {name: path for path, name in module_names.items()}
@@ -157,7 +158,8 @@ def _providers(
                         came_from[path] = importer
                         wanted_from[path] = reached[path] = names
         unscreened = set(reached) - set(screens)
-        screens.update(screen_all({path: readable[path].text for path in unscreened}))
+        texts = {path: readable[path].text for path in unscreened}
+        screens.update(screen_all(texts, look_for_sites=False))
         frontier = reached
     providers: dict[Path, frozenset[str] | None] = {}
     for path in came_from:
@@ -174,9 +176,12 @@ def _followed_imports(
 ) -> list[tuple[str, str, str]]:
     targets = sorted(screen.import_targets)
     if holds_site:
-        if screen.site_sources & {PARAMETER, ELSEWHERE, ESCAPE}:
-            return targets
         names = set(screen.site_sources)
+        if names & {PARAMETER, ESCAPE}:
+            # Fed by a caller, or a criterion handed on: what this file passes to calls.
+            names |= screen.passed_sources
+        if ELSEWHERE in names:
+            return targets
     else:
         names = set(screen.returned_names) | set(wanted or ())
     return [target for target in targets if target[2] in names or target[1] == "*"]
@@ -266,13 +271,14 @@ def _names_activation(text: str) -> bool:
     return any(word in text for word in _ACTIVATION_WORDS)
 
 
-def screen_all(texts: dict[Path, str]) -> dict[Path, Screen]:
+def screen_all(texts: dict[Path, str], look_for_sites: bool = True) -> dict[Path, Screen]:
     """Screen many files on every core (`ast` work is CPU-bound); few files in-process."""
     paths = sorted(texts)
+    screen = partial(screen_source, look_for_sites=look_for_sites)
     if len(paths) < PARALLEL_SCREEN_FILES or (os.cpu_count() or 1) < 2:
-        return {path: screen_source(texts[path]) for path in paths}
+        return {path: screen(texts[path]) for path in paths}
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        results = pool.map(screen_source, [texts[path] for path in paths], chunksize=8)
+        results = pool.map(screen, [texts[path] for path in paths], chunksize=8)
         return dict(zip(paths, results, strict=True))
 
 

@@ -77,6 +77,8 @@ class Value:
 PARAMETER = "<parameter>"
 ELSEWHERE = "<elsewhere>"
 ESCAPE = "<escape>"
+# An activation applied in this file.
+ACTIVATED = "<activation>"
 CLEAN = Value()
 
 
@@ -86,8 +88,8 @@ def unknown(source: str) -> Value:
 
 
 ANYTHING = unknown(ELSEWHERE)
-PROBABILITIES = Value(probs=True)
-ACTIVATION = Value(call_probs=True)
+PROBABILITIES = Value(probs=True, sources=frozenset({ACTIVATED}))
+ACTIVATION = Value(call_probs=True, sources=frozenset({ACTIVATED}))
 CRITERION = Value(criterion=True, local_loss=True)
 LOSS_CLASS = Value(call_criterion=True, local_loss=True)
 
@@ -132,12 +134,24 @@ class Reach:
     # Where the values handed to calls came from: a site fed by a parameter gets what the
     # callers in this file pass.
     passed: set[str] = field(default_factory=set)
+    # Definitions that take the log of a parameter, when no caller in this file hands them
+    # an activation's output: a site only if a caller elsewhere may.
+    parameter_logs: set[str] = field(default_factory=set)
 
 
 def reach(tree: ast.Module) -> Reach:
     result = Reach()
     module = _Module(tree, result)
     module.run()
+    # A log of a parameter takes probabilities only if a caller passes them: one in this
+    # file hands an activation's output to project code; callers in other files are found
+    # by the selection (`parameter_logs` is left for it).
+    if module.parameter_logs and ACTIVATED in result.passed:
+        result.log_site = True
+        result.sources.add(PARAMETER)
+        result.definitions |= module.parameter_logs
+    else:
+        result.parameter_logs = module.parameter_logs
     return result
 
 
@@ -148,6 +162,8 @@ class _Module:
         self.globals: dict[str, Binding] = {}
         self.forwards: dict[ast.ClassDef, Value] = {}
         self.current_definition = ""
+        # Definitions that take the log of a parameter (see `reach`).
+        self.parameter_logs: set[str] = set()
 
     def instance(self, defined: _Class) -> Value:
         """An instance of a class of this module: calling it runs its forward."""
@@ -398,7 +414,7 @@ class _Scope:
         if name in ACTIVATION_FUNCTIONS:
             return ACTIVATION
         if name in ACTIVATION_CLASSES:
-            return Value(call_probs=True)
+            return ACTIVATION
         if name in LOSS_FUNCTIONS:
             return CRITERION
         if name in LOSS_CLASSES:
@@ -503,9 +519,11 @@ class _Scope:
         keywords = {keyword.arg: self.eval(keyword.value) for keyword in node.keywords}
         passed = [*arguments, *keywords.values()]
         first = _first_argument(node, arguments, keywords)
-        if self.report:
-            for value in passed:
-                self.module.result.passed |= value.sources
+        if self.report and not isinstance(callee, _Library):
+            # Project code (a function, a model, a parameter): not a library module's call.
+            handed_to = receiver if receiver is not None else _as_value(callee)
+            if handed_to.call_probs or isinstance(callee, _Class):
+                self.hand_over(passed)
         if any(value.local_loss for value in passed):
             self.escape()  # a criterion built here is handed to code that may call it
         if receiver is not None:
@@ -548,14 +566,23 @@ class _Scope:
             self.note(argument.sources)
 
     def log_call(self, argument: Value) -> None:
-        if self.report and argument.probs:
-            self.module.result.log_site = True
-            self.note(argument.sources)
+        if not self.report or not argument.probs:
+            return
+        if argument.sources == {PARAMETER}:
+            self.module.parameter_logs.add(self.module.current_definition)
+            return
+        self.module.result.log_site = True
+        self.note(argument.sources)
 
     def escape(self) -> None:
         if self.report:
             self.module.result.loss_site = True
             self.note(frozenset({ESCAPE}))
+
+    def hand_over(self, passed: list[Value]) -> None:
+        """Values handed to project code (for logs of parameters, see `reach`)."""
+        for value in passed:
+            self.module.result.passed |= value.sources
 
     def note(self, sources: frozenset[str]) -> None:
         self.module.result.sources |= sources
@@ -646,7 +673,7 @@ def _imported(name: str, bound: str, from_library: bool) -> Binding:
 
 def _library_member(name: str) -> Binding:
     if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
-        return ACTIVATION if name in ACTIVATION_FUNCTIONS else Value(call_probs=True)
+        return ACTIVATION
     if name in LOSS_FUNCTIONS:
         return CRITERION
     if name in LOSS_CLASSES:

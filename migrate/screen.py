@@ -114,6 +114,9 @@ class Screen:
     site_definitions: frozenset[str] = frozenset()
     # Where the values this file hands to calls came from (`migrate.reach.Reach.passed`).
     passed_sources: frozenset[str] = frozenset()
+    # Definitions taking the log of a parameter that no caller in this file feeds an
+    # activation: they matter only if a caller in another file may.
+    parameter_logs: frozenset[str] = frozenset()
     # Names that appear in a `return` (a factory returns the model class it imports).
     returned_names: frozenset[str] = frozenset()
     # The top-level definitions that hold a softmax without `dim`, or return an activation.
@@ -172,6 +175,7 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         site_sources=frozenset(reached.sources),
         site_definitions=frozenset(reached.definitions),
         passed_sources=frozenset(reached.passed),
+        parameter_logs=frozenset(reached.parameter_logs),
         returned_names=frozenset(walk.returned),
         definitions=frozenset(definition.name for definition in walk.outline),
         dimless_definitions=frozenset(walk.dimless),

@@ -67,11 +67,22 @@ def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bo
     )
     core = {path for path, screen in screens.items() if screen.matters}
     module_names = _module_names(readable)
+    # Users: files that name an activation and call into a kept file where a caller feeds a
+    # site. A log of a parameter is a site only when such a caller exists.
+    holders = _fed_by_callers(core, screens, module_names)
+    logs = {
+        path: set(screen.parameter_logs)
+        for path, screen in screens.items()
+        if screen.parameter_logs and module_names[path].split(".", 1)[0] not in LIBRARY_ROOTS
+    }
+    users = _users({**logs, **holders}, readable, module_names, named)
+    used = set().union(*users.values()) if users else set()
+    confirmed = {path for path in logs if module_names[path].rsplit(".", 1)[-1] in used}
+    core |= confirmed
+    held = {module_names[path].rsplit(".", 1)[-1] for path in [*holders, *confirmed]}
     providers = _providers(core, screens, readable, module_names)
     selected = core | set(providers)
-    # Users: files that name an activation and import what holds a site fed by a caller
-    # (a helper whose parameter reaches a loss) or a criterion handed on.
-    selected |= _users(core, screens, readable, module_names, named - selected)
+    selected |= {path for path, modules in users.items() if modules & held}
     if fixing:
         models = {
             path
@@ -85,22 +96,25 @@ def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bo
     kept: dict[Path, frozenset[str]] = {}
     for path in core | set(providers):
         screen = screens[path]
+        sites = set(screen.site_definitions)
+        if path in confirmed:
+            sites |= screen.parameter_logs
         seeds = set(screen.returning_definitions)
         if path in core:
-            seeds |= screen.site_definitions | screen.dimless_definitions
+            seeds |= sites | screen.dimless_definitions
         wanted = providers.get(path, frozenset())
         if wanted is None:
             continue  # imported whole (`import pkg.models`): any definition may be read
-        kept[path] = _closure(screen, seeds | wanted)
+        kept[path] = _closure(screen, seeds | wanted, sites)
     return Selection(selected, screens, kept, set(providers))
 
 
-def _closure(screen: Screen, seeds: set[str]) -> frozenset[str]:
+def _closure(screen: Screen, seeds: set[str], sites: set[str]) -> frozenset[str]:
     """The definitions the engine needs to read the seeds as it would in the whole file:
     what they use (a head class, a helper), and the callers of those that hold a site (the
     engine learns a parameter's kind from every call site)."""
     kept = {definition.name for definition in screen.outline if definition.name in seeds}
-    callers_needed = set(kept & screen.site_definitions)
+    callers_needed = kept & sites
     defined = {definition.name for definition in screen.outline}
     changed = True
     while changed:
@@ -163,7 +177,8 @@ def _providers(
         frontier = reached
     providers: dict[Path, frozenset[str] | None] = {}
     for path in came_from:
-        if screens[path].returns_activation or screens[path].syntax_error is not None:
+        screen = screens[path]
+        if screen.returns_activation or screen.syntax_error is not None:
             step: Path | None = path
             while step is not None and step not in core and step not in providers:
                 providers[step] = wanted_from.get(step)
@@ -211,31 +226,40 @@ def _candidate_modules(
     return [(module, frozenset({name})), (f"{module}.{name}", None)]
 
 
-def _users(
-    core: set[Path],
-    screens: dict[Path, Screen],
-    readable: dict[Path, SourceFile],
-    module_names: dict[Path, str],
-    candidates: set[Path],
-) -> set[Path]:
-    """Files that name an activation and use a kept file where a caller feeds a site (a
-    helper whose parameter reaches a loss) or a criterion is handed on: they name its module
-    and one of the definitions holding such a site (or, for a module-level one, just the
-    module). Library modules are left out: the engine does not follow calls into them."""
-    wanted: dict[str, set[str]] = {}
+def _fed_by_callers(
+    core: set[Path], screens: dict[Path, Screen], module_names: dict[Path, str]
+) -> dict[Path, set[str]]:
+    """Kept files with a site fed by a caller (a helper whose parameter reaches a loss) or a
+    criterion handed on, and the definitions holding those sites ("" for module level).
+    Library modules are left out: the engine does not follow calls into them."""
+    holders: dict[Path, set[str]] = {}
     for path in core:
         screen = screens[path]
-        module = module_names[path]
         if not screen.site_sources & {PARAMETER, ESCAPE, ELSEWHERE}:
             continue
-        if module.split(".", 1)[0] in LIBRARY_ROOTS:
+        if module_names[path].split(".", 1)[0] in LIBRARY_ROOTS:
             continue
         # A loss function's own name is a loss wherever it is called: those files are kept.
         definitions = set(screen.site_definitions) - {*LOSS_FUNCTIONS, *LOSS_CLASSES}
         if definitions:
-            wanted.setdefault(module.rsplit(".", 1)[-1], set()).update(definitions)
+            holders[path] = definitions
+    return holders
+
+
+def _users(
+    holders: dict[Path, set[str]],
+    readable: dict[Path, SourceFile],
+    module_names: dict[Path, str],
+    candidates: set[Path],
+) -> dict[Path, set[str]]:
+    """Files that name an activation and may call into a holder: they import its module and
+    name one of its definitions (any, for a module-level site). Each user maps to the last
+    parts of the module names it uses."""
+    wanted: dict[str, set[str]] = {}
+    for path, definitions in holders.items():
+        wanted.setdefault(module_names[path].rsplit(".", 1)[-1], set()).update(definitions)
     if not wanted:
-        return set()
+        return {}
     names = "|".join(sorted(map(re.escape, wanted)))
     module_pattern = re.compile(rf"(?:\bimport\s+[\w., ]*|\bfrom\s+[\w.]*)\b({names})\b")
     definition_patterns = {
@@ -245,17 +269,15 @@ def _users(
         for module, definitions in wanted.items()
         if any(definitions)
     }
-    users: set[Path] = set()
+    users: dict[Path, set[str]] = {}
     for path in candidates:
         text = readable[path].text
         if not _names_activation(text):
             continue
         for module in set(module_pattern.findall(text)):
-            anywhere = "" in wanted[module]
             pattern = definition_patterns.get(module)
-            if anywhere or (pattern is not None and pattern.search(text)):
-                users.add(path)
-                break
+            if "" in wanted[module] or (pattern is not None and pattern.search(text)):
+                users.setdefault(path, set()).add(module)
     return users
 
 

@@ -67,10 +67,7 @@ KEPT = {
     "softmax-without-dim": "import torch.nn.functional as F\np = F.softmax(x)\n",
     "log-of-softmax": "import torch\nlp = torch.log(torch.softmax(z, 1))\n",
     "log-of-a-parameter": (
-        "import torch\n"
-        "def f(p):\n"
-        "    return torch.log(p + 1e-8)\n"
-        "q = f(torch.softmax(z, 1))\n"
+        "import torch\ndef f(p):\n    return torch.log(p + 1e-8)\nq = f(torch.softmax(z, 1))\n"
     ),
     "syntax-error": "def (:\n",
 }
@@ -132,9 +129,11 @@ def test_dropped(name: str) -> None:
 
 def test_loss_on_a_model_of_the_module_is_kept() -> None:
     # The head class's forward returns what a softmax gave: a loss on it may be wrong.
-    source = DROPPED["loss-on-a-head-class-of-the-module"].replace(
-        "torch.tanh(self.dense(x))", "x"
-    ).replace("return self.out(x)", "return self.out(x).softmax(dim=1)")
+    source = (
+        DROPPED["loss-on-a-head-class-of-the-module"]
+        .replace("torch.tanh(self.dense(x))", "x")
+        .replace("return self.out(x)", "return self.out(x).softmax(dim=1)")
+    )
     assert screen_source(source).matters
 
 

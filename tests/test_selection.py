@@ -91,5 +91,6 @@ def test_closure_keeps_what_the_kept_use_and_the_callers_of_sites() -> None:
     )
     screen = screen_source(source)
     assert "loss" in screen.site_definitions
-    kept = selection._closure(screen, set(screen.site_definitions))
+    sites = set(screen.site_definitions)
+    kept = selection._closure(screen, sites, sites)
     assert kept == {"loss", "train", "probs"}

@@ -387,11 +387,27 @@ class _Scope:
         env = {} if self.at_module_level else dict(self.env)
         arguments = node.args
         positional = [*arguments.posonlyargs, *arguments.args]
-        for default in [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]:
-            self.eval(default)
+        defaults: dict[str, Value] = {}
+        for argument, default in zip(
+            reversed(positional), reversed(arguments.defaults), strict=False
+        ):
+            defaults[argument.arg] = self.eval(default)
+        for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+            if default is not None:
+                defaults[argument.arg] = self.eval(default)
+        # The engine learns a parameter's kind from its call sites only for module-level
+        # functions and `forward` (other methods keep theirs unknown), and from an annotation
+        # or a default anywhere.
+        refined = owner is None or node.name == "forward"
         for argument in [*positional, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
-            if argument is not None:
-                env[argument.arg] = unknown(PARAMETER)
+            if argument is None:
+                continue
+            value = unknown(PARAMETER) if refined else CLEAN
+            if argument.annotation is not None:
+                value = value.join(self.annotation(argument.annotation))
+            if argument.arg in defaults:
+                value = value.join(defaults[argument.arg])
+            env[argument.arg] = value
         is_static = any(
             isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")
             for d in node.decorator_list
@@ -401,6 +417,20 @@ class _Scope:
         body = _Scope(self.module, owner, env, report=report and self.report)
         body.block(node.body)
         return body.returned
+
+    def annotation(self, node: ast.expr) -> Value:
+        """What the engine makes of an annotation: a loss class gives a criterion, a project
+        class a model; anything else (`torch.Tensor`, `int`, a string) nothing."""
+        if isinstance(node, ast.Subscript):  # `Optional[Net]`: the engine reads no subscript
+            return CLEAN
+        binding = self.eval_binding(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if isinstance(binding, _Class):
+            return self.module.instance(binding)
+        if binding == LOSS_CLASS:
+            return CRITERION
+        if isinstance(binding, Value) and binding.sources - {ACTIVATED}:
+            return unknown(next(iter(sorted(binding.sources))))
+        return CLEAN
 
     # -- expressions -------------------------------------------------------------------------
 

@@ -50,6 +50,20 @@ def test_large_check_path_reports_what_the_whole_project_gives(
     assert large == whole
 
 
+@pytest.mark.parametrize("case", CASES, ids=[f"{path.parent.name}/{path.name}" for path in CASES])
+def test_selection_hides_no_finding_of_the_engine(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The token tests and the screen skip files; the engine on every file must find nothing
+    # more (its own limits are the screen's too, no more).
+    options = RunOptions(paths=[case])
+    selected = _findings(pipeline.run(options))
+    monkeypatch.setattr(
+        pipeline, "select_files", lambda readable, rules, fixing: selection.Selection(set(readable))
+    )
+    assert selected == _findings(pipeline.run(options))
+
+
 SOURCE = """import torch.nn.functional as F\r
 
 def unrelated(x):

@@ -79,6 +79,7 @@ ELSEWHERE = "<elsewhere>"
 ESCAPE = "<escape>"
 # An activation applied in this file.
 ACTIVATED = "<activation>"
+_MARKERS = frozenset({PARAMETER, ELSEWHERE, ESCAPE, ACTIVATED})
 CLEAN = Value()
 
 
@@ -137,6 +138,8 @@ class Reach:
     # Definitions that take the log of a parameter, when no caller in this file hands them
     # an activation's output: a site only if a caller elsewhere may.
     parameter_logs: set[str] = field(default_factory=set)
+    # Imported names a criterion built here is handed to (their modules may call it).
+    receivers: set[str] = field(default_factory=set)
 
 
 def reach(tree: ast.Module) -> Reach:
@@ -555,7 +558,12 @@ class _Scope:
             if handed_to.call_probs or isinstance(callee, _Class):
                 self.hand_over(passed)
         if any(value.local_loss for value in passed):
-            self.escape()  # a criterion built here is handed to code that may call it
+            # A criterion built here, handed to code that may call it (in another module,
+            # when the callee was imported).
+            handed_to = receiver if receiver is not None else _as_value(callee)
+            self.escape()
+            if self.report:
+                self.module.result.receivers |= handed_to.sources - _MARKERS
         if receiver is not None:
             assert isinstance(func, ast.Attribute)
             return self.method(func.attr, receiver, first)
@@ -571,7 +579,9 @@ class _Scope:
                 return first
             return CLEAN  # the engine follows no other library call
         value = _as_value(callee)
-        if value.criterion:
+        # A parameter is a criterion only when a caller hands one over: that caller built it
+        # (a loss named in its file, where the handing over keeps the file, see `escape`).
+        if value.criterion and value.sources != {PARAMETER}:
             self.loss_call(first)
         return value.called()
 

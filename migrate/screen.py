@@ -117,6 +117,8 @@ class Screen:
     # Definitions taking the log of a parameter that no caller in this file feeds an
     # activation: they matter only if a caller in another file may.
     parameter_logs: frozenset[str] = frozenset()
+    # Imported names this file hands a criterion it built (`migrate.reach.Reach.receivers`).
+    criterion_receivers: frozenset[str] = frozenset()
     # Names that appear in a `return` (a factory returns the model class it imports).
     returned_names: frozenset[str] = frozenset()
     # The top-level definitions that hold a softmax without `dim`, or return an activation.
@@ -176,6 +178,7 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         site_definitions=frozenset(reached.definitions),
         passed_sources=frozenset(reached.passed),
         parameter_logs=frozenset(reached.parameter_logs),
+        criterion_receivers=frozenset(reached.receivers),
         returned_names=frozenset(walk.returned),
         definitions=frozenset(definition.name for definition in walk.outline),
         dimless_definitions=frozenset(walk.dimless),

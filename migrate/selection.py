@@ -154,6 +154,8 @@ def _providers(
     # The names wanted from each module reached (None: the whole module).
     wanted_from: dict[Path, frozenset[str] | None] = {}
     frontier: dict[Path, frozenset[str] | None] = {path: None for path in core}
+    # Modules a kept file hands a criterion to: they may call it on probabilities.
+    receivers: set[Path] = set()
     for _ in range(IMPORT_DEPTH):
         reached: dict[Path, frozenset[str] | None] = {}
         for importer, wanted in frontier.items():
@@ -162,6 +164,8 @@ def _providers(
                     path = by_name.get(name)
                     if path is None or path in core or name.split(".", 1)[0] in LIBRARY_ROOTS:
                         continue
+                    if importer in core and target[2] in screens[importer].criterion_receivers:
+                        receivers.add(path)
                     if path in wanted_from:
                         previous = wanted_from[path]
                         merged = None if names is None or previous is None else previous | names
@@ -178,7 +182,7 @@ def _providers(
     providers: dict[Path, frozenset[str] | None] = {}
     for path in came_from:
         screen = screens[path]
-        if screen.returns_activation or screen.syntax_error is not None:
+        if screen.returns_activation or screen.syntax_error is not None or path in receivers:
             step: Path | None = path
             while step is not None and step not in core and step not in providers:
                 providers[step] = wanted_from.get(step)
@@ -191,7 +195,7 @@ def _followed_imports(
 ) -> list[tuple[str, str, str]]:
     targets = sorted(screen.import_targets)
     if holds_site:
-        names = set(screen.site_sources)
+        names = set(screen.site_sources) | screen.criterion_receivers
         if names & {PARAMETER, ESCAPE}:
             # Fed by a caller, or a criterion handed on: what this file passes to calls.
             names |= screen.passed_sources

@@ -191,12 +191,13 @@ def _analyze(
             cut = cut_source(readable[path].text, screens[path].outline, kept)
             if cut is not None:
                 modules[displays[path]] = replace(modules[displays[path]], parse_source=cut)
-        # Only modules that hand out an activation's output matter to another file's flow.
+        # Only modules that hand out an activation's output matter to another file's flow:
+        # the providers the selection found (with the factories and package `__init__` files
+        # on the way to them) and the kept files that return an activation.
         relevant = {
             displays[path]
             for path in candidates
-            if path.name == "__init__.py"
-            or path in selection.providers
+            if path in selection.providers
             or (path in screens and screens[path].returns_activation)
         }
         outcomes = _check_in_batches(modules, rules, relevant)

@@ -197,8 +197,7 @@ def _analyze(
         relevant = {
             displays[path]
             for path in candidates
-            if path in selection.providers
-            or (path in screens and screens[path].returns_activation)
+            if path in selection.providers or (path in screens and screens[path].returns_activation)
         }
         outcomes = _check_in_batches(modules, rules, relevant)
     else:

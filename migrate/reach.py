@@ -1,16 +1,26 @@
 """Could an activation's output reach a loss in this file? A coarse answer from `ast`, cheap.
 
-The screen asks it of every file that names a loss, before any libcst parse. Each value is
-abstracted to a few flags: may it hold probabilities (an activation's output, or anything not
-known: a parameter, a model's output, a project function's result), may it be a criterion,
-and what calling it may give. Functions are read statement by statement; branches join.
+The screen asks it of every file that passes the token tests, before any libcst parse. Each
+value is abstracted to a few flags: may it hold probabilities, may it be a criterion, what
+may calling it give, and where its unknown parts came from (an imported name, a parameter,
+an activation applied here). Functions are read statement by statement; branches join; loops
+run twice; a class's `self.` attributes come from all of its methods.
 
-It over-approximates the engine's flow (`migrate/flow.py`): wherever the engine could see
-probabilities at a loss input, or a log of them, this says "maybe"; where it says "no", the
-engine has nothing to find. A criterion handed on (returned, stored on an object, passed to
-a call) may be called in another file, so the file counts as a loss site then too.
-The kinds that reset a value mirror the engine's: a library call (`nn.Linear(...)(x)`,
-`torch.cat`) gives the engine nothing it follows, so it gives nothing here either.
+It over-approximates the engine's flow (`migrate/flow.py`), and mirrors what the engine can
+and cannot learn, so that "no" here means the engine has nothing to find:
+
+- a library call (`nn.Linear(...)(x)`, `torch.cat`) gives nothing the engine follows;
+- a parameter is unknown only where the engine learns it from call sites (module-level
+  functions and `forward`); elsewhere only its annotation or default counts;
+- calling a parameter is not a loss site: it is a criterion only when a caller hands one
+  over, and that caller built it here or in its own file (a criterion handed on, returned
+  or stored keeps the file, and names the module it is handed to);
+- a log of a parameter matters only when a caller may hand it an activation's output (in
+  this file: `parameter_logs` is confirmed here; in another file: by the selection);
+- base classes are not read (the engine reads none), dict keys carry nothing.
+
+When the engine learns to follow more, this must follow too: `tests/test_selection.py` runs
+the engine on every file of every case and fixture project and compares.
 """
 
 from __future__ import annotations
@@ -142,9 +152,17 @@ class Reach:
     receivers: set[str] = field(default_factory=set)
 
 
-def reach(tree: ast.Module) -> Reach:
+def reach(tree: ast.Module, loss_lines: frozenset[int] | None = None) -> Reach:
+    """`loss_lines`: the lines that name a loss, when the caller already knows them (the
+    screen does); found here otherwise."""
     result = Reach()
-    module = _Module(tree, result)
+    if loss_lines is None:
+        loss_lines = frozenset(
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Name, ast.Attribute)) and _loss_name(node)
+        )
+    module = _Module(tree, result, loss_lines)
     module.run()
     # A log of a parameter takes probabilities only if a caller passes them: one in this
     # file hands an activation's output to project code; callers in other files are found
@@ -159,9 +177,10 @@ def reach(tree: ast.Module) -> Reach:
 
 
 class _Module:
-    def __init__(self, tree: ast.Module, result: Reach) -> None:
+    def __init__(self, tree: ast.Module, result: Reach, loss_lines: frozenset[int]) -> None:
         self.tree = tree
         self.result = result
+        self.loss_lines = loss_lines
         self.globals: dict[str, Binding] = {}
         self.forwards: dict[ast.ClassDef, Value] = {}
         self.current_definition = ""
@@ -194,6 +213,13 @@ class _Module:
             self.forwards[node] = defined.scope.function(forward, attributes, report=False)
         return self.forwards[node]
 
+    def function_value(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> Value:
+        """A function of this module: calling it may give anything, and a criterion when it
+        names a loss (a factory)."""
+        end = node.end_lineno or node.lineno
+        names_loss = any(node.lineno <= line <= end for line in self.loss_lines)
+        return Value(call_probs=True, call_criterion=names_loss)
+
     def run(self) -> None:
         scope = _Scope(self, None, self.globals, at_module_level=True)
         scope.block(self.tree.body)
@@ -220,11 +246,12 @@ def _definitions(body: list[ast.stmt]) -> Iterable[ast.stmt]:
 
 
 def _mentions_loss(node: ast.AST) -> bool:
-    return any(
-        (isinstance(n, ast.Name) and (n.id in LOSS_CLASSES or n.id in LOSS_FUNCTIONS))
-        or (isinstance(n, ast.Attribute) and (n.attr in LOSS_CLASSES or n.attr in LOSS_FUNCTIONS))
-        for n in ast.walk(node)
-    )
+    return any(isinstance(n, (ast.Name, ast.Attribute)) and _loss_name(n) for n in ast.walk(node))
+
+
+def _loss_name(node: ast.Name | ast.Attribute) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr
+    return name in LOSS_CLASSES or name in LOSS_FUNCTIONS
 
 
 class _Scope:
@@ -260,7 +287,7 @@ class _Scope:
                     self.eval(base)
                 self.env[node.name] = _Class(node, self)
             else:
-                self.env[node.name] = _function_value(node)
+                self.env[node.name] = self.module.function_value(node)
             if not self.at_module_level:
                 self.definition(node)
         elif isinstance(node, ast.Import):
@@ -719,11 +746,6 @@ def _library_member(name: str) -> Binding:
     if name in LOSS_CLASSES:
         return LOSS_CLASS
     return _Library(name)
-
-
-def _function_value(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Value:
-    returns_criterion = _mentions_loss(node)
-    return Value(call_probs=True, call_criterion=returns_criterion)
 
 
 def _as_value(binding: Binding) -> Value:

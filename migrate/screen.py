@@ -15,11 +15,12 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from migrate.reach import Reach, reach
+from migrate.reach import LOSS_CLASSES, LOSS_FUNCTIONS, Reach, reach
 
 ACTIVATION_NAMES = frozenset(
     {"softmax", "sigmoid", "log_softmax", "Softmax", "Sigmoid", "LogSoftmax", "expit"}
 )
+LOSS_NAMES = LOSS_CLASSES | LOSS_FUNCTIONS
 _DIMLESS = frozenset({"softmax", "log_softmax", "Softmax", "LogSoftmax"})
 
 
@@ -160,7 +161,7 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
             last = statement.end_lineno or statement.lineno
             walk.outline.append(Definition(owner, first, last, frozenset(uses)))
     worth_reaching = look_for_sites and (walk.activation_lines or names_loss(source))
-    reached = reach(tree) if worth_reaching else Reach()
+    reached = reach(tree, frozenset(walk.loss_lines)) if worth_reaching else Reach()
     returning = [
         (owner, function)
         for owner, function in walk.functions
@@ -201,6 +202,7 @@ class _Walk:
     )
     returned: set[str] = field(default_factory=set)
     outline: list[Definition] = field(default_factory=list)
+    loss_lines: set[int] = field(default_factory=set)
 
     def look_at(self, node: ast.AST, owner: str, uses: set[str]) -> None:
         if isinstance(node, ast.Name):
@@ -227,6 +229,8 @@ class _Walk:
             name = node.id if isinstance(node, ast.Name) else node.attr
             if name in ACTIVATION_NAMES:
                 self.activation_lines.add(node.lineno)
+            elif name in LOSS_NAMES:
+                self.loss_lines.add(node.lineno)
         elif isinstance(node, ast.Call):
             name = _called_name(node.func)
             if name in _DIMLESS and _without_dim(node, name):

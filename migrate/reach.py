@@ -87,9 +87,11 @@ class Value:
 PARAMETER = "<parameter>"
 ELSEWHERE = "<elsewhere>"
 ESCAPE = "<escape>"
-# An activation applied in this file.
-ACTIVATED = "<activation>"
-_MARKERS = frozenset({PARAMETER, ELSEWHERE, ESCAPE, ACTIVATED})
+# A softmax (or log-softmax) / a sigmoid applied in this file. The engine reports a log only
+# of a softmax's output; a loss of either.
+SOFTMAX_APPLIED = "<softmax>"
+SIGMOID_APPLIED = "<sigmoid>"
+_MARKERS = frozenset({PARAMETER, ELSEWHERE, ESCAPE, SOFTMAX_APPLIED, SIGMOID_APPLIED})
 CLEAN = Value()
 
 
@@ -99,8 +101,20 @@ def unknown(source: str) -> Value:
 
 
 ANYTHING = unknown(ELSEWHERE)
-PROBABILITIES = Value(probs=True, sources=frozenset({ACTIVATED}))
-ACTIVATION = Value(call_probs=True, sources=frozenset({ACTIVATED}))
+_SIGMOIDS = frozenset({"sigmoid", "expit", "Sigmoid"})
+
+
+def probabilities(activation: str) -> Value:
+    """The output of `activation` (a function, method or module name)."""
+    marker = SIGMOID_APPLIED if activation in _SIGMOIDS else SOFTMAX_APPLIED
+    return Value(probs=True, sources=frozenset({marker}))
+
+
+def activation(name: str) -> Value:
+    """An activation function or module: calling it gives its output."""
+    return Value(call_probs=True, sources=probabilities(name).sources)
+
+
 CRITERION = Value(criterion=True, local_loss=True)
 LOSS_CLASS = Value(call_criterion=True, local_loss=True)
 
@@ -150,6 +164,9 @@ class Reach:
     parameter_logs: set[str] = field(default_factory=set)
     # Imported names a criterion built here is handed to (their modules may call it).
     receivers: set[str] = field(default_factory=set)
+    # False when every site was fed only by names imported from project modules: then the
+    # sites matter only if one of those modules hands out an activation's output.
+    unconditional: bool = False
 
 
 def reach(tree: ast.Module, loss_lines: frozenset[int] | None = None) -> Reach:
@@ -167,8 +184,9 @@ def reach(tree: ast.Module, loss_lines: frozenset[int] | None = None) -> Reach:
     # A log of a parameter takes probabilities only if a caller passes them: one in this
     # file hands an activation's output to project code; callers in other files are found
     # by the selection (`parameter_logs` is left for it).
-    if module.parameter_logs and ACTIVATED in result.passed:
+    if module.parameter_logs and SOFTMAX_APPLIED in result.passed:
         result.log_site = True
+        result.unconditional = True
         result.sources.add(PARAMETER)
         result.definitions |= module.parameter_logs
     else:
@@ -458,7 +476,7 @@ class _Scope:
             return self.module.instance(binding)
         if binding == LOSS_CLASS:
             return CRITERION
-        if isinstance(binding, Value) and binding.sources - {ACTIVATED}:
+        if isinstance(binding, Value) and binding.sources - _MARKERS:
             return unknown(next(iter(sorted(binding.sources))))
         return CLEAN
 
@@ -471,10 +489,8 @@ class _Scope:
             return self.module.globals[name]
         if name in _BUILTINS:
             return CLEAN
-        if name in ACTIVATION_FUNCTIONS:
-            return ACTIVATION
-        if name in ACTIVATION_CLASSES:
-            return ACTIVATION
+        if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
+            return activation(name)
         if name in LOSS_FUNCTIONS:
             return CRITERION
         if name in LOSS_CLASSES:
@@ -551,7 +567,9 @@ class _Scope:
         if isinstance(base, _Self):
             return self.owner.load(node.attr) if self.owner is not None else ANYTHING
         if node.attr in ACTIVATION_FUNCTIONS:
-            return ACTIVATION  # `x.softmax` (bound method) or a module attribute
+            return activation(node.attr)  # `x.softmax` (bound method) or a module attribute
+        if isinstance(base, Value) and base.local_loss and not base.probs:
+            return CLEAN  # `loss_fct.ignore_index`: a setting of a criterion built here
         return base
 
     def eval_binding(self, node: ast.expr) -> Binding:
@@ -614,7 +632,7 @@ class _Scope:
 
     def method(self, name: str, receiver: Value, first: Value) -> Value:
         if name in ACTIVATION_FUNCTIONS:
-            return PROBABILITIES
+            return probabilities(name)
         if name == "log":
             self.log_call(receiver)
             return Value(probs=receiver.probs)
@@ -635,6 +653,8 @@ class _Scope:
     def log_call(self, argument: Value) -> None:
         if not self.report or not argument.probs:
             return
+        if argument.sources == {SIGMOID_APPLIED}:
+            return  # the engine reports a log of a softmax's output, not of a sigmoid's
         if argument.sources == {PARAMETER}:
             self.module.parameter_logs.add(self.module.current_definition)
             return
@@ -653,6 +673,8 @@ class _Scope:
 
     def note(self, sources: frozenset[str]) -> None:
         self.module.result.sources |= sources
+        if not sources or sources & _MARKERS:
+            self.module.result.unconditional = True
         self.module.result.definitions.add(self.module.current_definition)
 
 
@@ -664,6 +686,8 @@ class _ClassAttributes:
         self.scope = scope
         self.node = node
         self.attributes: dict[str, Value] = {}
+        self.returns: dict[str, Value] = {}
+        self.collected = False
         self.methods = {
             item.name
             for item in node.body
@@ -680,6 +704,21 @@ class _ClassAttributes:
         """The attributes, without reporting sites (the class's own reading does that)."""
         for method in self._methods():
             self.scope.function(method, self, report=False)
+        self.collected = True
+
+    def method_returns(self, name: str) -> Value:
+        if name in self.returns:
+            return self.returns[name]
+        method = self.method(name)
+        if method is None:
+            return ANYTHING
+        self.returns[name] = ANYTHING  # while it is being read: a recursive method
+        returned = self.scope.function(method, self, report=False)
+        if self.collected:
+            self.returns[name] = returned  # final once every attribute is known
+        else:
+            del self.returns[name]
+        return returned
 
     def _methods(self) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
         return [
@@ -715,7 +754,14 @@ class _ClassAttributes:
         if name in self.attributes:
             return self.attributes[name]
         if name in self.methods:
-            return Value(call_probs=True)
+            # `self.helper(x)`: the engine reads the method's returns (its parameters stay
+            # unknown), and so does this.
+            returned = self.method_returns(name)
+            return Value(
+                call_probs=returned.probs,
+                call_criterion=returned.criterion or returned.local_loss,
+                sources=returned.sources,
+            )
         # Set by a base class, or not at all: the engine reads no base class (it knows
         # only what this class's own `__init__` stores), so it follows nothing from here.
         return CLEAN
@@ -740,7 +786,7 @@ def _imported(name: str, bound: str, from_library: bool) -> Binding:
 
 def _library_member(name: str) -> Binding:
     if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
-        return ACTIVATION
+        return activation(name)
     if name in LOSS_FUNCTIONS:
         return CRITERION
     if name in LOSS_CLASSES:

@@ -120,6 +120,9 @@ class Screen:
     parameter_logs: frozenset[str] = frozenset()
     # Imported names this file hands a criterion it built (`migrate.reach.Reach.receivers`).
     criterion_receivers: frozenset[str] = frozenset()
+    # Every site was fed only by names imported from project modules (and there is no
+    # softmax without `dim`): the file matters only if one of them hands out an activation.
+    conditional: bool = False
     # Names that appear in a `return` (a factory returns the model class it imports).
     returned_names: frozenset[str] = frozenset()
     # The top-level definitions that hold a softmax without `dim`, or return an activation.
@@ -180,6 +183,7 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         passed_sources=frozenset(reached.passed),
         parameter_logs=frozenset(reached.parameter_logs),
         criterion_receivers=frozenset(reached.receivers),
+        conditional=not reached.unconditional and not walk.dimless,
         returned_names=frozenset(walk.returned),
         definitions=frozenset(definition.name for definition in walk.outline),
         dimless_definitions=frozenset(walk.dimless),

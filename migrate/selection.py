@@ -65,8 +65,17 @@ def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bo
     screens = screen_all(
         {path: readable[path].text for path in named if worth_parsing(readable[path].text)}
     )
-    core = {path for path, screen in screens.items() if screen.matters}
     module_names = _module_names(readable)
+    core = {path for path, screen in screens.items() if screen.matters}
+    # A file whose sites were fed only by imported names matters if one of those imports
+    # leads to a module that hands out an activation's output.
+    core -= {
+        path
+        for path in core
+        if screens[path].conditional
+        and screens[path].syntax_error is None
+        and not _providers({path}, screens, readable, module_names)
+    }
     # Users: files that name an activation and call into a kept file where a caller feeds a
     # site. A log of a parameter is a site only when such a caller exists.
     holders = _fed_by_callers(core, screens, module_names)

@@ -113,6 +113,31 @@ DROPPED = {
         "    return F.cross_entropy(F.linear(logits, w), y.softmax(dim=1))\n"
     ),
     "loss-only-in-a-docstring": '"""Uses CrossEntropyLoss on logits."""\nx = 1\n',
+    "log-of-a-sigmoid": (
+        "import torch\n"
+        "def focal(z, y):\n"
+        "    p = torch.sigmoid(z)\n"
+        "    return -(y * (1 - p + 1e-8).log()).mean()\n"
+    ),
+    "setting-of-a-criterion": (
+        "import torch\n"
+        "from torch.nn import CrossEntropyLoss\n"
+        "def mask(labels, active):\n"
+        "    loss_fct = CrossEntropyLoss()\n"
+        "    return torch.where(active, labels, torch.tensor(loss_fct.ignore_index))\n"
+    ),
+    "calling-a-parameter": (
+        "import torch.nn.functional as F\ndef apply(fn, x):\n    return fn(F.softmax(x, dim=1))\n"
+    ),
+    "log-in-a-method-of-an-init-parameter": (
+        "import math\n"
+        "import torch\n"
+        "class Head:\n"
+        "    def __init__(self, scale):\n"
+        "        self.bias = -math.log(scale)\n"
+        "    def forward(self, x):\n"
+        "        return torch.softmax(x + self.bias, dim=-1)\n"
+    ),
 }
 
 
@@ -162,3 +187,17 @@ def test_forward_flag_only_for_forward() -> None:
 )
 def test_token_tests(text: str, expected: bool) -> None:
     assert worth_parsing(text) is expected
+
+
+def test_site_fed_only_by_imports_is_conditional() -> None:
+    source = (
+        "import torch.nn.functional as F\n"
+        "from .backbone import Backbone\n"
+        "def step(x, y):\n"
+        "    return F.cross_entropy(Backbone()(x), y)\n"
+    )
+    screen = screen_source(source)
+    assert screen.matters and screen.conditional
+    assert screen.site_sources == {"Backbone"}
+    local = source.replace("Backbone()(x)", "Backbone()(x).softmax(dim=1)")
+    assert not screen_source(local).conditional

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from migrate import pipeline, selection
+from migrate.discovery import read_source
 from migrate.pipeline import RunOptions, RunResult
 from migrate.screen import screen_source
 
@@ -108,3 +109,37 @@ def test_closure_keeps_what_the_kept_use_and_the_callers_of_sites() -> None:
     sites = set(screen.site_definitions)
     kept = selection._closure(screen, sites, sites)
     assert kept == {"loss", "train", "probs"}
+
+
+def _project(tmp_path: Path, backbone_returns: str) -> Path:
+    (tmp_path / "pkg").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "backbone.py").write_text(
+        "import torch\n"
+        "import torch.nn as nn\n"
+        "class Backbone(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 3)\n"
+        "    def forward(self, x):\n"
+        f"        return {backbone_returns}\n"
+    )
+    (tmp_path / "pkg" / "train.py").write_text(
+        "import torch.nn.functional as F\n"
+        "from .backbone import Backbone\n"
+        "def step(x, y):\n"
+        "    return F.cross_entropy(Backbone()(x), y)\n"
+    )
+    return tmp_path
+
+
+def test_conditional_site_kept_only_when_an_import_hands_out_probabilities(
+    tmp_path: Path,
+) -> None:
+    plain = _project(tmp_path / "plain", "self.fc(x)")
+    files = {path: read_source(path) for path in plain.rglob("*.py")}
+    chosen = selection.select_files(files, [], fixing=False).files  # type: ignore[arg-type]
+    assert not any(path.name == "train.py" for path in chosen)
+    probs = _project(tmp_path / "probs", "torch.softmax(self.fc(x), dim=1)")
+    result = pipeline.run(RunOptions(paths=[probs]))
+    assert [f.violation.code for _, f in result.findings] == ["MC201"]

@@ -52,12 +52,17 @@ def select_files(readable: dict[Path, SourceFile], rules: list[Rule], fixing: bo
 
     A check (MC2xx only) keeps the files where the screen sees a possible finding: a loss
     that may get probabilities (or a criterion handed on), a softmax without `dim`, a log
-    that may be of a softmax. Around those it adds the modules they import that return an
-    activation (a model defined elsewhere), the files that import what they define and
-    name an activation (a helper or criterion handed probabilities), and the package
-    `__init__` files that re-export them. When fixing, also every file that may read the
-    output of a model whose forward returns an activation, since a fix rewrites those
-    readers.
+    that may be of a softmax's output. A site fed only by imported names counts when one of
+    those imports leads to a module that returns an activation; a log of a parameter, when
+    a caller that names an activation imports it. Around the kept files it adds the modules
+    they import that return an activation (with the factories and package `__init__` files
+    on the way), the files that call into their parameter-fed sites, and the `__init__`
+    files of their packages. When fixing, also every file that may read the output of a
+    model whose forward returns an activation, since a fix rewrites those readers.
+
+    For the kept files and providers it also names the definitions that matter (what holds
+    a site or returns an activation, what those use, the callers of parameter-fed sites):
+    a large check has libcst parse only those (`cut_source`).
     """
     named = {path for path, source in readable.items() if might_match(source.text)}
     if any(rule.code.startswith("MC1") for rule in rules):

@@ -241,6 +241,9 @@ class _Module:
     def run(self) -> None:
         scope = _Scope(self, None, self.globals, at_module_level=True)
         scope.block(self.tree.body)
+        # Branches and loops rebind the scope's environment: the module's names are those
+        # at the end of its body.
+        self.globals = scope.env
         for statement in _definitions(self.tree.body):
             assert isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
             self.current_definition = statement.name
@@ -477,7 +480,17 @@ class _Scope:
         if binding == LOSS_CLASS:
             return CRITERION
         if isinstance(binding, Value) and binding.sources - _MARKERS:
-            return unknown(next(iter(sorted(binding.sources))))
+            # A project class: the engine makes a model of it (a criterion only when the
+            # class is a loss, which its name then says).
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+            loss_like = bool(_LOSS_LIKE.search(name))
+            return Value(
+                probs=True,
+                criterion=loss_like,
+                call_probs=True,
+                call_criterion=loss_like,
+                sources=binding.sources - _MARKERS,
+            )
         return CLEAN
 
     # -- expressions -------------------------------------------------------------------------

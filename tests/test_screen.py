@@ -113,6 +113,14 @@ DROPPED = {
         "    return F.cross_entropy(F.linear(logits, w), y.softmax(dim=1))\n"
     ),
     "loss-only-in-a-docstring": '"""Uses CrossEntropyLoss on logits."""\nx = 1\n',
+    "module-function-defined-after-a-branch": (
+        "import torch.nn.functional as F\n"
+        "if F is not None:\n"
+        "    pass\n"
+        "def convert(value):\n"
+        "    return convert(value)\n"
+        "LOSS = 'cross_entropy'\n"
+    ),
     "log-of-a-sigmoid": (
         "import torch\n"
         "def focal(z, y):\n"

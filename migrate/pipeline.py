@@ -28,7 +28,7 @@ from migrate.engine import (
 from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
-from migrate.selection import cut_source, select_files
+from migrate.selection import collection_paused, cut_source, select_files
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
 if TYPE_CHECKING:
@@ -363,7 +363,8 @@ def _check_batch(
     finding may start there)."""
     modules, codes, members = job
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
-    return members, check_project(modules, rules)
+    with collection_paused():
+        return members, check_project(modules, rules)
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

@@ -29,6 +29,14 @@ _SOFTMAX_CALL = re.compile(r"oftmax\s*\(")
 _LOG_WORD = re.compile(r"\blog\b")
 
 
+_ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
+
+
+def names_activation(text: str) -> bool:
+    """The file spells a softmax or a sigmoid somewhere."""
+    return any(word in text for word in _ACTIVATION_WORDS)
+
+
 def names_loss(text: str) -> bool:
     """The file spells a loss somewhere (code, comment or string)."""
     return any(token in text for token in _LOSS_TOKENS)
@@ -104,8 +112,6 @@ class Screen:
     returns_activation: bool = False
     # A class's `forward` returns one: its callers read what a fix would change.
     forward_returns_activation: bool = False
-    # Last parts of the module names it imports (`from .model import Net` -> model, Net).
-    imports: frozenset[str] = frozenset()
     # What it imports, for resolving to files: (module, name, bound name); `("..a", "n", "m")`
     # for `from ..a import n as m`, `("a.b", "", "a")` for `import a.b`.
     import_targets: frozenset[tuple[str, str, str]] = frozenset()
@@ -131,8 +137,6 @@ class Screen:
     # Every top-level class and function: where it is and which names it uses (to cut a
     # large file down to the definitions that matter, see `migrate.selection`).
     outline: tuple[Definition, ...] = ()
-    # Top-level classes and functions (what another file may import from it).
-    definitions: frozenset[str] = frozenset()
 
     @property
     def matters(self) -> bool:
@@ -148,7 +152,7 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         return Screen(syntax_error=(error.lineno or 1, error.offset or 1, str(error.msg)))
     except (RecursionError, MemoryError, ValueError) as error:
         return Screen(syntax_error=(1, 1, f"{type(error).__name__}: {error}"))
-    if not look_for_sites and not any(word in source for word in _ACTIVATION_WORDS):
+    if not look_for_sites and not names_activation(source):
         return _passing_screen(tree, source)
     walk = _Walk()
     for statement in tree.body:
@@ -176,7 +180,6 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         local_site=bool(walk.dimless) or reached.log_site,
         returns_activation=bool(returning),
         forward_returns_activation=any(f.name in ("forward", "__call__") for _, f in returning),
-        imports=frozenset(walk.imports),
         import_targets=frozenset(walk.targets),
         site_sources=frozenset(reached.sources),
         site_definitions=frozenset(reached.definitions),
@@ -185,7 +188,6 @@ def screen_source(source: str, look_for_sites: bool = True) -> Screen:
         criterion_receivers=frozenset(reached.receivers),
         conditional=not reached.unconditional and not walk.dimless,
         returned_names=frozenset(walk.returned),
-        definitions=frozenset(definition.name for definition in walk.outline),
         dimless_definitions=frozenset(walk.dimless),
         returning_definitions=frozenset(owner for owner, _ in returning),
         outline=tuple(walk.outline),
@@ -199,7 +201,6 @@ class _Walk:
     dimless: set[str] = field(default_factory=set)  # top-level owners of such a call
     activation_lines: set[int] = field(default_factory=set)
     activation_attributes: set[str] = field(default_factory=set)
-    imports: set[str] = field(default_factory=set)
     targets: set[tuple[str, str, str]] = field(default_factory=set)
     functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = field(
         default_factory=list
@@ -214,15 +215,11 @@ class _Walk:
         if isinstance(node, ast.Return) and node.value is not None:
             self.returned.update(n.id for n in ast.walk(node.value) if isinstance(n, ast.Name))
         if isinstance(node, ast.Import):
-            self.imports.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
             self.targets.update(
                 (alias.name, "", alias.asname or alias.name.split(".", 1)[0])
                 for alias in node.names
             )
         elif isinstance(node, ast.ImportFrom):
-            if node.module:
-                self.imports.add(node.module.rsplit(".", 1)[-1])
-            self.imports.update(alias.name for alias in node.names)
             prefix = "." * node.level + (node.module or "")
             self.targets.update(
                 (prefix, alias.name, alias.asname or alias.name) for alias in node.names
@@ -245,7 +242,6 @@ class _Walk:
                     self.activation_attributes.add(target.attr)
 
 
-_ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
 _RETURN_LINE = re.compile(r"^[ \t]*return\b(.*)$", re.M)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
@@ -268,7 +264,6 @@ def _passing_screen(tree: ast.Module, source: str) -> Screen:
                 pending.extend(handler.body)
     returned = {name for line in _RETURN_LINE.findall(source) for name in _IDENTIFIER.findall(line)}
     return Screen(
-        imports=frozenset(walk.imports),
         import_targets=frozenset(walk.targets),
         returned_names=frozenset(returned),
     )

@@ -29,7 +29,7 @@ from migrate.reach import (
     PARAMETER,
 )
 from migrate.rule import Rule
-from migrate.screen import Definition, Screen, screen_source, worth_parsing
+from migrate.screen import Definition, Screen, names_activation, screen_source, worth_parsing
 
 MAX_IMPORT_ROUNDS = 3
 PARALLEL_SCREEN_FILES = 64
@@ -293,7 +293,7 @@ def _users(
     users: dict[Path, set[str]] = {}
     for path in candidates:
         text = readable[path].text
-        if not _names_activation(text):
+        if not names_activation(text):
             continue
         for module in set(module_pattern.findall(text)):
             pattern = definition_patterns.get(module)
@@ -305,13 +305,6 @@ def _users(
 def _module_names(readable: dict[Path, SourceFile]) -> dict[Path, str]:
     package_dirs = {path.parent for path in readable if path.name == "__init__.py"}
     return {path: module_name_for(path, package_dirs) for path in readable}
-
-
-_ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
-
-
-def _names_activation(text: str) -> bool:
-    return any(word in text for word in _ACTIVATION_WORDS)
 
 
 def screen_all(texts: dict[Path, str], look_for_sites: bool = True) -> dict[Path, Screen]:

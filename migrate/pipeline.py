@@ -165,9 +165,8 @@ def _analyze(
     options: RunOptions,
     protected: set[Path],
 ) -> list[FileReport]:
-    """Run the engine on the files that can matter, all together so that fixes and flows can
-    span files: those that name an activation or a loss, and those that name a class they
-    define (they may read a model's output)."""
+    """Run the engine on the files that can matter (`migrate.selection`), all together so
+    that fixes and flows can span files; a large check without fixes runs in batches."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
     selection = select_files(readable, rules, options.fix is not None)
     candidates, screens = selection.files, selection.screens

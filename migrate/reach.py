@@ -30,6 +30,7 @@ import builtins
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 ACTIVATION_FUNCTIONS = frozenset({"softmax", "sigmoid", "log_softmax", "expit"})
 ACTIVATION_CLASSES = frozenset({"Softmax", "Sigmoid", "LogSoftmax"})
@@ -42,6 +43,11 @@ _WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "compile"})
 # Modules whose functions return nothing the engine follows (apart from the names above).
 LIBRARY_ROOTS = frozenset({"torch", "math", "numpy", "builtins", "typing", "functools", "os"})
 _BUILTINS = frozenset(dir(builtins))
+# `try`, and `try ... except*` where the running Python has it (3.11 and later).
+TRY_STATEMENTS: tuple[type[ast.stmt], ...] = (
+    ast.Try,
+    *([ast.TryStar] if hasattr(ast, "TryStar") else []),
+)
 _LOSS_LIKE = re.compile(r"loss|criterion|crit", re.IGNORECASE)
 
 
@@ -355,11 +361,12 @@ class _Scope:
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, value)
             self.block(node.body)
-        elif isinstance(node, (ast.Try, ast.TryStar)):
+        elif isinstance(node, TRY_STATEMENTS):
+            tried = cast(ast.Try, node)  # `try ... except*` has the same fields
             before = dict(self.env)
-            self.block(node.body)
-            self.block(node.orelse)
-            for handler in node.handlers:
+            self.block(tried.body)
+            self.block(tried.orelse)
+            for handler in tried.handlers:
                 self.env = _join(self.env, before)
                 if handler.type is not None:
                     self.eval(handler.type)
@@ -367,7 +374,7 @@ class _Scope:
                     self.env[handler.name] = CLEAN
                 self.block(handler.body)
             self.env = _join(self.env, before)
-            self.block(node.finalbody)
+            self.block(tried.finalbody)
         elif isinstance(node, ast.Match):
             self.eval(node.subject)
             self.branches([case.body for case in node.cases] + [[]])
@@ -439,13 +446,15 @@ class _Scope:
         arguments = node.args
         positional = [*arguments.posonlyargs, *arguments.args]
         defaults: dict[str, Value] = {}
-        for argument, default in zip(
+        for positional_argument, default in zip(
             reversed(positional), reversed(arguments.defaults), strict=False
         ):
-            defaults[argument.arg] = self.eval(default)
-        for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
-            if default is not None:
-                defaults[argument.arg] = self.eval(default)
+            defaults[positional_argument.arg] = self.eval(default)
+        for keyword_argument, keyword_default in zip(
+            arguments.kwonlyargs, arguments.kw_defaults, strict=True
+        ):
+            if keyword_default is not None:
+                defaults[keyword_argument.arg] = self.eval(keyword_default)
         # The engine learns a parameter's kind from its call sites only for module-level
         # functions and `forward` (other methods keep theirs unknown), and from an annotation
         # or a default anywhere.

@@ -15,7 +15,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from migrate.reach import LOSS_CLASSES, LOSS_FUNCTIONS, Reach, reach
+from migrate.reach import LOSS_CLASSES, LOSS_FUNCTIONS, TRY_STATEMENTS, Reach, reach
 
 ACTIVATION_NAMES = frozenset(
     {"softmax", "sigmoid", "log_softmax", "Softmax", "Sigmoid", "LogSoftmax", "expit"}
@@ -227,10 +227,10 @@ class _Walk:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.functions.append((owner, node))
         elif isinstance(node, (ast.Name, ast.Attribute)):
-            name = node.id if isinstance(node, ast.Name) else node.attr
-            if name in ACTIVATION_NAMES:
+            spelled = node.id if isinstance(node, ast.Name) else node.attr
+            if spelled in ACTIVATION_NAMES:
                 self.activation_lines.add(node.lineno)
-            elif name in LOSS_NAMES:
+            elif spelled in LOSS_NAMES:
                 self.loss_lines.add(node.lineno)
         elif isinstance(node, ast.Call):
             name = _called_name(node.func)
@@ -256,8 +256,8 @@ def _passing_screen(tree: ast.Module, source: str) -> Screen:
         statement = pending.pop()
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             walk.look_at(statement, "", set())
-        elif isinstance(statement, (ast.If, ast.Try, ast.TryStar, ast.With)):
-            pending.extend(statement.body)
+        elif isinstance(statement, (ast.If, ast.With, *TRY_STATEMENTS)):
+            pending.extend(getattr(statement, "body", []))
             pending.extend(getattr(statement, "orelse", []))
             pending.extend(getattr(statement, "finalbody", []))
             for handler in getattr(statement, "handlers", []):

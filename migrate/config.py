@@ -11,7 +11,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 KNOWN_KEYS = frozenset(
     {"select", "ignore", "extend-select", "exclude", "per-file-ignores", "verify", "strict"}

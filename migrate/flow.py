@@ -569,11 +569,11 @@ class ModuleFlow:
             if statement.finalbody is not None:
                 self._exec_block(_block_statements(statement.finalbody.body), scope, env)
         elif isinstance(statement, cst.ClassDef) and statement.name.value in self.classes:
-            reference = ClassReference(self.key(statement.name.value))
-            env[statement.name.value] = self.new_binding(reference)
+            class_reference = ClassReference(self.key(statement.name.value))
+            env[statement.name.value] = self.new_binding(class_reference)
         elif isinstance(statement, cst.FunctionDef) and statement.name.value in self.functions:
-            reference = FunctionReference(self.key(statement.name.value))
-            env[statement.name.value] = self.new_binding(reference)
+            function_reference = FunctionReference(self.key(statement.name.value))
+            env[statement.name.value] = self.new_binding(function_reference)
         elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             # Nested definitions are not interpreted; a name they bind becomes unknown.
             env[statement.name.value] = self.new_binding(UNKNOWN)
@@ -642,9 +642,9 @@ class ModuleFlow:
             return
         # The call that applied it, or the `nn.Softmax()` constructor it came from.
         for node in (activation.node, activation.callee):
-            known = self.implicit_dims.get(id(node)) if node is not None else None
-            if known is not None:
-                self.implicit_dims[id(node)] = ImplicitDim(known.call, known.op, reaches_loss=True)
+            noted = self.implicit_dims.get(id(node)) if node is not None else None
+            if noted is not None:
+                self.implicit_dims[id(node)] = ImplicitDim(noted.call, noted.op, reaches_loss=True)
 
 
 class _Scope:
@@ -1315,7 +1315,7 @@ def _block_statements(body: cst.CSTNode) -> Sequence[cst.CSTNode]:
         inner = body.body
         if isinstance(inner, cst.BaseSuite):
             return _block_statements(inner)
-        return list(inner)  # type: ignore[arg-type]
+        return list(inner)
     if isinstance(body, cst.SimpleStatementSuite):
         return [cst.SimpleStatementLine(body=body.body)]
     if isinstance(body, cst.ExceptHandler):
@@ -1376,16 +1376,16 @@ def refine_parameters(flows: list[ModuleFlow]) -> None:
         is_method = calls[0].is_method
         if is_method:
             module_name, _, class_name = module_name.rpartition(".")
-        flow = by_module.get(module_name)
-        if flow is None:
+        target_flow = by_module.get(module_name)
+        if target_flow is None:
             continue
-        owner = flow.classes.get(class_name) if is_method else None
-        function = owner.methods.get(rest) if owner is not None else flow.functions.get(rest)
+        owner = target_flow.classes.get(class_name) if is_method else None
+        function = owner.methods.get(rest) if owner is not None else target_flow.functions.get(rest)
         if function is None or (is_method and owner is None):
             continue
         agreed = _agreed_parameters(function, calls, is_method)
         if agreed:
-            flow.summary(function, owner, agreed)
+            target_flow.summary(function, owner, agreed)
 
 
 def _agreed_parameters(

@@ -9,7 +9,7 @@ from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import activation_into_loss, describe, loss_location, loss_path_fix
 from migrate.readers import ReaderPolicy, forward_activation_fix
-from migrate.rule import Rule, Violation
+from migrate.rule import Fix, Rule, Violation
 
 
 def loss_path_violations(
@@ -29,6 +29,8 @@ def loss_path_violations(
         owner = facts.facts_for(activation.path) or facts
         message = rule.message.format(activation=describe(owner, activation.node), loss=loss)
         title = (rule.fix_title or "").format(loss=loss, activation=op)
+        fix: Fix | None
+        reason: str | None
         if not exact:
             fix, reason = None, "the probabilities are shifted or clamped before the loss"
         elif activation.function == use.function and activation.path == facts.path:

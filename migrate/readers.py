@@ -362,7 +362,8 @@ def assigned_value(facts: ModuleFacts, read: cst.Name) -> cst.BaseExpression | N
     bindings = {binding for binding, reads in flow.reads.items() if read in reads}
     for target, target_binding in flow.assignments.items():
         if target_binding in bindings:
-            assign = facts.parents.get(facts.parents.get(target))  # AssignTarget -> Assign
+            assign_target = facts.parents.get(target)
+            assign = facts.parents.get(assign_target) if assign_target is not None else None
             if isinstance(assign, cst.Assign) and len(assign.targets) == 1:
                 return assign.value
     return None

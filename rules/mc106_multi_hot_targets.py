@@ -107,7 +107,8 @@ class MultiHotTargets(Rule):
         flow = facts.flow
         loss_targets = {id(use.target_node) for use in flow.loss_uses if use.target_node}
         for target, binding in list(flow.assignments.items()):
-            assign = facts.parents.get(facts.parents.get(target))
+            assign_target = facts.parents.get(target)  # AssignTarget -> Assign
+            assign = facts.parents.get(assign_target) if assign_target is not None else None
             if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
                 continue
             index = one_hot_index(facts, assign.value)

@@ -78,13 +78,13 @@ class SoftmaxBeforeNllLoss(Rule):
             message = self.message.format(activation=describe(owner, activation.node), loss=loss)
             if activation.path != facts.path:
                 # The softmax is in another file's forward: its other readers would change.
-                reason = "the softmax is applied in another file; use log_softmax there by hand"
+                elsewhere = "the softmax is applied in another file; use log_softmax there by hand"
                 related = ((facts.path, facts.span(use.call)),)
-                yield self.violation(owner, activation.node, message, None, reason, related)
+                yield self.violation(owner, activation.node, message, None, elsewhere, related)
                 continue
-            fix, reason = (
-                None,
-                "the probabilities have other readers; use log_softmax on the loss path",
+            fix: Fix | None = None
+            reason: str | None = (
+                "the probabilities have other readers; use log_softmax on the loss path"
             )
             inline = activation.call is not None and activation.call is use.input_node
             if inline and exact and activation.function == use.function:

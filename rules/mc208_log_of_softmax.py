@@ -88,7 +88,8 @@ class LogOfSoftmax(Rule):
             if activation.path != facts.path or activation.op != names.SOFTMAX:
                 continue
             message = self.message.format(log=describe(facts, site.call))
-            fix, reason = None, "the softmax's input may have changed before the log"
+            fix: Fix | None = None
+            reason: str | None = "the softmax's input may have changed before the log"
             usable = activation.input is not None and (
                 activation.call is not None
                 and (

@@ -4,9 +4,9 @@ libcst parses about twenty times slower than `ast`. For a `check` (MC2xx rules) 
 a large tree cannot contribute to a finding: no loss in them can get probabilities (see
 `migrate/reach.py`), they apply no softmax without `dim` and take no log of one. Token tests
 come first (`worth_parsing`), so most files are not even parsed with `ast`; the screen then
-finds the files that might have a finding, and the pipeline adds their neighbours (the
-modules they import that return an activation, the files that use what they define). It
-over-approximates: a file it keeps may still have no finding.
+finds the files that might have a finding, and the selection (`migrate/selection.py`) adds
+their neighbours (the modules they import that return an activation, the files that call
+into them). It over-approximates: a file it keeps may still have no finding.
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from migrate.reach import LOSS_CLASSES, LOSS_FUNCTIONS, TRY_STATEMENTS, Reach, reach
-
-ACTIVATION_NAMES = frozenset(
-    {"softmax", "sigmoid", "log_softmax", "Softmax", "Sigmoid", "LogSoftmax", "expit"}
+from migrate.reach import (
+    ACTIVATION_CLASSES,
+    ACTIVATION_FUNCTIONS,
+    LOSS_CLASSES,
+    LOSS_FUNCTIONS,
+    TRY_STATEMENTS,
+    Reach,
+    reach,
 )
+
+ACTIVATION_NAMES = ACTIVATION_FUNCTIONS | ACTIVATION_CLASSES
 LOSS_NAMES = LOSS_CLASSES | LOSS_FUNCTIONS
 _DIMLESS = frozenset({"softmax", "log_softmax", "Softmax", "LogSoftmax"})
 
@@ -27,8 +33,6 @@ _DIMLESS = frozenset({"softmax", "log_softmax", "Softmax", "LogSoftmax"})
 _LOSS_TOKENS = ("ross_entropy", "rossEntropy", "BCE", "nll_loss", "NLLLoss")
 _SOFTMAX_CALL = re.compile(r"oftmax\s*\(")
 _LOG_WORD = re.compile(r"\blog\b")
-
-
 _ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
 
 

@@ -511,13 +511,8 @@ class _Scope:
             return self.module.globals[name]
         if name in _BUILTINS:
             return CLEAN
-        if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
-            return activation(name)
-        if name in LOSS_FUNCTIONS:
-            return CRITERION
-        if name in LOSS_CLASSES:
-            return LOSS_CLASS
-        return unknown(name)  # a star import, or a global set elsewhere
+        known = _torch_name(name)  # `from torch.nn.functional import *`
+        return known if known is not None else unknown(name)  # or a global set elsewhere
 
     def eval(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Name):
@@ -807,13 +802,19 @@ def _imported(name: str, bound: str, from_library: bool) -> Binding:
 
 
 def _library_member(name: str) -> Binding:
+    known = _torch_name(name)
+    return known if known is not None else _Library(name)
+
+
+def _torch_name(name: str) -> Value | None:
+    """An activation or a loss spelled by its torch name; None for any other name."""
     if name in ACTIVATION_FUNCTIONS or name in ACTIVATION_CLASSES:
         return activation(name)
     if name in LOSS_FUNCTIONS:
         return CRITERION
     if name in LOSS_CLASSES:
         return LOSS_CLASS
-    return _Library(name)
+    return None
 
 
 def _as_value(binding: Binding) -> Value:

@@ -13,9 +13,13 @@ Other comments the scorer reads, anywhere in a case's files:
     the case must produce no finding at all (it carries no ``expect`` label);
 ``# flow: local, tuple``
     the flow shape(s) of a case's MC201 labels, for the per-shape recall table;
-``# scorer-ignore: MC206``
-    findings with these codes are not scored in this case (listed as ignored), e.g. an opt-in
-    rule whose pattern is, by design, correct code in a trap.
+
+A case written blind (``fixtures/blind/<batch>/<case>/``) keeps the code as written in
+``before/`` (labels there), a hand-fixed copy in ``fixed/`` and a torch ``probe.py``; only
+``before/`` is scored. A batch may list the gaps its first run showed in ``KNOWN_GAPS.toml``
+(``missed = ["<file>:<line>:<code>", ...]`` and ``unlabelled = [...]``, paths relative to the
+case's ``before/``): the labels test (``tests/test_labels.py``) asserts exactly those gaps, so
+closing one means deleting its entry, and a new miss fails the suite.
 
 For every case the scorer runs ``python -m migrate check <case> --select MC2 --output-format
 json`` with the repository root as the working directory, and compares the set of
@@ -72,7 +76,7 @@ FLOW_RULE = "MC201"
 UNTAGGED_FLOW = "(untagged)"
 
 CODE_RE = re.compile(r"^MC\d{3}$")
-DIRECTIVE_RE = re.compile(r"^#\s*(expect|trap|flow|scorer-ignore)\s*:\s*(.*)$")
+DIRECTIVE_RE = re.compile(r"^#\s*(expect|trap|flow)\s*:\s*(.*)$")
 CODE_LIST_SPLIT_RE = re.compile(r"[,\s]+")
 FLOW_LIST_SPLIT_RE = re.compile(r"[,|\s]+")
 
@@ -96,7 +100,6 @@ class Case:
     labels: set[Key] = field(default_factory=set)
     trap_reasons: list[str] = field(default_factory=list)
     flows: list[str] = field(default_factory=list)
-    ignored_codes: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -106,6 +109,12 @@ class Case:
     @property
     def relative_path(self) -> str:
         return relative_to_root(self.path)
+
+    @property
+    def scanned_path(self) -> Path:
+        """What the tool is run on: a blind case's ``before/`` tree, or the case itself."""
+        before = self.path / "before"
+        return before if before.is_dir() else self.path
 
 
 @dataclass
@@ -120,7 +129,6 @@ class CaseRun:
     exit_code: int | None = None
     findings: list[Finding] = field(default_factory=list)  # scored MC2xx findings
     diagnostics: list[Finding] = field(default_factory=list)  # MC0xx
-    ignored: list[Finding] = field(default_factory=list)  # scorer-ignore directive
     unselected: list[Finding] = field(default_factory=list)  # codes outside MC0/MC2
     cli_error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -236,21 +244,15 @@ def parse_file(case: Case, path: Path) -> None:
                 case.labels.add(key)
         elif directive == "trap":
             case.trap_reasons.append(value or "(no reason given)")
-        elif directive == "flow":
+        else:  # flow
             for flow in FLOW_LIST_SPLIT_RE.split(value):
                 if flow and flow not in case.flows:
                     case.flows.append(flow)
-        else:  # scorer-ignore
-            codes = split_codes(value)
-            bad = [code for code in codes if not CODE_RE.match(code)]
-            if not codes or bad:
-                case.problems.append(f"{display}:{line}: malformed scorer-ignore {text!r}")
-            case.ignored_codes.update(code for code in codes if CODE_RE.match(code))
 
 
 def load_case(case_dir: Path) -> Case:
     case = Case(name=case_dir.name, path=case_dir)
-    files = list(iter_case_files(case_dir))
+    files = list(iter_case_files(case.scanned_path))
     if not files:
         case.problems.append(f"{case.relative_path}: no .py files")
     for path in files:
@@ -266,6 +268,48 @@ def load_case(case_dir: Path) -> Case:
         if flow not in KNOWN_FLOWS:
             case.problems.append(f"{case.name}: unknown flow shape {flow!r}")
     return case
+
+
+KNOWN_GAPS_FILE = "KNOWN_GAPS.toml"
+
+
+@dataclass(frozen=True)
+class KnownGaps:
+    """What a blind batch's first run got wrong, per case: labels it missed and findings
+    nobody labelled. The labels test holds the tool to exactly these."""
+
+    missed: frozenset[Key] = frozenset()
+    unlabelled: frozenset[Key] = frozenset()
+
+
+def load_known_gaps(cases_dir: Path) -> dict[str, KnownGaps]:
+    """Read ``KNOWN_GAPS.toml`` of a batch (an empty mapping when there is none).
+
+    Entries are ``"<case>/<file>:<line>:<code>"``, ``<file>`` relative to the case's
+    ``before/`` tree (or to the case itself when it has none).
+    """
+    path = cases_dir / KNOWN_GAPS_FILE
+    if not path.is_file():
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    per_case: dict[str, dict[str, set[Key]]] = defaultdict(
+        lambda: {"missed": set(), "unlabelled": set()}
+    )
+    for kind in ("missed", "unlabelled"):
+        for entry in table.get(kind, []):
+            where, line, code = str(entry).rsplit(":", 2)
+            case_name, _, file_name = where.partition("/")
+            case = Case(name=case_name, path=cases_dir / case_name)
+            file = relative_to_root(case.scanned_path / file_name)
+            per_case[case_name][kind].add(Key(file, int(line), code))
+    return {
+        name: KnownGaps(frozenset(kinds["missed"]), frozenset(kinds["unlabelled"]))
+        for name, kinds in per_case.items()
+    }
 
 
 def discover_cases(cases_dir: Path, selectors: Sequence[str]) -> list[Case]:
@@ -297,17 +341,20 @@ def select_cases(case_dirs: Sequence[Path], selector: str) -> list[Path]:
 # --------------------------------------------------------------------------- running
 
 
-def run_case(case: Case, cli: Sequence[str], timeout: float) -> CaseRun:
-    run = CaseRun(case=case)
-    command = [
-        *cli,
+def check_arguments(case: Case) -> list[str]:
+    """The `ml2mc` arguments that score a case (run with the repository root as cwd)."""
+    return [
         "check",
-        case.relative_path,
+        relative_to_root(case.scanned_path),
         "--select",
         SELECTION,
         "--output-format",
         "json",
     ]
+
+
+def run_case(case: Case, cli: Sequence[str], timeout: float) -> CaseRun:
+    command = [*cli, *check_arguments(case)]
     try:
         completed = subprocess.run(
             command,
@@ -318,25 +365,29 @@ def run_case(case: Case, cli: Sequence[str], timeout: float) -> CaseRun:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        run.cli_error = f"timed out after {timeout:g}s"
-        return run
+        return CaseRun(case=case, cli_error=f"timed out after {timeout:g}s")
     except OSError as exc:
-        run.cli_error = f"cannot start {shlex.join(command)}: {exc}"
-        return run
-    run.exit_code = completed.returncode
-    stderr_tail = completed.stderr.strip().splitlines()[-5:]
-    if completed.returncode not in (0, 1):
-        run.cli_error = f"exit {completed.returncode}: " + " | ".join(stderr_tail)
+        return CaseRun(case=case, cli_error=f"cannot start {shlex.join(command)}: {exc}")
+    return read_output(case, completed.returncode, completed.stdout, completed.stderr)
+
+
+def read_output(case: Case, exit_code: int, stdout: str, stderr: str) -> CaseRun:
+    """Sort what one `check --output-format json` run printed into scored findings,
+    diagnostics and codes outside the selection."""
+    run = CaseRun(case=case, exit_code=exit_code)
+    stderr_tail = stderr.strip().splitlines()[-5:]
+    if exit_code not in (0, 1):
+        run.cli_error = f"exit {exit_code}: " + " | ".join(stderr_tail)
         return run
     try:
-        payload = json.loads(completed.stdout)
+        payload = json.loads(stdout)
         raw_findings = payload["findings"]
         if not isinstance(raw_findings, list):
             raise TypeError("'findings' is not a list")
         parsed = [parse_finding(item) for item in raw_findings]
     except (ValueError, KeyError, TypeError) as exc:
-        head = completed.stdout.strip()[:200]
-        run.cli_error = f"exit {completed.returncode}, unusable JSON ({exc}): {head!r} " + (
+        head = stdout.strip()[:200]
+        run.cli_error = f"exit {exit_code}, unusable JSON ({exc}): {head!r} " + (
             " | ".join(stderr_tail)
         )
         return run
@@ -344,16 +395,13 @@ def run_case(case: Case, cli: Sequence[str], timeout: float) -> CaseRun:
         code = finding.key.code
         if code.startswith("MC0"):
             run.diagnostics.append(finding)
-        elif code in case.ignored_codes:
-            run.ignored.append(finding)
         elif code.startswith("MC2"):
             run.findings.append(finding)
         else:
             run.unselected.append(finding)
-    if (completed.returncode == 1) != bool(parsed):
+    if (exit_code == 1) != bool(parsed):
         run.warnings.append(
-            f"exit {completed.returncode} with {len(parsed)} finding(s): "
-            "exit 1 should mean findings, 0 none"
+            f"exit {exit_code} with {len(parsed)} finding(s): exit 1 should mean findings, 0 none"
         )
     return run
 
@@ -509,11 +557,6 @@ def render_text(report: Report) -> str:
             hint = "  (reported at line " + ", ".join(map(str, instead)) + " instead?)"
         out.append(f"  {key.where()}  {key.code}{hint}")
 
-    ignored = [(run, f) for run in runs for f in run.ignored]
-    if ignored:
-        out.append(f"ignored by '# scorer-ignore' ({len(ignored)}):")
-        for _, finding in ignored:
-            out.append(f"  {finding.key.where()}  {finding.key.code}")
     diagnostics = [(run, f) for run in runs for f in run.diagnostics]
     out.append(f"tool diagnostics, counted as errors ({len(diagnostics)}):")
     for _, finding in diagnostics:
@@ -585,7 +628,6 @@ def render_json(report: Report) -> dict[str, Any]:
             }
             for run, key, instead in report.false_negatives
         ],
-        "ignored": [finding_dict(run, f) for run in runs for f in run.ignored],
         "diagnostics": [finding_dict(run, f) for run in runs for f in run.diagnostics],
         "unselected": [finding_dict(run, f) for run in runs for f in run.unselected],
         "warnings": [{"case": run.case.name, "warning": w} for run in runs for w in run.warnings],
@@ -605,7 +647,6 @@ def render_labels(cases: Sequence[Case], as_json: bool) -> str:
                     "trap": case.is_trap,
                     "trap_reasons": case.trap_reasons,
                     "flows": case.flows,
-                    "ignored_codes": sorted(case.ignored_codes),
                     "labels": [
                         {"file": k.file, "line": k.line, "code": k.code}
                         for k in sorted(case.labels)
@@ -623,8 +664,6 @@ def render_labels(cases: Sequence[Case], as_json: bool) -> str:
     for case in cases:
         kind = "trap" if case.is_trap else "labelled"
         extra = f"  flow: {', '.join(case.flows)}" if case.flows else ""
-        if case.ignored_codes:
-            extra += f"  scorer-ignore: {', '.join(sorted(case.ignored_codes))}"
         out.append(f"{case.name}  [{kind}]{extra}")
         for reason in case.trap_reasons:
             out.append(f"    trap: {reason}")

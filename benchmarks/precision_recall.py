@@ -33,6 +33,7 @@ Usage::
     python benchmarks/precision_recall.py --json           # the same as one JSON object
     python benchmarks/precision_recall.py --case 09 --case trap_gan
     python benchmarks/precision_recall.py --list-labels    # parse and check labels, run nothing
+    python benchmarks/precision_recall.py --migrations     # and migrate --write scored beside
 """
 
 from __future__ import annotations
@@ -704,6 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
+        "--migrations",
+        action="store_true",
+        help="also score `migrate --write` on the labelled migration cases "
+        "(benchmarks/migrations.py) and print it beside the MC2xx figures",
+    )
+    parser.add_argument(
         "--list-labels",
         action="store_true",
         help="print the parsed labels and any malformed case, run nothing "
@@ -750,10 +757,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = shlex.split(args.cli) if args.cli else [sys.executable, "-m", "migrate"]
     runs = run_all(cases, cli, args.jobs, args.timeout)
     report = score(runs)
+    migration_runs = []
+    if args.migrations:
+        import migrations  # benchmarks/migrations.py, beside this script
+
+        migration_runs = [
+            migrations.run_case(case, cli)
+            for case_set in migrations.case_sets()
+            for case in migrations.discover(case_set)
+        ]
     if args.json:
-        print(json.dumps(render_json(report), indent=2))
+        payload = render_json(report)
+        if args.migrations:
+            payload["migrations"] = migrations.summary(migration_runs)
+        print(json.dumps(payload, indent=2))
     else:
         print(render_text(report))
+        if args.migrations:
+            print("\nmigrate --write on the labelled migration cases (benchmarks/migrations.py)")
+            print(migrations.render(migration_runs))
     return 2 if report.cli_failures else 0
 
 

@@ -115,6 +115,10 @@ class VerifyResult:
     seconds: float
     reason: str | None  # always set for fail and skip
     notes: tuple[str, ...] = ()
+    # The tolerance the comparison used: it held where |orig - expected| <= atol + rtol *
+    # |expected| everywhere (torch.isclose). None when nothing was compared.
+    atol: float | None = None
+    rtol: float | None = None
 
 
 def start_early() -> None:
@@ -236,6 +240,8 @@ def result_to_json(result: VerifyResult) -> dict[str, object]:
         "max_rel_error": _json_number(result.max_rel_error),
         "seconds": round(result.seconds, 3),
         "notes": list(result.notes),
+        "atol": result.atol,
+        "rtol": result.rtol,
     }
 
 
@@ -303,6 +309,8 @@ def _result(label: str, kind: str, report: TaskReport) -> VerifyResult:
         seconds=report.seconds,
         reason=outcome["reason"],
         notes=tuple(outcome["notes"]),
+        atol=outcome["atol"],
+        rtol=outcome["rtol"],
     )
 
 

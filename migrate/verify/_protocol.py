@@ -66,6 +66,10 @@ class Outcome(TypedDict):
     batches: int
     reason: str | None
     notes: list[str]
+    # The tolerance the numeric comparison used (torch.isclose: |orig - expected| <= atol +
+    # rtol * |expected|); None when the check stopped before comparing anything.
+    atol: float | None
+    rtol: float | None
 
 
 def blame_status(blame: str) -> Status:

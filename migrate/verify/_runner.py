@@ -208,6 +208,8 @@ def _outcome(status: Status, reason: str) -> Outcome:
         "batches": 0,
         "reason": reason,
         "notes": [],
+        "atol": None,
+        "rtol": None,
     }
 
 

@@ -76,6 +76,8 @@ class Verdict:
     max_rel_error: float | None = None
     batches: int = 0
     notes: list[str] = field(default_factory=list)
+    atol: float | None = None
+    rtol: float | None = None
 
     def to_outcome(self) -> Outcome:
         return {
@@ -86,6 +88,8 @@ class Verdict:
             "batches": self.batches,
             "reason": self.reason,
             "notes": list(self.notes),
+            "atol": self.atol,
+            "rtol": self.rtol,
         }
 
 

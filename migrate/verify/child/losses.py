@@ -138,7 +138,9 @@ def check_loss(task: LossTask, settings: SettingsMessage, phase: PhaseReporter) 
         try:
             verdict = _run(loss, references, classes, precision, settings)
         except CheckFailed as stop:
-            return Verdict(stop.status, stop.reason, notes=notes)
+            return Verdict(
+                stop.status, stop.reason, notes=notes, atol=precision.atol, rtol=precision.rtol
+            )
         except USER_ERRORS as error:
             if precision is FLOAT64:
                 fallback = describe_error(error)
@@ -400,6 +402,8 @@ def _run(
         max_rel_error=worst_rel,
         batches=batches,
         notes=notes,
+        atol=precision.atol,
+        rtol=precision.rtol,
     )
 
 

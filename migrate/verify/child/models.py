@@ -110,9 +110,12 @@ class Fit:
 def check_model(task: ModelTask, settings: SettingsMessage, phase: PhaseReporter) -> Verdict:
     check = _ModelCheck(task, settings, phase)
     try:
-        return check.run()
+        verdict = check.run()
     except CheckFailed as stop:
-        return Verdict(stop.status, stop.reason, batches=check.batches_run, notes=check.notes)
+        verdict = Verdict(stop.status, stop.reason, batches=check.batches_run, notes=check.notes)
+    if check.compared_with is not None:
+        verdict.atol, verdict.rtol = check.compared_with.atol, check.compared_with.rtol
+    return verdict
 
 
 class _ModelCheck:
@@ -127,6 +130,8 @@ class _ModelCheck:
         self.project_root = Path(settings["project_root"])
         self.notes: list[str] = []
         self.batches_run = 0
+        # The precision whose tolerance the outputs were compared with, once they were.
+        self.compared_with: Precision | None = None
 
     # -- the steps, in order --------------------------------------------------------------
 
@@ -480,6 +485,7 @@ class _ModelCheck:
             )
             for index, path in enumerate(original_paths)
         }
+        self.compared_with = precision
         if len(by_path) == 1:
             return self._compare_single(next(iter(by_path.values())), precision)
         return self._compare_many(by_path, precision)

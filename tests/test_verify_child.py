@@ -11,9 +11,6 @@ import math
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("torch")
-
 import torch
 from torch import nn
 

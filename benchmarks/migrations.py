@@ -3,7 +3,8 @@
 A migration case is a directory with the project as written in ``before/`` and an
 ``expected.toml``::
 
-    outcome = "migrate"            # or "refuse": nothing may be written
+    outcome = "migrate"            # or "refuse" (nothing may be written, the refusal said)
+                                   # or "untouched" (correct code: nothing may be written)
     options = ["--unsafe-fixes"]   # optional: extra `migrate` options
     reason = "..."                 # refuse: why no correct automatic migration exists
     blocking = ["losses.py:12"]    # refuse: the piece that blocks the unit
@@ -27,10 +28,13 @@ Each case is one unit, scored on a fresh copy of ``before/`` with ``ml2mc migrat
 ``not migrated``        a migrate case where nothing was written (over-refusal);
 ``refused``             a refuse case left byte-identical, with a finding that names it;
 ``refused silently``    a refuse case left byte-identical with no MC1xx finding at all;
-``written on refuse``   a refuse case where something was written.
+``written on refuse``   a refuse case where something was written;
+``left alone``          an untouched case (correct code) left byte-identical;
+``written on untouched`` an untouched case where something was written.
 
 Unit precision = migrated / units where something was written; unit recall = migrated /
-migrate cases; refusal = (refused + refused silently) / refuse cases. Files: a "change" file
+migrate cases; refusal = (refused + refused silently) / refuse cases; left alone = left alone
+/ untouched cases. Files: a "change" file
 written is TP, a "keep" file written FP, a "change" file left alone FN.
 
 Case sets: ``fixtures/projects`` (written next to the engine) and the blind batches under
@@ -76,15 +80,28 @@ NOT_MIGRATED = "not migrated"
 REFUSED = "refused"
 REFUSED_SILENTLY = "refused silently"
 WRITTEN_ON_REFUSE = "written on refuse"
-VERDICTS = (MIGRATED, WRONG, PARTIAL, NOT_MIGRATED, REFUSED, REFUSED_SILENTLY, WRITTEN_ON_REFUSE)
-CORRECT = {MIGRATED, REFUSED}
+LEFT_ALONE = "left alone"
+WRITTEN_ON_UNTOUCHED = "written on untouched"
+VERDICTS = (
+    MIGRATED,
+    WRONG,
+    PARTIAL,
+    NOT_MIGRATED,
+    REFUSED,
+    REFUSED_SILENTLY,
+    WRITTEN_ON_REFUSE,
+    LEFT_ALONE,
+    WRITTEN_ON_UNTOUCHED,
+)
+CORRECT = {MIGRATED, REFUSED, LEFT_ALONE}
+EXPECTED_VERDICT = {"migrate": MIGRATED, "refuse": REFUSED, "untouched": LEFT_ALONE}
 
 
 @dataclass(frozen=True)
 class MigrationCase:
     name: str
     path: Path
-    outcome: str  # "migrate" | "refuse"
+    outcome: str  # "migrate" | "refuse" | "untouched"
     files: dict[str, str]  # relative path -> "change" | "keep"
     options: tuple[str, ...] = ()
     reason: str = ""
@@ -129,8 +146,8 @@ def python_files(root: Path) -> dict[str, bytes]:
 def load_case(case_dir: Path) -> MigrationCase:
     table = tomllib.loads((case_dir / EXPECTED_FILE).read_text(encoding="utf-8"))
     outcome = str(table.get("outcome", ""))
-    if outcome not in ("migrate", "refuse"):
-        raise ValueError(f"{case_dir}: outcome must be 'migrate' or 'refuse', not {outcome!r}")
+    if outcome not in EXPECTED_VERDICT:
+        raise ValueError(f"{case_dir}: outcome must be one of {sorted(EXPECTED_VERDICT)}")
     files = {str(name): str(label) for name, label in dict(table.get("files", {})).items()}
     on_disk = set(python_files(case_dir / "before"))
     if set(files) != on_disk or not set(files.values()) <= {"change", "keep"}:
@@ -201,6 +218,9 @@ def judge(case: MigrationCase, work: Path, payload: dict[str, Any]) -> Migration
         if str(item.get("code", "")).startswith("MC1") and item.get("fix") is None
     ]
     run = MigrationRun(case=case, verdict="", written=written, refusals=refusals)
+    if case.outcome == "untouched":
+        run.verdict = WRITTEN_ON_UNTOUCHED if written else LEFT_ALONE
+        return run
     if case.outcome == "refuse":
         if written:
             run.verdict = WRITTEN_ON_REFUSE
@@ -280,7 +300,8 @@ def summary(runs: Sequence[MigrationRun]) -> dict[str, Any]:
     counts = {verdict: sum(run.verdict == verdict for run in runs) for verdict in VERDICTS}
     wrote = sum(bool(run.written) for run in runs)
     migrate_cases = sum(run.case.outcome == "migrate" for run in runs)
-    refuse_cases = len(runs) - migrate_cases
+    refuse_cases = sum(run.case.outcome == "refuse" for run in runs)
+    untouched_cases = sum(run.case.outcome == "untouched" for run in runs)
     files = file_tally(runs)
     return {
         "units": len(runs),
@@ -288,6 +309,7 @@ def summary(runs: Sequence[MigrationRun]) -> dict[str, Any]:
         "unit_precision": ratio(counts[MIGRATED], wrote),
         "unit_recall": ratio(counts[MIGRATED], migrate_cases),
         "refusal": ratio(counts[REFUSED] + counts[REFUSED_SILENTLY], refuse_cases),
+        "left_alone": ratio(counts[LEFT_ALONE], untouched_cases),
         "file_precision": ratio(files.tp, files.tp + files.fp),
         "file_recall": ratio(files.tp, files.tp + files.fn),
     }
@@ -303,7 +325,15 @@ def render(runs: Sequence[MigrationRun]) -> str:
     figures = summary(runs)
     lines.append("")
     lines.append("verdicts: " + ", ".join(f"{v} {n}" for v, n in figures["verdicts"].items() if n))
-    for key in ("unit_precision", "unit_recall", "refusal", "file_precision", "file_recall"):
+    keys = (
+        "unit_precision",
+        "unit_recall",
+        "refusal",
+        "left_alone",
+        "file_precision",
+        "file_recall",
+    )
+    for key in keys:
         lines.append(f"{key.replace('_', ' ')}: {figures[key]}")
     return "\n".join(lines)
 

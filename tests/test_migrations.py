@@ -11,38 +11,48 @@ is still listed fails too (delete the entry).
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from benchmarks.migrations import (
     CORRECT,
-    MIGRATED,
-    REFUSED,
+    EXPECTED_VERDICT,
     MigrationCase,
+    MigrationRun,
     case_sets,
     discover,
     load_known_verdicts,
     run_case,
 )
 
-CASES: list[tuple[MigrationCase, str | None]] = [
-    (case, load_known_verdicts(case_set).get(case.name))
-    for case_set in case_sets()
-    for case in discover(case_set)
-]
+CASES = [case for case_set in case_sets() for case in discover(case_set)]
+KNOWN = {case.id: load_known_verdicts(case.path.parent).get(case.name) for case in CASES}
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, MigrationRun]:
+    """Every case migrated once, a case per core (each run is a child process, and the probes
+    that judge them spend most of their time importing torch)."""
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = pool.map(lambda case: run_case(case, [sys.executable, "-m", "migrate"]), CASES)
+        return {run.case.id: run for run in done}
 
 
 def test_the_fixture_projects_are_labelled() -> None:
-    names = {case.id for case, _ in CASES}
+    names = {case.id for case in CASES}
     assert {"projects/example", "projects/image_backbone", "projects/text_hf"} <= names
 
 
-@pytest.mark.parametrize(("case", "known"), CASES, ids=[case.id for case, _ in CASES])
-def test_migration_verdict(case: MigrationCase, known: str | None) -> None:
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_migration_verdict(case: MigrationCase, runs: dict[str, MigrationRun]) -> None:
+    known = KNOWN[case.id]
     assert known is None or known not in CORRECT, "KNOWN_GAPS.toml lists a correct verdict"
-    run = run_case(case, [sys.executable, "-m", "migrate"])
-    expected = known or (MIGRATED if case.outcome == "migrate" else REFUSED)
+    run = runs[case.id]
+    expected = known or EXPECTED_VERDICT[case.outcome]
     assert run.verdict == expected, (
         f"{run.verdict}: written {run.written}; refusals {run.refusals}; "
         f"{run.detail} {run.probe_output}"

@@ -216,6 +216,10 @@ def judge(case: MigrationCase, work: Path, payload: dict[str, Any]) -> Migration
         f"{item['file']}:{item['line']} {item['code']}"
         for item in payload.get("findings", [])
         if str(item.get("code", "")).startswith("MC1") and item.get("fix") is None
+    ] + [
+        f"{blocker['file']}:{blocker['line']} {blocker['reason']}"
+        for unit in payload.get("refused_units", [])
+        for blocker in unit["blocking"]
     ]
     run = MigrationRun(case=case, verdict="", written=written, refusals=refusals)
     if case.outcome == "untouched":

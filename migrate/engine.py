@@ -33,6 +33,8 @@ _START = Span(1, 1, 1, 1)
 class Finding:
     violation: Violation
     fixed: bool = False
+    # Its fix was planned, then dropped with the rest of its migration unit (`migrate.units`).
+    unit_refused: bool = False
 
 
 @dataclass

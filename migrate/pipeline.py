@@ -29,6 +29,7 @@ from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.selection import collection_paused, cut_source, select_files
+from migrate.units import RefusedUnit, gate_units
 from migrate.writer import WriteFailure, atomic_write, unified_diff
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class RunResult:
     verification_error: str | None = None
     # Said to the user about the run itself (writing outside git, ...).
     notices: list[str] = field(default_factory=list)
+    # Migration units left whole as they were, each with what blocked it (`migrate.units`).
+    refused_units: list[RefusedUnit] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[FileReport, Finding]]:
@@ -147,8 +150,8 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     notices: list[str] = []
     if options.write:
         protected, notices = _protected_by_git(files, options.allow_dirty)
-    reports = _analyze(files, sources, config, rules, options, protected)
-    result = RunResult(reports, config, notices=notices)
+    reports, refused_units = _analyze(files, sources, config, rules, options, protected)
+    result = RunResult(reports, config, notices=notices, refused_units=refused_units)
     if options.write:
         for report in result.changed_files:
             _write(report)
@@ -164,9 +167,11 @@ def _analyze(
     rules: list[Rule],
     options: RunOptions,
     protected: set[Path],
-) -> list[FileReport]:
+) -> tuple[list[FileReport], list[RefusedUnit]]:
     """Run the engine on the files that can matter (`migrate.selection`), all together so
-    that fixes and flows can span files; a large check without fixes runs in batches."""
+    that fixes and flows can span files; a large check without fixes runs in batches. A
+    migration's fixes then pass the unit gate (`migrate.units`): a unit is kept whole or
+    reset whole."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
     selection = select_files(readable, rules, options.fix is not None)
     candidates, screens = selection.files, selection.screens
@@ -201,6 +206,11 @@ def _analyze(
         outcomes = _check_in_batches(modules, rules, relevant)
     else:
         outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
+    refused_units: list[RefusedUnit] = []
+    if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
+        texts = {displays[path]: source.text for path, source in readable.items()}
+        names = {displays[path]: module_name_for(path, package_dirs) for path in readable}
+        refused_units = gate_units(outcomes, texts, names)
     reports: list[FileReport] = []
     for path in files:
         source = sources[path]
@@ -227,7 +237,7 @@ def _analyze(
                     "file is read-only; its fixes (and any fix that also edits it) were not applied"
                 )
         reports.append(report)
-    return reports
+    return reports, refused_units
 
 
 def _protected_by_git(files: list[Path], allow_dirty: bool) -> tuple[set[Path], list[str]]:

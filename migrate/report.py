@@ -138,6 +138,16 @@ def run_to_json(result: RunResult) -> dict[str, Any]:
             for report in result.changed_files
         ],
         "verification": [_verification_json(item) for item in result.verification],
+        "refused_units": [
+            {
+                "files": list(unit.files),
+                "blocking": [
+                    {"file": blocker.file, "line": blocker.line, "reason": blocker.reason}
+                    for blocker in unit.blockers
+                ],
+            }
+            for unit in result.refused_units
+        ],
         "summary": {
             "files_scanned": len(result.files),
             "files_changed": len(result.changed_files),
@@ -183,7 +193,20 @@ def _verification_json(item: VerifyResult) -> dict[str, Any]:
     return result_to_json(item)
 
 
+def refused_unit_lines(result: RunResult) -> list[str]:
+    """Refused migration units, each with what blocked it: shown before the findings, since
+    nothing of such a unit is written."""
+    lines: list[str] = []
+    for unit in result.refused_units:
+        lines.append(f"unit refused, nothing of it written: {', '.join(unit.files)}")
+        for blocker in unit.blockers:
+            lines.append(f"      blocked by {blocker.file}:{blocker.line}: {blocker.reason}")
+    return lines
+
+
 def _print_concise(result: RunResult, stream: TextIO) -> None:
+    for line in refused_unit_lines(result):
+        stream.write(line + "\n")
     for report, finding in result.findings:
         violation = finding.violation
         marker = " [fixed]" if finding.fixed else ""
@@ -232,6 +255,8 @@ def _verification_verdict(results: list[VerifyResult]) -> str:
 def _fix_text(violation: Violation, finding: Finding) -> str:
     if finding.fixed:
         return "fixed"
+    if finding.unit_refused:
+        return "not applied: its migration unit is refused (see the top of the report)"
     if violation.fix is not None:
         return f"fix ({violation.fix.applicability.value}): {violation.fix.title}"
     if violation.no_fix_reason:
@@ -242,6 +267,8 @@ def _fix_text(violation: Violation, finding: Finding) -> str:
 def plain_report(result: RunResult, style: ReportStyle) -> str:
     """The report without a terminal: stable text, one fact per line."""
     lines: list[str] = [_summary_line(result), ""]
+    if result.refused_units:
+        lines.extend([*refused_unit_lines(result), ""])
     for report in result.files:
         if not report.outcome.findings and not report.outcome.changed and not report.write_error:
             continue
@@ -296,8 +323,12 @@ def _next_step(result: RunResult, style: ReportStyle) -> str:
         return ""
     codes = sorted({finding.violation.code for _, finding in result.findings})
     explain = f"`ml2mc explain {codes[0]}`" if codes else ""
-    if style.command == "migrate" and not style.writing:
+    if style.command == "migrate" and not style.writing and result.changed_files:
         return f"Next: `ml2mc migrate --write` to apply; {explain} for why."
+    if style.command == "migrate" and result.refused_units:
+        return (
+            f"Next: nothing can be applied until the refused units are resolved; {explain} for why."
+        )
     if style.fixing and not style.unsafe_fixes and unfixed_safe:
         return f"Next: add `--unsafe-fixes` to apply the remaining fixes; {explain} for why."
     if not style.fixing and unfixed_safe:
@@ -307,6 +338,8 @@ def _next_step(result: RunResult, style: ReportStyle) -> str:
 
 def _print_rich(result: RunResult, style: ReportStyle, console: Console) -> None:
     console.print(Text(_summary_line(result), style="bold"))
+    for line in refused_unit_lines(result):
+        console.print(Text(line, style="yellow"))
     for report in result.files:
         if not report.outcome.findings and not report.outcome.changed and not report.write_error:
             continue
@@ -484,6 +517,8 @@ def print_review_start(result: RunResult) -> None:
     """Before the first hunk: the run's summary, and the findings no hunk will fix."""
     console = stdout_console()
     console.print(Text(_summary_line(result), style="bold"))
+    for line in refused_unit_lines(result):
+        console.print(Text(line, style="yellow"))
     for report in result.files:
         if report.outcome.changed:
             continue

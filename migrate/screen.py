@@ -237,7 +237,7 @@ class _Walk:
             elif spelled in LOSS_NAMES:
                 self.loss_lines.add(node.lineno)
         elif isinstance(node, ast.Call):
-            name = _called_name(node.func)
+            name = called_name(node.func)
             if name in _DIMLESS and _without_dim(node, name):
                 self.dimless.add(owner)
         elif isinstance(node, ast.Assign) and _builds_activation(node.value):
@@ -283,7 +283,7 @@ def _may_return_activation(
     return any(function.lineno <= line <= end for line in lines)
 
 
-def _called_name(func: ast.expr) -> str | None:
+def called_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):
@@ -302,7 +302,7 @@ def _without_dim(call: ast.Call, name: str) -> bool:
 def _builds_activation(value: ast.expr) -> bool:
     """`nn.Softmax(dim=1)`, `nn.Sequential(..., nn.Sigmoid())`, `F.softmax` (bound)."""
     for node in ast.walk(value):
-        name = _called_name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        name = called_name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
         if name in ACTIVATION_NAMES:
             return True
     return False
@@ -333,7 +333,7 @@ def _is_activation_value(value: ast.expr, attributes: set[str], variables: set[s
         return any(_is_activation_value(v, attributes, variables) for v in value.values)
     if isinstance(value, ast.Call):
         func = value.func
-        if _called_name(func) in ACTIVATION_NAMES:
+        if called_name(func) in ACTIVATION_NAMES:
             return True
         if isinstance(func, ast.Attribute):
             if func.attr in attributes:

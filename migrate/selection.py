@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from migrate.discovery import SourceFile
 from migrate.engine import might_match
@@ -177,7 +177,7 @@ def _providers(
         reached: dict[Path, frozenset[str] | None] = {}
         for importer, wanted in frontier.items():
             for target in _followed_imports(screens[importer], importer in core, wanted):
-                for name, names in _candidate_modules(target, module_names[importer], importer):
+                for name, names in candidate_modules(target, module_names[importer], importer):
                     path = by_name.get(name)
                     if path is None or path in core or name.split(".", 1)[0] in LIBRARY_ROOTS:
                         continue
@@ -223,8 +223,8 @@ def _followed_imports(
     return [target for target in targets if target[2] in names or target[1] == "*"]
 
 
-def _candidate_modules(
-    target: tuple[str, str, str], importer_module: str, importer: Path
+def candidate_modules(
+    target: tuple[str, str, str], importer_module: str, importer: PurePath
 ) -> list[tuple[str, frozenset[str] | None]]:
     """The dotted module names an import may load, each with the names wanted from it:
     `a.b` (everything) for `import a.b`; for `from X import n`, X for n, and X.n (n may be a

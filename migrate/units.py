@@ -1,0 +1,428 @@
+"""Migration units: what a migration rewrites is written whole or not at all.
+
+A unit is one model output with everything its value reaches (DESIGN.md, *Migration
+units*). Until the analysis names those pieces itself, a unit is approximated from the
+outside, erring towards larger units: the files the migration changes or leaves a
+multi-label piece in, joined when one imports the other (directly or through other files of
+the run). Joining too much refuses more; it never writes half of a unit.
+
+A unit is refused, and every file of it keeps its original text, when
+
+- a multi-label piece in it was not fixed (MC101-MC105, MC107, MC108: a reader or a loss
+  the rules could not prove). MC106 is not a blocker: one-hot float targets stay valid
+  class probabilities for `CrossEntropyLoss`;
+- the planned tree still has an activation/loss finding (MC2xx) or an internal error
+  (MC002) in one of its files: the post-condition gate;
+- its code shows that no automatic migration is right: a single-column head, an
+  elementwise or user-written BCE loss (focal, asymmetric), `pos_weight`, soft targets made
+  from a sigmoid (distillation), a loss chosen at run time from a table.
+
+Pure: outcomes in, refused units out (the outcomes of refused units are reset in place).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from migrate.engine import FileOutcome, Finding
+from migrate.screen import called_name, screen_source
+from migrate.selection import candidate_modules
+
+# Reported but never blocking: see the module docstring.
+NOT_BLOCKING = frozenset({"MC106"})
+BCE_NAMES = frozenset(
+    {"BCELoss", "BCEWithLogitsLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
+)
+SIGMOID_NAMES = frozenset({"sigmoid", "Sigmoid"})
+SOFTMAX_NAMES = frozenset({"softmax", "Softmax"})
+THRESHOLD_METHODS = frozenset({"gt", "ge", "lt", "le", "round"})
+# Attributes a model's output layer is usually bound to.
+HEAD_ATTRIBUTE = re.compile(
+    r"^(fc|head|classifier|out|output|out_layer|output_layer|final|logits?|clf|predictor"
+    r"|linear_out|dense_out|.*_head|.*_classifier|.*_out)$"
+)
+MODEL_NAMES = frozenset({"model", "net", "network"})
+USER_LOSS_FUNCTION = re.compile(r"focal|asymmetric|asl|dice|tversky|lovasz", re.IGNORECASE)
+SINGLE_CLASS_KEYWORDS = frozenset({"num_classes", "num_labels", "n_classes", "out_features"})
+
+
+@dataclass(frozen=True)
+class Blocker:
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RefusedUnit:
+    files: tuple[str, ...]
+    blockers: tuple[Blocker, ...]
+
+
+def gate_units(
+    outcomes: dict[str, FileOutcome], sources: dict[str, str], module_names: dict[str, str]
+) -> list[RefusedUnit]:
+    """Group the migration's files into units and reset the outcomes of every unit that is
+    refused. `sources` and `module_names` cover every readable file of the run (a model file
+    that names no activation has no outcome but may show a binary head)."""
+    imports = {
+        path: _imported_files(path, source, module_names) for path, source in sources.items()
+    }
+    involved = [
+        path
+        for path, outcome in outcomes.items()
+        if outcome.changed or _refused_pieces(outcome) or _post_condition(outcome)
+    ]
+    refused: list[RefusedUnit] = []
+    migrating = {
+        path
+        for path in involved
+        if any(finding.violation.code.startswith("MC1") for finding in outcomes[path].findings)
+    }
+    for unit in _units(involved, migrating, imports):
+        if not any(outcomes[path].changed for path in unit) and not any(
+            _refused_pieces(outcomes[path]) for path in unit
+        ):
+            continue
+        blockers = [
+            *_piece_blockers(unit, outcomes),
+            *_evidence_blockers(unit, imports, sources),
+            *_planned_tree_blockers(unit, outcomes),
+        ]
+        if not blockers:
+            continue
+        for path in unit:
+            _reset(outcomes[path])
+        refused.append(RefusedUnit(tuple(sorted(unit)), tuple(blockers)))
+    return refused
+
+
+def _imported_files(path: str, source: str, module_names: dict[str, str]) -> set[str]:
+    by_module = {module: file for file, module in module_names.items()}
+    targets = screen_source(source, look_for_sites=False).import_targets
+    found: set[str] = set()
+    for target in targets:
+        for module, _ in candidate_modules(target, module_names[path], PurePosixPath(path)):
+            # `import a.b.c` loads the packages on the way too.
+            parts = module.split(".")
+            for end in range(len(parts), 0, -1):
+                file = by_module.get(".".join(parts[:end]))
+                if file is not None and file != path:
+                    found.add(file)
+    return found
+
+
+def _reachable(start: str, imports: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for following in imports.get(stack.pop(), ()):
+            if following not in seen:
+                seen.add(following)
+                stack.append(following)
+    return seen
+
+
+def _units(
+    involved: list[str], migrating: set[str], imports: dict[str, set[str]]
+) -> list[list[str]]:
+    """Involved files joined when one file of the run reaches both through imports (a
+    training script importing the model and the metrics joins them). Package `__init__`
+    files re-export whole trees, so they join nothing as the common importer."""
+    importers: dict[str, set[str]] = {}
+    for importer, imported in imports.items():
+        for path in imported:
+            importers.setdefault(path, set()).add(importer)
+    parent = {path: path for path in involved}
+
+    def root(path: str) -> str:
+        while parent[path] != path:
+            parent[path] = parent[parent[path]]
+            path = parent[path]
+        return path
+
+    joined_by: dict[str, str] = {}
+    for path in migrating:
+        # A flat project (or one package) is where a model, its loop and its readers live
+        # side by side even when no file imports the others (a notebook or a test ties them).
+        # Only multi-label pieces are joined so: two independent activation/loss bugs in
+        # neighbouring files stay two units.
+        folder = f"folder:{PurePosixPath(path).parent}"
+        parent[root(path)] = root(joined_by.setdefault(folder, path))
+        for ancestor in _reachable(path, importers):
+            if PurePosixPath(ancestor).name == "__init__.py" and ancestor != path:
+                continue
+            first = joined_by.setdefault(ancestor, path)
+            parent[root(path)] = root(first)
+    groups: dict[str, list[str]] = {}
+    for path in sorted(involved):
+        groups.setdefault(root(path), []).append(path)
+    return list(groups.values())
+
+
+def _refused_pieces(outcome: FileOutcome) -> list[Finding]:
+    return [
+        finding
+        for finding in outcome.findings
+        if finding.violation.code.startswith("MC1")
+        and finding.violation.code not in NOT_BLOCKING
+        and not finding.fixed
+    ]
+
+
+def _post_condition(outcome: FileOutcome) -> list[str]:
+    return [
+        f"{violation.code} at line {violation.span.line}"
+        for violation in outcome.remaining
+        if violation.code.startswith("MC2") or violation.code == "MC002"
+    ]
+
+
+def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterator[Blocker]:
+    for path in unit:
+        outcome = outcomes[path]
+        for finding in _refused_pieces(outcome):
+            violation = finding.violation
+            why = violation.no_fix_reason or "no fix could be proven"
+            yield Blocker(path, violation.span.line, f"{violation.code} not migrated: {why}")
+        for violation in outcome.remaining:
+            if violation.code.startswith("MC2") or violation.code == "MC002":
+                yield Blocker(
+                    path,
+                    violation.span.line,
+                    f"after the rewrite, {violation.code}: {violation.message}",
+                )
+
+
+def _evidence_blockers(
+    unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]
+) -> Iterator[Blocker]:
+    """What the unit's files, the files beside them and the files they import show about
+    the pipeline."""
+    folders = {PurePosixPath(path).parent for path in unit}
+    files = {path for path in sources if PurePosixPath(path).parent in folders}
+    for path in unit:
+        files |= _reachable(path, imports)
+    for path in sorted(files):
+        try:
+            tree = ast.parse(sources[path])
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for line, reason in sorted(set(evidence(tree))):
+            yield Blocker(path, line, reason)
+
+
+def _planned_tree_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterator[Blocker]:
+    """The post-condition on what the rewrite would write: a threshold on softmax
+    probabilities is a multi-label decision left behind (softmax rows sum to 1, so a fixed
+    threshold picks none or several classes)."""
+    for path in unit:
+        outcome = outcomes[path]
+        if not outcome.changed:
+            continue
+        try:
+            tree = ast.parse(outcome.fixed)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for line in sorted(set(thresholds_on_softmax(tree))):
+            yield Blocker(path, line, "after the rewrite, a threshold on softmax probabilities")
+
+
+def thresholds_on_softmax(tree: ast.Module) -> Iterator[int]:
+    """Lines that compare a softmax output with a threshold (`>`, `.gt(t)`, `round`)."""
+    softmax_names = _names_bound_to(tree, SOFTMAX_NAMES)
+
+    def is_softmax(value: ast.expr, owner: str) -> bool:
+        bound = softmax_names.get(owner, set())
+        return _has_call(value, SOFTMAX_NAMES) or (
+            isinstance(value, ast.Name) and value.id in bound
+        )
+
+    for owner, node in _walk_with_owner(tree):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(operator, ast.Gt | ast.GtE | ast.Lt | ast.LtE) for operator in node.ops
+        ):
+            if any(is_softmax(side, owner) for side in [node.left, *node.comparators]):
+                yield node.lineno
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in THRESHOLD_METHODS and is_softmax(node.func.value, owner):
+                yield node.lineno
+        if isinstance(node, ast.Call) and called_name(node.func) == "round" and node.args:
+            if is_softmax(node.args[0], owner):
+                yield node.lineno
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def evidence(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """(line, why) for each sign in a module that no automatic multi-class rewrite is right."""
+    sigmoid_names = _names_bound_to(tree, SIGMOID_NAMES)
+    for owner, node in _walk_with_owner(tree):
+        if isinstance(node, ast.Call):
+            yield from _call_evidence(node, owner, sigmoid_names.get(owner, set()))
+        elif isinstance(node, ast.Dict):
+            losses = [value for value in node.values if value is not None and _chooses_bce(value)]
+            if losses and len(node.values) > 1:
+                yield (
+                    node.lineno,
+                    "the loss is chosen at run time from a table that holds a BCE loss "
+                    f"(`{ast.unparse(losses[0])}`): every candidate would need its own rewrite",
+                )
+        elif isinstance(node, ast.Assign):
+            yield from _head_evidence(node)
+
+
+def _walk_with_owner(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+    """Every node with the dotted names of the classes and functions around it."""
+
+    def visit(node: ast.AST, owner: str) -> Iterator[tuple[str, ast.AST]]:
+        for child in ast.iter_child_nodes(node):
+            yield owner, child
+            inner = owner
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                inner = f"{owner}.{child.name}" if owner else child.name
+            yield from visit(child, inner)
+
+    yield from visit(tree, "")
+
+
+def _chooses_bce(node: ast.expr) -> bool:
+    """A table entry that stands for a BCE loss: the class or function itself, an instance
+    (`nn.BCELoss()`), or a `partial` of it; not a loss value computed on the spot."""
+    if isinstance(node, ast.Name | ast.Attribute):
+        return called_name(node) in BCE_NAMES
+    if not isinstance(node, ast.Call):
+        return False
+    name = called_name(node.func)
+    if name == "partial" and node.args:
+        return _chooses_bce(node.args[0])
+    return name in BCE_NAMES and name[:1].isupper()
+
+
+def _has_call(node: ast.AST, names: Iterable[str]) -> bool:
+    wanted = set(names)
+    return any(
+        isinstance(inner, ast.Call) and called_name(inner.func) in wanted
+        for inner in ast.walk(node)
+    )
+
+
+def _looks_like_loss_call(call: ast.Call) -> bool:
+    """A BCE call, or a call of something named like a criterion (`criterion(...)`,
+    `self.loss_fn(...)`) whose class we may not know."""
+    name = called_name(call.func)
+    if name is None:
+        return False
+    return name in BCE_NAMES or bool(re.search(r"crit|loss", name, re.IGNORECASE))
+
+
+def _names_bound_to(tree: ast.Module, activations: frozenset[str]) -> dict[str, set[str]]:
+    """Per scope (as `_walk_with_owner` names them), the names assigned an activation's
+    output."""
+    bound: dict[str, set[str]] = {}
+    for owner, node in _walk_with_owner(tree):
+        if isinstance(node, ast.Assign) and _has_call(node.value, activations):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(owner, set()).add(target.id)
+    return bound
+
+
+def _call_evidence(
+    call: ast.Call, owner: str, sigmoid_names: set[str]
+) -> Iterator[tuple[int, str]]:
+    name = called_name(call.func)
+    keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+    if name in BCE_NAMES:
+        if "pos_weight" in keywords:
+            yield (
+                call.lineno,
+                "`pos_weight` weighs each class's positives against its negatives; "
+                "CrossEntropyLoss has no equivalent (its `weight=` means something else)",
+            )
+        reduction = keywords.get("reduction")
+        if isinstance(reduction, ast.Constant) and reduction.value == "none":
+            yield (
+                call.lineno,
+                'an elementwise BCE (`reduction="none"`) feeds a hand-written loss: '
+                "cross-entropy has one term per row, not per class",
+            )
+        owner_class = owner.split(".", 1)[0]
+        if "loss" in owner_class.lower() and owner_class[:1].isupper():
+            yield (call.lineno, f"a BCE inside the user-written loss `{owner_class}`")
+        elif USER_LOSS_FUNCTION.search(owner):
+            yield (call.lineno, f"a BCE inside the user-written loss `{owner}`")
+    if _looks_like_loss_call(call):
+        target = keywords.get("target") or (call.args[1] if len(call.args) > 1 else None)
+        from_sigmoid = isinstance(target, ast.Name) and target.id in sigmoid_names
+        if target is not None and (from_sigmoid or _has_call(target, SIGMOID_NAMES)):
+            yield (
+                call.lineno,
+                f"the loss's target is a sigmoid (`{ast.unparse(target)[:60]}`): soft "
+                "targets from another model (distillation); the multi-class form is KL "
+                "divergence on softmax targets",
+            )
+        for argument in [*call.args, *keywords.values()]:
+            if _has_call(argument, ("squeeze", "unsqueeze")):
+                yield (
+                    call.lineno,
+                    "the loss reads a squeezed or unsqueezed value "
+                    f"(`{ast.unparse(argument)[:60]}`): a single-column (binary) output, "
+                    "which argmax cannot decide",
+                )
+                break
+    squeezed_sigmoid = name in SIGMOID_NAMES and _has_call(call, ("squeeze",))
+    sigmoid_squeezed = (
+        name == "squeeze"
+        and isinstance(call.func, ast.Attribute)
+        and _has_call(call.func.value, SIGMOID_NAMES)
+    )
+    if squeezed_sigmoid or sigmoid_squeezed:
+        yield (call.lineno, "a sigmoid of a squeezed output: a single-column (binary) head")
+    for keyword, value in keywords.items():
+        if (
+            keyword in SINGLE_CLASS_KEYWORDS
+            and isinstance(value, ast.Constant)
+            and value.value == 1
+        ):
+            yield (call.lineno, f"`{keyword}=1`: a single-column (binary) head")
+
+
+def _head_evidence(node: ast.Assign) -> Iterator[tuple[int, str]]:
+    for target in node.targets:
+        bound = target.attr if isinstance(target, ast.Attribute) else None
+        if isinstance(target, ast.Name):
+            bound = target.id
+        if bound is None or not (HEAD_ATTRIBUTE.match(bound) or bound in MODEL_NAMES):
+            continue
+        layer = node.value
+        if isinstance(layer, ast.Call) and called_name(layer.func) == "Sequential" and layer.args:
+            layer = layer.args[-1]
+        if _single_column_linear(layer):
+            yield (node.lineno, f"`{bound}` ends in a single-column layer: a binary head")
+
+
+def _single_column_linear(node: ast.expr) -> bool:
+    if not (isinstance(node, ast.Call) and called_name(node.func) == "Linear"):
+        return False
+    width = node.args[1] if len(node.args) > 1 else None
+    for keyword in node.keywords:
+        if keyword.arg == "out_features":
+            width = keyword.value
+    return isinstance(width, ast.Constant) and width.value == 1
+
+
+def _reset(outcome: FileOutcome) -> None:
+    outcome.fixed = outcome.original
+    outcome.findings = [
+        Finding(finding.violation, fixed=False, unit_refused=finding.violation.fix is not None)
+        for finding in outcome.findings
+    ]
+    outcome.remaining = [finding.violation for finding in outcome.findings]
+    outcome.model_relations = []
+    outcome.loss_checks = []

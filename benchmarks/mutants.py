@@ -967,6 +967,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{_last_line(baseline.tail)})"
                 )
         if aborted is not None:
+            for baseline in baselines:
+                if baseline.returncode != 0:
+                    print(baseline.tail, file=sys.stderr)
             print(f"aborted: {aborted}", file=sys.stderr)
             outcomes = [
                 Outcome(m.name, m.file, m.area, "error", note=aborted, why=m.why) for m in chosen

@@ -69,14 +69,19 @@ def gate_units(
     """Group the migration's files into units and reset the outcomes of every unit that is
     refused. `sources` and `module_names` cover every readable file of the run (a model file
     that names no activation has no outcome but may show a binary head)."""
-    imports = {
-        path: _imported_files(path, source, module_names) for path, source in sources.items()
-    }
     involved = [
         path
         for path, outcome in outcomes.items()
         if outcome.changed or _refused_pieces(outcome) or _post_condition(outcome)
     ]
+    if not involved:
+        return []
+    by_module = {module: file for file, module in module_names.items()}
+    imports = {
+        path: _imported_files(path, source, module_names[path], by_module)
+        for path, source in sources.items()
+    }
+    found_evidence: dict[str, list[tuple[int, str]]] = {}
     refused: list[RefusedUnit] = []
     migrating = {
         path
@@ -90,7 +95,7 @@ def gate_units(
             continue
         blockers = [
             *_piece_blockers(unit, outcomes),
-            *_evidence_blockers(unit, imports, sources),
+            *_evidence_blockers(unit, imports, sources, found_evidence),
             *_planned_tree_blockers(unit, outcomes),
         ]
         if not blockers:
@@ -101,12 +106,13 @@ def gate_units(
     return refused
 
 
-def _imported_files(path: str, source: str, module_names: dict[str, str]) -> set[str]:
-    by_module = {module: file for file, module in module_names.items()}
+def _imported_files(
+    path: str, source: str, module_name: str, by_module: dict[str, str]
+) -> set[str]:
     targets = screen_source(source, look_for_sites=False).import_targets
     found: set[str] = set()
     for target in targets:
-        for module, _ in candidate_modules(target, module_names[path], PurePosixPath(path)):
+        for module, _ in candidate_modules(target, module_name, PurePosixPath(path)):
             # `import a.b.c` loads the packages on the way too.
             parts = module.split(".")
             for end in range(len(parts), 0, -1):
@@ -199,20 +205,24 @@ def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterat
 
 
 def _evidence_blockers(
-    unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]
+    unit: list[str],
+    imports: dict[str, set[str]],
+    sources: dict[str, str],
+    found: dict[str, list[tuple[int, str]]],
 ) -> Iterator[Blocker]:
     """What the unit's files, the files beside them and the files they import show about
-    the pipeline."""
+    the pipeline (each file read once per run: `found` keeps what it showed)."""
     folders = {PurePosixPath(path).parent for path in unit}
     files = {path for path in sources if PurePosixPath(path).parent in folders}
     for path in unit:
         files |= _reachable(path, imports)
     for path in sorted(files):
-        try:
-            tree = ast.parse(sources[path])
-        except (SyntaxError, ValueError, RecursionError):
-            continue
-        for line, reason in sorted(set(evidence(tree))):
+        if path not in found:
+            try:
+                found[path] = sorted(set(evidence(ast.parse(sources[path]))))
+            except (SyntaxError, ValueError, RecursionError):
+                found[path] = []
+        for line, reason in found[path]:
             yield Blocker(path, line, reason)
 
 

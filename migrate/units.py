@@ -40,6 +40,8 @@ BCE_NAMES = frozenset(
 SIGMOID_NAMES = frozenset({"sigmoid", "Sigmoid"})
 SOFTMAX_NAMES = frozenset({"softmax", "Softmax"})
 THRESHOLD_METHODS = frozenset({"gt", "ge", "lt", "le", "round"})
+POSITION_CALLS = frozenset({"argwhere", "nonzero", "where"})
+CROSS_ENTROPY = re.compile(r"\bcross_entropy\b|\bCrossEntropyLoss\b")
 # Attributes a model's output layer is usually bound to.
 HEAD_ATTRIBUTE = re.compile(
     r"^(fc|head|classifier|out|output|out_layer|output_layer|final|logits?|clf|predictor"
@@ -96,7 +98,7 @@ def gate_units(
         blockers = [
             *_piece_blockers(unit, outcomes),
             *_evidence_blockers(unit, imports, sources, found_evidence),
-            *_planned_tree_blockers(unit, outcomes),
+            *_planned_tree_blockers(unit, imports, sources, outcomes),
         ]
         if not blockers:
             continue
@@ -204,6 +206,15 @@ def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterat
                 )
 
 
+def _scope(unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]) -> list[str]:
+    """The unit's files, the files beside them and the files they import."""
+    folders = {PurePosixPath(path).parent for path in unit}
+    files = {path for path in sources if PurePosixPath(path).parent in folders}
+    for path in unit:
+        files |= _reachable(path, imports)
+    return sorted(files)
+
+
 def _evidence_blockers(
     unit: list[str],
     imports: dict[str, set[str]],
@@ -212,11 +223,7 @@ def _evidence_blockers(
 ) -> Iterator[Blocker]:
     """What the unit's files, the files beside them and the files they import show about
     the pipeline (each file read once per run: `found` keeps what it showed)."""
-    folders = {PurePosixPath(path).parent for path in unit}
-    files = {path for path in sources if PurePosixPath(path).parent in folders}
-    for path in unit:
-        files |= _reachable(path, imports)
-    for path in sorted(files):
+    for path in _scope(unit, imports, sources):
         if path not in found:
             try:
                 found[path] = sorted(set(evidence(ast.parse(sources[path]))))
@@ -226,20 +233,81 @@ def _evidence_blockers(
             yield Blocker(path, line, reason)
 
 
-def _planned_tree_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterator[Blocker]:
-    """The post-condition on what the rewrite would write: a threshold on softmax
-    probabilities is a multi-label decision left behind (softmax rows sum to 1, so a fixed
-    threshold picks none or several classes)."""
-    for path in unit:
-        outcome = outcomes[path]
-        if not outcome.changed:
+def _planned_tree_blockers(
+    unit: list[str],
+    imports: dict[str, set[str]],
+    sources: dict[str, str],
+    outcomes: dict[str, FileOutcome],
+) -> Iterator[Blocker]:
+    """The post-condition on the tree the rewrite would leave. In the files it changes: a
+    threshold on softmax probabilities (softmax rows sum to 1, so a fixed threshold picks none
+    or several classes), or the indices of argmax decisions taken as label positions. Once
+    the unit's loss becomes cross-entropy, in every file around it: a sigmoid still applied
+    to what the loss reads (multi-label probabilities left beside a multi-class loss)."""
+    planned = {path: outcome.fixed for path, outcome in outcomes.items() if outcome.changed}
+    # More mentions than before: the rewrite introduced one (a comment may name it already).
+    becomes_cross_entropy = any(
+        len(CROSS_ENTROPY.findall(planned[path]))
+        > len(CROSS_ENTROPY.findall(outcomes[path].original))
+        for path in unit
+        if path in planned
+    )
+    for path in _scope(unit, imports, sources):
+        changed = path in planned and path in unit
+        if not changed and not becomes_cross_entropy:
             continue
         try:
-            tree = ast.parse(outcome.fixed)
+            tree = ast.parse(planned.get(path, sources[path]))
         except (SyntaxError, ValueError, RecursionError):
             continue
-        for line in sorted(set(thresholds_on_softmax(tree))):
-            yield Blocker(path, line, "after the rewrite, a threshold on softmax probabilities")
+        if changed:
+            for line in sorted(set(thresholds_on_softmax(tree))):
+                yield Blocker(path, line, "after the rewrite, a threshold on softmax probabilities")
+            for line in sorted(set(_positions_of_argmax(tree))):
+                yield Blocker(
+                    path,
+                    line,
+                    "after the rewrite, the positions of argmax decisions are read as the "
+                    "labels a sample has (`argwhere`/`nonzero` of a class index)",
+                )
+        if becomes_cross_entropy:
+            for line in sorted(set(_sigmoid_beside_loss(tree))):
+                yield Blocker(
+                    path,
+                    line,
+                    "after the rewrite, a sigmoid is still applied to what the cross-entropy "
+                    "loss reads: multi-label probabilities left beside a multi-class loss",
+                )
+
+
+def _positions_of_argmax(tree: ast.Module) -> Iterator[int]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and called_name(node.func) in POSITION_CALLS:
+            subject = node.func.value if isinstance(node.func, ast.Attribute) else None
+            arguments = [*node.args, *([subject] if subject is not None else [])]
+            if any(_has_call(argument, ("argmax",)) for argument in arguments):
+                yield node.lineno
+
+
+def _sigmoid_beside_loss(tree: ast.Module) -> Iterator[int]:
+    """Lines applying a sigmoid to a name that, in the same scope, is also the first argument
+    of a loss call (`criterion(outputs, y)` ... `torch.sigmoid(outputs)`)."""
+    loss_inputs: dict[str, set[str]] = {}
+    sigmoids: list[tuple[str, str, int]] = []
+    for owner, node in _walk_with_owner(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if _looks_like_loss_call(node) and node.args and isinstance(node.args[0], ast.Name):
+            loss_inputs.setdefault(owner, set()).add(node.args[0].id)
+        if called_name(node.func) in SIGMOID_NAMES:
+            subject = node.args[0] if node.args else None
+            if subject is None and isinstance(node.func, ast.Attribute):
+                subject = node.func.value  # `outputs.sigmoid()`
+            if isinstance(subject, ast.Name):
+                sigmoids.append((owner, subject.id, node.lineno))
+    for owner, name, line in sigmoids:
+        if name in loss_inputs.get(owner, set()):
+            yield line
 
 
 def thresholds_on_softmax(tree: ast.Module) -> Iterator[int]:
@@ -272,9 +340,15 @@ def thresholds_on_softmax(tree: ast.Module) -> Iterator[int]:
 def evidence(tree: ast.Module) -> Iterator[tuple[int, str]]:
     """(line, why) for each sign in a module that no automatic multi-class rewrite is right."""
     sigmoid_names = _names_bound_to(tree, SIGMOID_NAMES)
+    squeezed_names = _names_bound_to(tree, frozenset({"squeeze"}))
     for owner, node in _walk_with_owner(tree):
         if isinstance(node, ast.Call):
             yield from _call_evidence(node, owner, sigmoid_names.get(owner, set()))
+            squeezed = squeezed_names.get(owner, set())
+            if called_name(node.func) in SIGMOID_NAMES and any(
+                isinstance(argument, ast.Name) and argument.id in squeezed for argument in node.args
+            ):
+                yield (node.lineno, "a sigmoid of a squeezed output: a single-column (binary) head")
         elif isinstance(node, ast.Dict):
             losses = [value for value in node.values if value is not None and _chooses_bce(value)]
             if losses and len(node.values) > 1:

@@ -94,6 +94,15 @@ def _evidence(code: str) -> list[str]:
         pytest.param("loss = criterion(out.squeeze(1), y)", "binary", id="squeezed-loss-input"),
         pytest.param("loss = criterion(out, y.unsqueeze(1))", "binary", id="unsqueezed-target"),
         pytest.param("p = torch.sigmoid(model(x)).squeeze(1)", "binary", id="squeezed-sigmoid"),
+        pytest.param(
+            """
+            def predict(model, x):
+                logits = model(x).squeeze()
+                return torch.sigmoid(logits) > 0.5
+            """,
+            "binary",
+            id="sigmoid-of-a-squeezed-name",
+        ),
     ],
 )
 def test_evidence_that_refuses_a_unit(code: str, word: str) -> None:
@@ -223,3 +232,45 @@ def test_the_report_lists_the_refused_unit_first(project: Path, cli: CliInvoker)
     assert lines[1].startswith("unit refused, nothing of it written: model.py, train.py")
     assert any("single" in line and "blocked by model.py" in line for line in lines[2:4])
     assert "--write` to apply" not in result.stdout
+
+
+def _planned_blockers(files: dict[str, tuple[str, str]]) -> list[str]:
+    """Blockers of one unit made of `files`: name -> (original, planned)."""
+    from migrate.engine import FileOutcome
+    from migrate.units import _planned_tree_blockers
+
+    outcomes = {
+        name: FileOutcome(name, textwrap.dedent(old), textwrap.dedent(new))
+        for name, (old, new) in files.items()
+    }
+    sources = {name: outcome.original for name, outcome in outcomes.items()}
+    changed = [name for name, outcome in outcomes.items() if outcome.changed]
+    return [b.reason for b in _planned_tree_blockers(changed, {}, sources, outcomes)]
+
+
+def test_a_sigmoid_left_on_the_loss_input_blocks_once_the_loss_is_cross_entropy() -> None:
+    train = """
+        def step(model, x, y, criterion):
+            outputs = model(x)
+            loss = criterion(outputs, y)
+            preds = torch.sigmoid(outputs) > 0.5
+            return loss, preds
+        """
+    main_before = "criterion = nn.BCEWithLogitsLoss()\n"
+    main_after = "criterion = nn.CrossEntropyLoss()\n"
+    reasons = _planned_blockers({"main.py": (main_before, main_after), "train.py": (train, train)})
+    assert any("sigmoid is still applied" in reason for reason in reasons), reasons
+    # The same reader with the loss left as it was is no post-condition failure.
+    assert (
+        _planned_blockers(
+            {"main.py": (main_before, main_before + "x = 1\n"), "train.py": (train, train)}
+        )
+        == []
+    )
+
+
+def test_argmax_positions_read_as_labels_block() -> None:
+    before = "labels = torch.argwhere(torch.sigmoid(z) > t)\n"
+    after = "labels = torch.argwhere(z.argmax(dim=1))\n"
+    reasons = _planned_blockers({"infer.py": (before, after)})
+    assert any("argwhere" in reason for reason in reasons), reasons

@@ -61,3 +61,13 @@ def test_message_and_fix_title_say_what_is_wrong_and_what_the_fix_does(
         # The title describes the fix, never the activation the fix removes.
         assert "Use softmax" not in violation.fix.title
     assert "log-probabilities" not in violation.message or code != "MC201"
+
+
+def test_a_redundant_log_softmax_is_removed_by_a_safe_fix() -> None:
+    """MC205's fix keeps every value the user reads (log_softmax is idempotent under the
+    loss's own log_softmax), so it is safe: `check --fix` applies it without --unsafe-fixes."""
+    from migrate.rule import Applicability
+
+    source = HEADER + "loss = F.cross_entropy(F.log_softmax(z, dim=1), y)\n"
+    outcome = check_source("m.py", source, select_rules(["MC2"]), fix=Applicability.SAFE)
+    assert outcome.fixed == HEADER + "loss = F.cross_entropy(z, y)\n"

@@ -71,3 +71,15 @@ def test_a_redundant_log_softmax_is_removed_by_a_safe_fix() -> None:
     source = HEADER + "loss = F.cross_entropy(F.log_softmax(z, dim=1), y)\n"
     outcome = check_source("m.py", source, select_rules(["MC2"]), fix=Applicability.SAFE)
     assert outcome.fixed == HEADER + "loss = F.cross_entropy(z, y)\n"
+
+
+def test_dropping_an_eps_shift_is_an_unsafe_fix() -> None:
+    """`log(softmax(z) + eps)` -> `log_softmax(z)` changes values (the eps is gone): only
+    --unsafe-fixes applies it."""
+    from migrate.rule import Applicability
+
+    source = HEADER + "loss = F.nll_loss(torch.log(F.softmax(z, dim=1) + 1e-8), y)\n"
+    rules = select_rules(["MC2"])
+    assert check_source("m.py", source, rules, fix=Applicability.SAFE).fixed == source
+    unsafe = check_source("m.py", source, rules, fix=Applicability.UNSAFE)
+    assert unsafe.fixed != source and "log_softmax" in unsafe.fixed

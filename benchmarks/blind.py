@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -36,8 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrations import python_files, run_probe_file  # beside this script
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROBE_TIMEOUT = 180.0
 
 
 @dataclass(frozen=True)
@@ -48,25 +48,8 @@ class ProbeRun:
 
 
 def probe(case_dir: Path, tree: Path) -> ProbeRun:
-    try:
-        completed = subprocess.run(
-            [sys.executable, str(case_dir / "probe.py"), str(tree)],
-            cwd=tree.parent,
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT,
-            check=False,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-    except subprocess.TimeoutExpired:
-        return ProbeRun(tree.name, False, f"timed out after {PROBE_TIMEOUT:g}s")
-    # torch's own import warnings are noise here; the probe's last words say why it failed.
-    lines = [
-        line
-        for line in (completed.stdout + completed.stderr).strip().splitlines()
-        if "Warning" not in line and "_conversion_method_template" not in line
-    ]
-    return ProbeRun(tree.name, completed.returncode == 0, " ".join(lines[-1:])[:160])
+    passed, tail = run_probe_file(case_dir / "probe.py", tree, last_lines=1)
+    return ProbeRun(tree.name, passed, tail[:160])
 
 
 def expected_probe_results(case_dir: Path) -> dict[str, bool]:
@@ -102,14 +85,6 @@ def validate(batch: Path) -> int:
         print(f"{case_dir.name:<44} " + "  ".join(results))
     print(f"\n{bad} probe result(s) not as the case says")
     return 1 if bad else 0
-
-
-def python_files(root: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*.py"))
-        if "__pycache__" not in path.parts
-    }
 
 
 def remaining_findings(tree: Path) -> list[str]:

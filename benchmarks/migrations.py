@@ -189,11 +189,12 @@ def load_known_verdicts(case_set: Path) -> dict[str, str]:
     return {str(name): str(verdict) for name, verdict in dict(verdicts).items()}
 
 
-def run_probe(case: MigrationCase, tree: Path) -> tuple[bool, str]:
-    assert case.probe is not None
+def run_probe_file(probe: Path, tree: Path, last_lines: int = 3) -> tuple[bool, str]:
+    """Run `python probe.py TREE`: whether it passed, and its last words (torch's own import
+    warnings left out: they are noise, the probe's last lines say why it failed)."""
     try:
         completed = subprocess.run(
-            [sys.executable, str(case.probe), str(tree)],
+            [sys.executable, str(probe), str(tree)],
             cwd=tree.parent,
             capture_output=True,
             text=True,
@@ -203,8 +204,17 @@ def run_probe(case: MigrationCase, tree: Path) -> tuple[bool, str]:
         )
     except subprocess.TimeoutExpired:
         return False, f"probe timed out after {PROBE_TIMEOUT:g}s"
-    tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
-    return completed.returncode == 0, " | ".join(tail)
+    lines = [
+        line
+        for line in (completed.stdout + completed.stderr).strip().splitlines()
+        if "Warning" not in line and "_conversion_method_template" not in line
+    ]
+    return completed.returncode == 0, " | ".join(lines[-last_lines:])
+
+
+def run_probe(case: MigrationCase, tree: Path) -> tuple[bool, str]:
+    assert case.probe is not None
+    return run_probe_file(case.probe, tree)
 
 
 def judge(case: MigrationCase, work: Path, payload: dict[str, Any]) -> MigrationRun:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from migrate.engine import FileOutcome, Finding
+from migrate.rule import Violation
 from migrate.screen import called_name, screen_source
 from migrate.selection import candidate_modules
 
@@ -182,9 +183,10 @@ def _refused_pieces(outcome: FileOutcome) -> list[Finding]:
     ]
 
 
-def _post_condition(outcome: FileOutcome) -> list[str]:
+def _post_condition(outcome: FileOutcome) -> list[Violation]:
+    """What the planned tree still reports: an activation/loss finding or an internal error."""
     return [
-        f"{violation.code} at line {violation.span.line}"
+        violation
         for violation in outcome.remaining
         if violation.code.startswith("MC2") or violation.code == "MC002"
     ]
@@ -197,13 +199,12 @@ def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterat
             violation = finding.violation
             why = violation.no_fix_reason or "no fix could be proven"
             yield Blocker(path, violation.span.line, f"{violation.code} not migrated: {why}")
-        for violation in outcome.remaining:
-            if violation.code.startswith("MC2") or violation.code == "MC002":
-                yield Blocker(
-                    path,
-                    violation.span.line,
-                    f"after the rewrite, {violation.code}: {violation.message}",
-                )
+        for violation in _post_condition(outcome):
+            yield Blocker(
+                path,
+                violation.span.line,
+                f"after the rewrite, {violation.code}: {violation.message}",
+            )
 
 
 def _scope(unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]) -> list[str]:

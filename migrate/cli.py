@@ -263,6 +263,10 @@ def migrate(
     unsafe_fixes: Annotated[
         bool, typer.Option("--unsafe-fixes", help="Also rewrite data-dependent code (MC106).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --write: write even when the verification fails."),
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
     interactive: Annotated[
         bool,
@@ -326,6 +330,7 @@ def migrate(
         allow_dirty=allow_dirty,
         data_dependent_fixes=unsafe_fixes,
         verify=not no_verify and not check_only and not diff,
+        force=force,
     )
     result = _run(options)
     style = report.ReportStyle(
@@ -408,7 +413,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        report.error("interrupted; files already written are complete (writes are atomic)")
+        report.error("interrupted; each migration unit is either fully written or untouched")
         raise SystemExit(130) from None
     except Exception as error:  # a bug of ours must end with a message, not a traceback
         report.internal_error(error)

@@ -137,6 +137,24 @@ def anchor(title: str) -> str:
     return slug.replace(" ", "-")
 
 
+# How `migrate` applies the MC1xx fixes together (DESIGN.md, *Migration units*).
+MIGRATION_UNITS = (
+    "**Migration units.** `ml2mc migrate` does not apply the MC1xx fixes one by one: it plans "
+    "them per *unit*, one model output with the losses it feeds, the readers of its "
+    "probabilities and decisions, and the helpers that return it, and writes a unit whole or "
+    "not at all. Before anything is written the planned tree is analysed again (the gate): a "
+    "unit with a piece that could not be fixed, an activation/loss finding left in its planned "
+    "code, a threshold on softmax probabilities, or evidence that no automatic rewrite is right "
+    '(a single-column head, a BCE inside a user-written or `reduction="none"` loss, '
+    "`pos_weight`, sigmoid soft targets, a loss chosen at run time, a file that is read-only or "
+    "has uncommitted changes) is *refused*: every file of it keeps its bytes, and the report "
+    "lists the refused units first with the blocking piece (`file:line`) and the reason. The "
+    "files of a unit are written to temporary files first, then renamed together, with "
+    "Ctrl-C held back during the renames: an interrupt leaves each unit fully applied or "
+    "untouched.",
+)
+
+
 def rules_markdown(rules: Sequence[type[Rule]] | None = None) -> str:
     """The whole of `docs/rules.md`."""
     chosen = list(all_rules() if rules is None else rules)
@@ -150,6 +168,8 @@ def rules_markdown(rules: Sequence[type[Rule]] | None = None) -> str:
         "bugs (`ml2mc check`); `MC0xx` are diagnostics about the run itself. A fix is *safe* "
         "when every value the code reads stays the same, *unsafe* when numerics or label "
         "semantics change (`check --fix` applies unsafe fixes only with `--unsafe-fixes`).",
+        "",
+        *MIGRATION_UNITS,
         "",
         "| code | name | summary | fix | default |",
         "|---|---|---|---|---|",

@@ -100,6 +100,9 @@ class ActivationFunction(Kind):
 class SequentialModule(Kind):
     constructor: cst.Call
     elements: tuple[Kind, ...]
+    # The file the constructor is written in: a Sequential returned by a factory in another
+    # file carries its activations' location with it.
+    path: str
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -892,7 +895,7 @@ class _Scope:
             return ActivationModule(op, node, dim)
         if qualified in names.SEQUENTIAL:
             elements = tuple(self.eval(arg.value) for arg in node.args)
-            return SequentialModule(node, elements)
+            return SequentialModule(node, elements, self.flow.path)
         if qualified in names.LOSS_MODULES:
             self._eval_arguments(node)
             return Criterion(names.LOSS_MODULES[qualified], node, is_function=False)
@@ -1071,7 +1074,7 @@ class _Scope:
                 activation = Activation(
                     op=element.op,
                     node=element.constructor,
-                    path=self.flow.path,
+                    path=sequential.path,
                     function=self.name,
                     sequential=sequential.constructor,
                     element_index=index,

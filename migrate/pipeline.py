@@ -29,8 +29,8 @@ from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.selection import collection_paused, cut_source, select_files
-from migrate.units import RefusedUnit, gate_units
-from migrate.writer import WriteFailure, atomic_write, unified_diff
+from migrate.units import RefusedUnit, UnitPlan, gate_units
+from migrate.writer import PlannedWrite, UnitWriteFailure, unified_diff, write_unit
 
 if TYPE_CHECKING:
     from migrate.verify import VerifyResult
@@ -57,6 +57,8 @@ class RunOptions:
     data_dependent_fixes: bool = False
     # Write files that have uncommitted changes in their git work tree.
     allow_dirty: bool = False
+    # Write even when the verification (which runs before any write) fails.
+    force: bool = False
 
 
 @dataclass
@@ -150,14 +152,29 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     notices: list[str] = []
     if options.write:
         protected, notices = _protected_by_git(files, options.allow_dirty)
-    reports, refused_units = _analyze(files, sources, config, rules, options, protected)
-    result = RunResult(reports, config, notices=notices, refused_units=refused_units)
-    if options.write:
-        for report in result.changed_files:
-            _write(report)
+    reports, plan = _analyze(files, sources, config, rules, options, protected)
+    refused = list(plan.refused) if plan is not None else []
+    result = RunResult(reports, config, notices=notices, refused_units=refused)
     if options.verify:
+        # Before any write: a migration that fails its proof is not written (unless --force).
         _verify(result, options)
+    if options.write:
+        if _verification_failed(result) and not options.force:
+            for report in result.changed_files:
+                report.write_error = VERIFICATION_FAILED
+        else:
+            _write_units(result, plan)
     return result
+
+
+VERIFICATION_FAILED = (
+    "not written: the verification failed; fix the code or rerun with --force to write anyway"
+)
+
+
+def _verification_failed(result: RunResult) -> bool:
+    """A check that ran and failed; a verification that could not run is *not verified*."""
+    return any(item.status == "fail" for item in result.verification)
 
 
 def _analyze(
@@ -167,7 +184,7 @@ def _analyze(
     rules: list[Rule],
     options: RunOptions,
     protected: set[Path],
-) -> tuple[list[FileReport], list[RefusedUnit]]:
+) -> tuple[list[FileReport], UnitPlan | None]:
     """Run the engine on the files that can matter (`migrate.selection`), all together so
     that fixes and flows can span files; a large check without fixes runs in batches. A
     migration's fixes then pass the unit gate (`migrate.units`): a unit is kept whole or
@@ -206,11 +223,20 @@ def _analyze(
         outcomes = _check_in_batches(modules, rules, relevant)
     else:
         outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
-    refused_units: list[RefusedUnit] = []
+    plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
         texts = {displays[path]: source.text for path, source in readable.items()}
         names = {displays[path]: module_name_for(path, package_dirs) for path in readable}
-        refused_units = gate_units(outcomes, texts, names)
+        unwritable = {
+            displays[path]: (
+                "has uncommitted changes (commit or stash first, or pass --allow-dirty)"
+                if path in protected
+                else "is read-only"
+            )
+            for path in candidates
+            if not modules[displays[path]].writable
+        }
+        plan = gate_units(outcomes, texts, names, unwritable)
     reports: list[FileReport] = []
     for path in files:
         source = sources[path]
@@ -237,7 +263,7 @@ def _analyze(
                     "file is read-only; its fixes (and any fix that also edits it) were not applied"
                 )
         reports.append(report)
-    return reports, refused_units
+    return reports, plan
 
 
 def _protected_by_git(files: list[Path], allow_dirty: bool) -> tuple[set[Path], list[str]]:
@@ -392,16 +418,66 @@ def _per_file_ignores(config: Config, path: Path) -> list[str]:
     return codes
 
 
-def _write(report: FileReport) -> None:
-    assert report.source is not None
+def _write_units(result: RunResult, plan: UnitPlan | None) -> None:
+    """Write each unit's files together (`migrate.writer.write_unit`). Without a unit gate
+    (`check --fix`), a fix may still span files, so the run's changes are one unit."""
+    changed = {report.display: report for report in result.changed_files}
+    units = [tuple(changed)] if plan is None else list(plan.written)
+    placed = {display for unit in units for display in unit}
+    units.extend((display,) for display in changed if display not in placed)
+    for unit in units:
+        reports = [changed[display] for display in unit if display in changed]
+        if reports:
+            _write_unit(reports)
+
+
+def _write_unit(reports: list[FileReport]) -> None:
+    writes: list[PlannedWrite] = []
+    for report in reports:
+        assert report.source is not None
+        try:
+            data = encode_source(report.source, report.outcome.fixed)
+        except UnicodeEncodeError as error:
+            encoding = report.source.encoding
+            _unit_not_written(
+                reports, report, f"the fixed code cannot be encoded as {encoding}: {error}"
+            )
+            return
+        original = encode_source(report.source, report.source.text)
+        writes.append(PlannedWrite(report.path, data, original))
     try:
-        atomic_write(report.path, encode_source(report.source, report.outcome.fixed))
+        write_unit(writes)
+    except UnitWriteFailure as failure:
+        failed = next(report for report in reports if report.path == failure.path)
+        _unit_not_written(reports, failed, failure.reason, failure.left_half_done)
+        return
+    for report in reports:
         report.written = True
-    except WriteFailure as error:
-        report.write_error = str(error)
-    except UnicodeEncodeError as error:
-        encoding = report.source.encoding
-        report.write_error = f"the fixed code cannot be encoded as {encoding}: {error}"
+
+
+def _unit_not_written(
+    reports: list[FileReport],
+    failed: FileReport,
+    reason: str,
+    left_half_done: tuple[Path, ...] = (),
+) -> None:
+    """Every file of the unit says why it was not written; a file that a failed rollback left
+    with the new text says so (the only way a unit is left half-done)."""
+    failed.write_error = reason
+    for report in reports:
+        if report is failed:
+            continue
+        if report.path in left_half_done:
+            report.written = True
+            report.write_error = (
+                f"written, but its unit is incomplete: {failed.display} could not be written "
+                f"({reason}) and this file could not be put back"
+            )
+        else:
+            report.write_error = (
+                f"not written: it belongs to one unit with {failed.display}, "
+                f"which could not be written ({reason})"
+            )
 
 
 def _verify(result: RunResult, options: RunOptions) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -66,19 +66,33 @@ class RefusedUnit:
     blockers: tuple[Blocker, ...]
 
 
+@dataclass(frozen=True)
+class UnitPlan:
+    """What the gate decided: the units to write (each the files it changes, written
+    together by `migrate.writer.write_unit`) and the units refused."""
+
+    written: tuple[tuple[str, ...], ...] = ()
+    refused: tuple[RefusedUnit, ...] = ()
+
+
 def gate_units(
-    outcomes: dict[str, FileOutcome], sources: dict[str, str], module_names: dict[str, str]
-) -> list[RefusedUnit]:
+    outcomes: dict[str, FileOutcome],
+    sources: dict[str, str],
+    module_names: dict[str, str],
+    unwritable: Mapping[str, str] | None = None,
+) -> UnitPlan:
     """Group the migration's files into units and reset the outcomes of every unit that is
     refused. `sources` and `module_names` cover every readable file of the run (a model file
-    that names no activation has no outcome but may show a binary head)."""
+    that names no activation has no outcome but may show a binary head). `unwritable` says
+    why a file cannot be written ("is read-only"); a fix that edits one was not applied, and
+    its unit is refused with that reason."""
     involved = [
         path
         for path, outcome in outcomes.items()
         if outcome.changed or _refused_pieces(outcome) or _post_condition(outcome)
     ]
     if not involved:
-        return []
+        return UnitPlan()
     by_module = {module: file for file, module in module_names.items()}
     imports = {
         path: _imported_files(path, source, module_names[path], by_module)
@@ -86,27 +100,37 @@ def gate_units(
     }
     found_evidence: dict[str, list[tuple[int, str]]] = {}
     refused: list[RefusedUnit] = []
+    written: list[tuple[str, ...]] = []
     migrating = {
         path
         for path in involved
         if any(finding.violation.code.startswith("MC1") for finding in outcomes[path].findings)
     }
-    for unit in _units(involved, migrating, imports):
+    edited_together = [
+        {edit.path for edit in finding.violation.fix.edits} & set(involved)
+        for outcome in outcomes.values()
+        for finding in outcome.findings
+        if finding.fixed and finding.violation.fix is not None
+    ]
+    for unit in _units(involved, migrating, imports, [f for f in edited_together if f]):
         if not any(outcomes[path].changed for path in unit) and not any(
             _refused_pieces(outcomes[path]) for path in unit
         ):
             continue
         blockers = [
-            *_piece_blockers(unit, outcomes),
+            *_piece_blockers(unit, outcomes, unwritable or {}),
             *_evidence_blockers(unit, imports, sources, found_evidence),
             *_planned_tree_blockers(unit, imports, sources, outcomes),
         ]
         if not blockers:
+            changed = tuple(sorted(path for path in unit if outcomes[path].changed))
+            if changed:
+                written.append(changed)
             continue
         for path in unit:
             _reset(outcomes[path])
         refused.append(RefusedUnit(tuple(sorted(unit)), tuple(blockers)))
-    return refused
+    return UnitPlan(tuple(written), tuple(refused))
 
 
 def _imported_files(
@@ -137,9 +161,13 @@ def _reachable(start: str, imports: dict[str, set[str]]) -> set[str]:
 
 
 def _units(
-    involved: list[str], migrating: set[str], imports: dict[str, set[str]]
+    involved: list[str],
+    migrating: set[str],
+    imports: dict[str, set[str]],
+    edited_together: list[set[str]],
 ) -> list[list[str]]:
-    """Involved files joined when one file of the run reaches both through imports (a
+    """Involved files joined when one fix edits both (a sigmoid moved out of `forward` to a
+    reader in another file), or when one file of the run reaches both through imports (a
     training script importing the model and the metrics joins them). Package `__init__`
     files re-export whole trees, so they join nothing as the common importer."""
     importers: dict[str, set[str]] = {}
@@ -154,6 +182,10 @@ def _units(
             path = parent[path]
         return path
 
+    for files in edited_together:
+        first, *others = sorted(files)
+        for other in others:
+            parent[root(other)] = root(first)
     joined_by: dict[str, str] = {}
     for path in migrating:
         # A flat project (or one package) is where a model, its loop and its readers live
@@ -192,12 +224,18 @@ def _post_condition(outcome: FileOutcome) -> list[Violation]:
     ]
 
 
-def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterator[Blocker]:
+def _piece_blockers(
+    unit: list[str], outcomes: dict[str, FileOutcome], unwritable: Mapping[str, str]
+) -> Iterator[Blocker]:
     for path in unit:
         outcome = outcomes[path]
         for finding in _refused_pieces(outcome):
             violation = finding.violation
-            why = violation.no_fix_reason or "no fix could be proven"
+            why = (
+                _unwritable_edit(violation, unwritable)
+                or violation.no_fix_reason
+                or "no fix could be proven"
+            )
             yield Blocker(path, violation.span.line, f"{violation.code} not migrated: {why}")
         for violation in _post_condition(outcome):
             yield Blocker(
@@ -205,6 +243,15 @@ def _piece_blockers(unit: list[str], outcomes: dict[str, FileOutcome]) -> Iterat
                 violation.span.line,
                 f"after the rewrite, {violation.code}: {violation.message}",
             )
+
+
+def _unwritable_edit(violation: Violation, unwritable: Mapping[str, str]) -> str | None:
+    if violation.fix is None:
+        return None
+    for edit in violation.fix.edits:
+        if edit.path in unwritable:
+            return f"its fix edits {edit.path}, which {unwritable[edit.path]}"
+    return None
 
 
 def _scope(unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]) -> list[str]:

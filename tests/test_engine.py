@@ -606,3 +606,36 @@ def test_bound_loss_function() -> None:
     kinds = _loss_input_kinds(code)
     assert len(kinds) == 1
     assert isinstance(kinds[0], Probs)
+
+
+def test_a_sequential_built_by_a_factory_in_another_file_is_reported_where_it_is_written() -> (
+    None
+):
+    """The Sigmoid of a `nn.Sequential` returned by `build_model()` in model.py reaches a
+    cross-entropy in train.py: the finding is at the Sigmoid, in model.py, and no rule crashes
+    looking for that node in train.py (it did: MC002 KeyError)."""
+    model = (
+        "import torch.nn as nn\n"
+        "def build_model(d, c):\n"
+        "    return nn.Sequential(\n"
+        "        nn.Linear(d, c),\n"
+        "        nn.Sigmoid(),\n"
+        "    )\n"
+    )
+    train = (
+        "import torch.nn as nn\n"
+        "from model import build_model\n"
+        "model = build_model(4, 3)\n"
+        "loss = nn.CrossEntropyLoss()(model(x), y)\n"
+    )
+    rule = rule_by_code("MC204")
+    assert rule is not None
+    outcomes = check_project(
+        {"model.py": ModuleInput(model, "model"), "train.py": ModuleInput(train, "train")},
+        [rule()],
+    )
+    found = {
+        path: [(f.violation.code, f.violation.span.line) for f in outcome.findings]
+        for path, outcome in outcomes.items()
+    }
+    assert found == {"model.py": [("MC204", 5)], "train.py": []}

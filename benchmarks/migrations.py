@@ -275,14 +275,7 @@ def run_case(case: MigrationCase, command: Sequence[str]) -> MigrationRun:
         work = Path(temporary) / "before"
         shutil.copytree(case.before, work, ignore=shutil.ignore_patterns("__pycache__"))
         arguments = ["migrate", ".", "--write", "--no-verify", "--output-format", "json"]
-        completed = subprocess.run(
-            [*command, *arguments, *case.options],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        completed = _ml2mc(command, [*arguments, *case.options], work)
         if completed.returncode not in (0, 1):
             tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
             return MigrationRun(
@@ -293,20 +286,22 @@ def run_case(case: MigrationCase, command: Sequence[str]) -> MigrationRun:
         return judge(case, work, payload, leftovers)
 
 
+def _ml2mc(
+    command: Sequence[str], arguments: Sequence[str], work: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command, *arguments], cwd=work, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
 def _check_after_write(command: Sequence[str], work: Path, payload: dict[str, Any]) -> list[str]:
     """`ml2mc check --select MC1,MC2` on the written tree: what it reports outside the refused
     units (DESIGN.md: a tree `migrate --write` produced is clean but for those). MC106 stays
     reported by design (one-hot float targets are valid class probabilities) and MC0xx are
     about files, not about the migration."""
     refused = {name for unit in payload.get("refused_units", []) for name in unit["files"]}
-    completed = subprocess.run(
-        [*command, "check", ".", "--select", "MC1,MC2", "--output-format", "json"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    arguments = ["check", ".", "--select", "MC1,MC2", "--output-format", "json"]
+    completed = _ml2mc(command, arguments, work)
     if completed.returncode not in (0, 1):
         return [f"check exited {completed.returncode}"]
     return [

@@ -19,6 +19,7 @@ from migrate.discovery import DiscoveryError
 from migrate.docs import diagnostic_by_code, diagnostic_markdown
 from migrate.pipeline import (
     CHECK_DEFAULT,
+    DEFAULT_TIMEOUT_SECONDS,
     MIGRATE_DEFAULT,
     RunOptions,
     RunResult,
@@ -369,15 +370,30 @@ def verify_command(
     against: Annotated[
         str, typer.Option("--against", help="The git ref to compare with.")
     ] = "HEAD",
+    run_commands: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--run",
+            help="A smoke command (a short training run, your tests) to run on both trees "
+            "with torch instrumented; repeatable.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds allowed per model check and per --run command."),
+    ] = DEFAULT_TIMEOUT_SECONDS,
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,
     report_path: ReportPathOption = None,
 ) -> None:
-    """Check numerically that models changed since a git ref still compute what they did."""
+    """Check numerically that models changed since a git ref still compute what they did;
+    with --run, that your own command trains the migrated code correctly."""
     _check_report_path(report_path)
     try:
-        result = verify_working_tree(paths or [Path(".")], against, config)
+        result = verify_working_tree(
+            paths or [Path(".")], against, config, run_commands or [], timeout
+        )
     except (ConfigError, DiscoveryError, VerifyError) as error:
         report.error(str(error))
         raise typer.Exit(2) from error

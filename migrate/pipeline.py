@@ -9,7 +9,7 @@ import fnmatch
 import os
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -532,8 +532,19 @@ class VerifyError(Exception):
     """`verify --against` cannot run (not a git repository, unknown ref)."""
 
 
-def verify_working_tree(paths: list[Path], ref: str, config_path: Path | None) -> RunResult:
-    """`ml2mc verify --against REF`: the models that changed since REF, checked with torch."""
+# Per verification target, and per run of a `--run` command.
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+def verify_working_tree(
+    paths: list[Path],
+    ref: str,
+    config_path: Path | None,
+    run_commands: Sequence[str] = (),
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> RunResult:
+    """`ml2mc verify --against REF`: the models that changed since REF, checked with torch;
+    with `--run CMD`, also the user's command run on both trees under the sanitizer."""
     from migrate import verify
 
     config = resolve_config(RunOptions(paths=paths, config_path=config_path))
@@ -542,12 +553,15 @@ def verify_working_tree(paths: list[Path], ref: str, config_path: Path | None) -
     settings = verify.VerifySettings(
         project_root=root,
         model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
+        timeout_seconds=timeout_seconds,
     )
     repo_root = _git_root(paths[0] if paths else Path.cwd())
     try:
         results = verify.verify_against(
             [path.resolve() for path in files], ref, settings, repo_root
         )
+        for command in run_commands:
+            results.append(verify.verify_run(command, ref, repo_root, Path.cwd(), timeout_seconds))
     except verify.VerifyError as error:
         raise VerifyError(str(error)) from error
     return RunResult([], config, verification=results)

@@ -608,9 +608,7 @@ def test_bound_loss_function() -> None:
     assert isinstance(kinds[0], Probs)
 
 
-def test_a_sequential_built_by_a_factory_in_another_file_is_reported_where_it_is_written() -> (
-    None
-):
+def test_a_sequential_built_by_a_factory_in_another_file_is_reported_where_it_is_written() -> None:
     """The Sigmoid of a `nn.Sequential` returned by `build_model()` in model.py reaches a
     cross-entropy in train.py: the finding is at the Sigmoid, in model.py, and no rule crashes
     looking for that node in train.py (it did: MC002 KeyError)."""

@@ -25,6 +25,7 @@ targets equal to class indices.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ __all__ = [
     "verify_all",
     "verify_losses",
     "verify_models",
+    "verify_run",
 ]
 
 RELATIONS = ("sigmoid", "softmax", "log_softmax", "identity", "unknown")
@@ -106,7 +108,7 @@ class VerifySettings:
 @dataclass(frozen=True)
 class VerifyResult:
     target: str  # "display_file:Class" or the loss display
-    kind: str  # "model" | "loss"
+    kind: str  # "model" | "loss" | "runtime"
     status: str  # "pass" | "fail" | "skip"
     relation: str | None  # e.g. "orig = softmax(new, dim=1)"
     max_abs_error: float | None
@@ -177,6 +179,41 @@ def verify_all(
     labels += [target.display for target in losses]
     kinds = ["model"] * len(models) + ["loss"] * len(losses)
     return _run(tasks, labels, kinds, settings)
+
+
+def verify_run(
+    command: str, ref: str, repo_root: Path, cwd: Path, timeout_seconds: float
+) -> VerifyResult:
+    """`verify --run CMD`: the user's command in an export of `ref` and in a copy of the
+    working tree, with torch instrumented (`_runtime`); an anomaly in the migrated run (a loss
+    given what it does not expect, an argmax over one column, a NaN loss) fails."""
+    import tempfile
+
+    from migrate.verify._runtime import RuntimeSetupError, judge, prepare_trees, run_in_tree
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ml2mc-run-") as work:
+        try:
+            original_tree, migrated_tree = prepare_trees(repo_root, ref, Path(work))
+        except RuntimeSetupError as error:
+            raise VerifyError(str(error)) from error
+        runs = [
+            run_in_tree(command, name, tree, repo_root, cwd, timeout_seconds)
+            for name, tree in (("original", original_tree), ("migrated", migrated_tree))
+        ]
+    verdict = judge(command, *runs)
+    return VerifyResult(
+        target=f"run `{command}` ({ref} -> working tree)",
+        kind="runtime",
+        status=verdict["status"],
+        relation="every loss gets the input it expects",
+        max_abs_error=None,
+        max_rel_error=None,
+        batches=verdict["batches"],
+        seconds=time.monotonic() - started,
+        reason=verdict["reason"],
+        notes=verdict["notes"],
+    )
 
 
 def verify_against(

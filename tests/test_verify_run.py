@@ -1,0 +1,140 @@
+"""`ml2mc verify --run CMD`: the user's own command on both trees, torch instrumented.
+
+The example project (sigmoid + BCELoss) is committed; the working tree holds its correct
+multi-class migration (`after/`), or that migration made wrong on purpose: a softmax left in
+the head (double softmax in a 24-step training run), or a head one column wide read by argmax.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrate.verify._runtime import CommandRun, judge
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "example"
+# The interpreter running the tests has torch; a bare `python` on PATH may not.
+PYTHON = shlex.quote(sys.executable)
+TRAIN = f"{PYTHON} -m tagger.train"
+PREDICT = f"{PYTHON} -m tagger.predict"
+
+
+def _project(root: Path) -> Path:
+    shutil.copytree(EXAMPLE / "before", root)
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "multi-label"],
+    ):
+        subprocess.run(command, cwd=root, check=True)
+    shutil.copytree(EXAMPLE / "after", root, dirs_exist_ok=True)
+    return root
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def _verify_run(root: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", "verify", "--run", command, "--output-format", "json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _runtime_result(completed: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    import json
+
+    payload = json.loads(completed.stdout)
+    [result] = [item for item in payload["verification"] if item["target"].startswith("run `")]
+    return dict(result)
+
+
+def test_the_correct_migration_passes_and_shows_both_runs(tmp_path: Path) -> None:
+    root = _project(tmp_path / "project")
+    completed = _verify_run(root, f"{TRAIN} && {PREDICT}")
+    result = _runtime_result(completed)
+    assert result["status"] == "pass", result
+    original, migrated = result["notes"]  # type: ignore[misc]
+    assert "binary_cross_entropy on probabilities x24" in original
+    assert "cross_entropy on logits x24" in migrated
+    assert "anomalies: none" in migrated
+    assert completed.returncode == 0
+    # The command ran in copies: nothing it writes lands in the project.
+    assert not [path for path in root.rglob("*") if "__pycache__" in path.parts]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "command", "reason"),
+    [
+        pytest.param(
+            "model.py",
+            "nn.Sequential(nn.Linear(64, num_classes))",
+            "nn.Sequential(nn.Linear(64, num_classes), nn.Softmax(dim=1))",
+            TRAIN,
+            "probabilities into cross_entropy, which applies log_softmax itself at "
+            "tagger/train.py:34 (x24)",
+            id="double-softmax-in-training",
+        ),
+        pytest.param(
+            "predict.py",
+            "TagClassifier(num_classes=len(TAGS))",
+            "TagClassifier(num_classes=1)",
+            PREDICT,
+            "argmax over a dimension of size 1: always 0 at tagger/predict.py:23",
+            id="argmax-over-one-column",
+        ),
+    ],
+)
+def test_a_wrong_migration_fails_its_run(
+    tmp_path: Path, file: str, old: str, new: str, command: str, reason: str
+) -> None:
+    root = _project(tmp_path / "project")
+    _replace(root / "tagger" / file, old, new)
+    completed = _verify_run(root, command)
+    result = _runtime_result(completed)
+    assert result["status"] == "fail"
+    assert reason in str(result["reason"])
+    assert completed.returncode == 1
+
+
+def _run(tree: str, exit_code: int | None, *records: dict[str, object]) -> CommandRun:
+    return CommandRun(tree, exit_code, 1.0, list(records))
+
+
+LOGITS = {"call": "cross_entropy", "where": "t.py:3", "input": "logits", "value": 1.2}
+PROBS = {
+    "call": "cross_entropy",
+    "where": "t.py:3",
+    "input": "probabilities",
+    "anomaly": "probabilities into cross_entropy",
+    "value": 1.5,
+}
+
+
+@pytest.mark.parametrize(
+    ("original", "migrated", "status"),
+    [
+        pytest.param(_run("original", 0, LOGITS), _run("migrated", 0, LOGITS), "pass", id="clean"),
+        pytest.param(_run("original", 0), _run("migrated", 0, PROBS), "fail", id="anomaly"),
+        pytest.param(_run("original", 0), _run("migrated", 1, LOGITS), "fail", id="now-crashes"),
+        pytest.param(_run("original", 0), _run("migrated", None), "fail", id="timeout"),
+        pytest.param(_run("original", 2), _run("migrated", 2), "skip", id="never-ran"),
+        pytest.param(_run("original", 0), _run("migrated", 0), "skip", id="no-loss-call"),
+    ],
+)
+def test_the_verdict(original: CommandRun, migrated: CommandRun, status: str) -> None:
+    verdict = judge("cmd", original, migrated)
+    assert verdict["status"] == status
+    assert (verdict["reason"] is None) == (status == "pass")

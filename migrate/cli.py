@@ -401,7 +401,10 @@ def verify_command(
     report.print_run(result, style)
     saved = _save_report(result, style, report_path)
     statuses = {item.status for item in result.verification}
-    failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
+    # A finding in a changed file is a bug the migration left; with --strict, a run that
+    # verified nothing is not a pass either.
+    unverified = strict and ("skip" in statuses or not statuses)
+    failed = "fail" in statuses or unverified or bool(result.findings) or not saved
     raise typer.Exit(1 if failed else 0)
 
 

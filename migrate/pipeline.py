@@ -544,7 +544,9 @@ def verify_working_tree(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> RunResult:
     """`ml2mc verify --against REF`: the models that changed since REF, checked with torch;
-    with `--run CMD`, also the user's command run on both trees under the sanitizer."""
+    with `--run CMD`, also the user's command run on both trees under the sanitizer. The
+    changed files also get the static check (`check`'s default rules): a migration that left
+    an activation/loss bug behind is reported as a finding."""
     from migrate import verify
 
     config = resolve_config(RunOptions(paths=paths, config_path=config_path))
@@ -562,9 +564,17 @@ def verify_working_tree(
         )
         for command in run_commands:
             results.append(verify.verify_run(command, ref, repo_root, Path.cwd(), timeout_seconds))
+        changed = verify.changed_python_files([path.resolve() for path in files], ref, repo_root)
     except verify.VerifyError as error:
         raise VerifyError(str(error)) from error
-    return RunResult([], config, verification=results)
+    reports: list[FileReport] = []
+    notices: list[str] = []
+    if changed:
+        reports = run(RunOptions(paths=changed, config_path=config_path)).files
+    if not results:
+        what = "no Python file changed" if not changed else "no model class changed"
+        notices.append(f"nothing was verified: {what} since {ref}, and no --run command was given")
+    return RunResult(reports, config, verification=results, notices=notices)
 
 
 def _git_root(start: Path) -> Path:

@@ -138,3 +138,43 @@ def test_the_verdict(original: CommandRun, migrated: CommandRun, status: str) ->
     verdict = judge("cmd", original, migrated)
     assert verdict["status"] == status
     assert (verdict["reason"] is None) == (status == "pass")
+
+
+def _verify(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", "verify", *arguments],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_a_bug_left_in_a_changed_file_fails_verify(tmp_path: Path) -> None:
+    """The model is migrated right (its check passes) but the loop still feeds softmax
+    probabilities to CrossEntropyLoss: the static check on the changed files reports it."""
+    import json
+
+    root = _project(tmp_path / "project")
+    _replace(
+        root / "tagger" / "train.py",
+        "loss = criterion(model(x), targets)",
+        "loss = criterion(torch.softmax(model(x), 1), targets)",
+    )
+    completed = _verify(root, "--output-format", "json")
+    payload = json.loads(completed.stdout)
+    assert [item["status"] for item in payload["verification"]] == ["pass"]
+    assert [(f["file"], f["line"], f["code"]) for f in payload["findings"]] == [
+        ("tagger/train.py", 34, "MC201")
+    ]
+    assert completed.returncode == 1
+
+
+def test_strict_fails_when_nothing_was_verified(tmp_path: Path) -> None:
+    root = _project(tmp_path / "project")
+    subprocess.run(["git", "checkout", "-q", "."], cwd=root, check=True)  # back to HEAD
+    relaxed = _verify(root, "--output-format", "concise")
+    strict = _verify(root, "--strict", "--output-format", "concise")
+    assert relaxed.returncode == 0 and strict.returncode == 1
+    assert "nothing was verified: no Python file changed since HEAD" in strict.stderr

@@ -45,6 +45,7 @@ __all__ = [
     "VerifySettings",
     "VerifyTarget",
     "cancel_early",
+    "changed_python_files",
     "result_to_json",
     "start_early",
     "verify_against",
@@ -214,6 +215,17 @@ def verify_run(
         reason=verdict["reason"],
         notes=verdict["notes"],
     )
+
+
+def changed_python_files(files: list[Path], ref: str, repo_root: Path) -> list[Path]:
+    """The Python files under `files` modified or renamed since `ref` (for the static check
+    `verify --against` runs on them)."""
+    from migrate.verify._against import GitError, changed_files
+
+    try:
+        return [item.file for item in changed_files(files, ref, repo_root)]
+    except GitError as error:
+        raise VerifyError(str(error)) from error
 
 
 def verify_against(

@@ -650,6 +650,15 @@ def test_against_correct_migration_passes(tmp_path: Path) -> None:
     assert _untracked(repo) == []
 
 
+def test_against_a_migration_to_log_softmax_and_nll_passes(tmp_path: Path) -> None:
+    """LogSoftmax + NLLLoss is logits + CrossEntropyLoss: new = log_softmax(logit(orig))."""
+    repo = _migrated_repo(tmp_path, "after_log_softmax")
+    (result,) = verify_against([], "HEAD", settings(project_root=repo), repo)
+    assert result.status == "pass", result.reason
+    assert result.relation == "new = log_softmax(logit(orig), dim=1)"
+    assert any("argmax(new) = argmax(orig) on" in note for note in result.notes)
+
+
 def test_against_naive_migration_fails(tmp_path: Path) -> None:
     repo = _migrated_repo(tmp_path, "after_naive")
     (result,) = verify_against([repo / "tagger"], "HEAD", settings(project_root=repo), repo)

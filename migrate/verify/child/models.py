@@ -72,7 +72,11 @@ class InputPlan:
 
 @dataclass(frozen=True)
 class Relation:
-    kind: str  # identity | sigmoid | softmax | log_softmax
+    # identity | sigmoid | softmax | log_softmax: orig = kind(new);
+    # log_softmax_of_logit: new = log_softmax(logit(orig)), a sigmoid head migrated to
+    # LogSoftmax + NLLLoss (the per-row constant log_softmax adds makes `orig = f(new)`
+    # impossible, so this one reads the other way).
+    kind: str
     dim: int | None = None
 
     def apply(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -87,6 +91,8 @@ class Relation:
 
     def label(self, path: str = "") -> str:
         new = f"new{path}"
+        if self.kind == LOG_SOFTMAX_OF_LOGIT:
+            return f"{new} = log_softmax(logit(orig{path}), dim={self.dim})"
         if self.kind == "identity":
             return f"orig{path} = {new}"
         if self.kind == "sigmoid":
@@ -95,8 +101,9 @@ class Relation:
 
 
 IDENTITY = Relation("identity")
+LOG_SOFTMAX_OF_LOGIT = "log_softmax_of_logit"
 # Relations after which the migrated code recomputes probabilities at inference.
-INFERENCE_RELATIONS = ("sigmoid", "softmax", "log_softmax")
+INFERENCE_RELATIONS = ("sigmoid", "softmax", "log_softmax", LOG_SOFTMAX_OF_LOGIT)
 
 
 @dataclass(frozen=True)
@@ -516,7 +523,7 @@ class _ModelCheck:
         # Class scores sit on dim 1 (N, C, ...) or last (N, T, C); for 2-d outputs both are one.
         # A 1-d output has no class dimension to normalise over.
         dims = [] if ndim < 2 else [1] if ndim == 2 else [1, -1]
-        for kind in ("softmax", "log_softmax"):
+        for kind in ("softmax", "log_softmax", LOG_SOFTMAX_OF_LOGIT):
             relations.extend(Relation(kind, dim) for dim in dims)
         return relations
 
@@ -838,8 +845,13 @@ def _fit(
             continue
         if relation.dim is not None and not -rewritten.dim() <= relation.dim < rewritten.dim():
             return Fit(False, float("inf"), float("inf"), f"no dim {relation.dim}")
-        expected = relation.apply(rewritten).double()
-        actual = original.double()
+        if relation.kind == LOG_SOFTMAX_OF_LOGIT:
+            dim = 1 if relation.dim is None else relation.dim
+            expected = torch.log_softmax(torch.logit(original.double()), dim=dim)
+            actual = rewritten.double()
+        else:
+            expected = relation.apply(rewritten).double()
+            actual = original.double()
         close = torch.isclose(
             actual, expected, rtol=precision.rtol, atol=precision.atol, equal_nan=True
         )

@@ -81,6 +81,16 @@ StdinOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--stdin-filename", help="The file name to report for source read from stdin."),
 ]
+PythonOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--python",
+        help="The project's interpreter, which runs the verification (it needs torch). "
+        "Default: the active virtual environment, else the one running ml2mc.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 ReportPathOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
@@ -202,6 +212,7 @@ def check(
     verify: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify rewritten models with torch.")
     ] = True,
+    python: PythonOption = None,
     select: SelectOption = None,
     ignore: IgnoreOption = None,
     exclude: ExcludeOption = None,
@@ -230,6 +241,7 @@ def check(
         write=fix and not diff,
         allow_dirty=allow_dirty,
         verify=verify and fix and not diff,
+        python=python,
     )
     result = _run(options)
     style = report.ReportStyle(
@@ -261,6 +273,7 @@ def migrate(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip the torch equivalence check.")
     ] = False,
+    python: PythonOption = None,
     unsafe_fixes: Annotated[
         bool, typer.Option("--unsafe-fixes", help="Also rewrite data-dependent code (MC106).")
     ] = False,
@@ -332,6 +345,7 @@ def migrate(
         data_dependent_fixes=unsafe_fixes,
         verify=not no_verify and not check_only and not diff,
         force=force,
+        python=python,
     )
     result = _run(options)
     style = report.ReportStyle(
@@ -382,6 +396,7 @@ def verify_command(
         float,
         typer.Option("--timeout", help="Seconds allowed per model check and per --run command."),
     ] = DEFAULT_TIMEOUT_SECONDS,
+    python: PythonOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
     output_format: FormatOption = OutputFormat.rich,
     config: ConfigOption = None,
@@ -392,7 +407,7 @@ def verify_command(
     _check_report_path(report_path)
     try:
         result = verify_working_tree(
-            paths or [Path(".")], against, config, run_commands or [], timeout
+            paths or [Path(".")], against, config, run_commands or [], timeout, python
         )
     except (ConfigError, DiscoveryError, VerifyError) as error:
         report.error(str(error))

@@ -59,6 +59,8 @@ class RunOptions:
     allow_dirty: bool = False
     # Write even when the verification (which runs before any write) fails.
     force: bool = False
+    # The project's interpreter for the verification child (None: `verify` picks it).
+    python: Path | None = None
 
 
 @dataclass
@@ -126,6 +128,7 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     if options.verify and options.stdin_source is None:
         from migrate import verify
 
+        verify.set_interpreter(str(options.python) if options.python else None)
         # The child imports torch while the rules run; it is stopped if nothing needs it.
         verify.start_early()
     config = resolve_config(options)
@@ -542,6 +545,7 @@ def verify_working_tree(
     config_path: Path | None,
     run_commands: Sequence[str] = (),
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    python: Path | None = None,
 ) -> RunResult:
     """`ml2mc verify --against REF`: the models that changed since REF, checked with torch;
     with `--run CMD`, also the user's command run on both trees under the sanitizer. The
@@ -549,6 +553,7 @@ def verify_working_tree(
     an activation/loss bug behind is reported as a finding."""
     from migrate import verify
 
+    verify.set_interpreter(str(python) if python else None)
     config = resolve_config(RunOptions(paths=paths, config_path=config_path))
     files = discover(paths, config.exclude)
     root = Path(config.root or Path.cwd()).resolve()

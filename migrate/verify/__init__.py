@@ -47,6 +47,7 @@ __all__ = [
     "cancel_early",
     "changed_python_files",
     "result_to_json",
+    "set_interpreter",
     "start_early",
     "verify_against",
     "verify_all",
@@ -133,6 +134,14 @@ def start_early() -> None:
     from migrate.verify._runner import start_early as start
 
     start()
+
+
+def set_interpreter(path: str | None) -> None:
+    """The interpreter that runs verification children: the project's (`--python`); None
+    restores the default (the active virtual environment, else the one running ml2mc)."""
+    from migrate.verify._runner import set_interpreter as choose
+
+    choose(path)
 
 
 def cancel_early() -> None:

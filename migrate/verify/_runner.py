@@ -213,6 +213,31 @@ def _outcome(status: Status, reason: str) -> Outcome:
     }
 
 
+def project_interpreter() -> str:
+    """The interpreter that runs the user's code: `--python`, else the active virtual
+    environment's (where the project's torch is; ml2mc may be installed elsewhere, by pipx),
+    else the one running ml2mc. The child imports only torch and the standard library: ml2mc's
+    own code reaches it through PYTHONPATH."""
+    if _interpreter is not None:
+        return _interpreter
+    environment = os.environ.get("VIRTUAL_ENV")
+    if environment:
+        for name in ("bin/python", "Scripts/python.exe"):
+            candidate = Path(environment) / name
+            if candidate.is_file():
+                return str(candidate)
+    return sys.executable
+
+
+def set_interpreter(path: str | None) -> None:
+    """Use `path` for every verification child from now on (None: the default above)."""
+    global _interpreter
+    _interpreter = path
+
+
+_interpreter: str | None = None
+
+
 def _child_environment() -> dict[str, str]:
     environment = dict(os.environ)
     existing = environment.get("PYTHONPATH")
@@ -232,7 +257,7 @@ def _launch(
     stdout_path = scratch_dir / f"stdout-{launch}.txt"
     stderr_path = scratch_dir / f"stderr-{launch}.txt"
     command = [
-        sys.executable,
+        project_interpreter(),
         "-m",
         "migrate.verify.child",
         str(job_path),

@@ -164,6 +164,7 @@ def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
         except RecursionError:
             violations.append(diagnostic("MC002", f"{rule.code} gave up: nesting too deep"))
         except Exception as error:  # a rule bug must not stop the run or lose other findings
+            reraise_interrupt(error)
             where = traceback.extract_tb(error.__traceback__)[-1]
             message = (
                 f"internal error in {rule.code}: {type(error).__name__}: {error} "
@@ -171,6 +172,20 @@ def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
             )
             violations.append(diagnostic("MC002", message))
     return violations
+
+
+def reraise_interrupt(error: BaseException) -> None:
+    """Raise the Ctrl-C behind `error`, if there is one. A KeyboardInterrupt that lands
+    inside a `finally` can turn into another exception there (libcst's position provider
+    then raises KeyError for the node it did not reach): reported as a rule's internal error,
+    the interrupt would be lost and the rule's findings with it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt):
+            raise current
+        current = current.__context__ or current.__cause__
 
 
 def check_source(

@@ -24,6 +24,7 @@ from migrate.engine import (
     ModuleInput,
     check_project,
     diagnostic,
+    reraise_interrupt,
 )
 from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
@@ -528,6 +529,7 @@ def _verify(result: RunResult, options: RunOptions) -> None:
     try:
         result.verification = verify.verify_all(targets, losses, settings)
     except Exception as error:  # the run's other results stay valid
+        reraise_interrupt(error)
         result.verification_error = f"verification could not run: {type(error).__name__}: {error}"
 
 

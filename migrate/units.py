@@ -89,7 +89,10 @@ def gate_units(
     involved = [
         path
         for path, outcome in outcomes.items()
-        if outcome.changed or _refused_pieces(outcome) or _post_condition(outcome)
+        if outcome.changed
+        or _refused_pieces(outcome)
+        or _post_condition(outcome)
+        or _rule_failed(outcome)
     ]
     if not involved:
         return UnitPlan()
@@ -101,10 +104,12 @@ def gate_units(
     found_evidence: dict[str, list[tuple[int, str]]] = {}
     refused: list[RefusedUnit] = []
     written: list[tuple[str, ...]] = []
+    # A file where a rule failed may hold any multi-label piece: it joins like one.
     migrating = {
         path
         for path in involved
-        if any(finding.violation.code.startswith("MC1") for finding in outcomes[path].findings)
+        if _rule_failed(outcomes[path])
+        or any(finding.violation.code.startswith("MC1") for finding in outcomes[path].findings)
     }
     edited_together = [
         {edit.path for edit in finding.violation.fix.edits} & set(involved)
@@ -199,6 +204,10 @@ def _units(
                 continue
             first = joined_by.setdefault(ancestor, path)
             parent[root(path)] = root(first)
+            if ancestor in parent:
+                # An involved file that imports this piece (a loop reading the model) is part
+                # of its unit too.
+                parent[root(ancestor)] = root(path)
     groups: dict[str, list[str]] = {}
     for path in sorted(involved):
         groups.setdefault(root(path), []).append(path)
@@ -213,6 +222,10 @@ def _refused_pieces(outcome: FileOutcome) -> list[Finding]:
         and finding.violation.code not in NOT_BLOCKING
         and not finding.fixed
     ]
+
+
+def _rule_failed(outcome: FileOutcome) -> bool:
+    return any(finding.violation.code == "MC002" for finding in outcome.findings)
 
 
 def _post_condition(outcome: FileOutcome) -> list[Violation]:
@@ -237,6 +250,16 @@ def _piece_blockers(
                 or "no fix could be proven"
             )
             yield Blocker(path, violation.span.line, f"{violation.code} not migrated: {why}")
+        for finding in outcome.findings:
+            if finding.violation.code == "MC002":
+                # A rule failed on this file: what it would have found (a loss, a reader) is
+                # unknown, so the unit cannot be proven whole.
+                yield Blocker(
+                    path,
+                    finding.violation.span.line,
+                    f"MC002 (a rule failed here; the unit cannot be proven): "
+                    f"{finding.violation.message}",
+                )
         for violation in _post_condition(outcome):
             yield Blocker(
                 path,

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import Result
 
+from migrate.pipeline import MIGRATE_DEFAULT, RunOptions, run
+from migrate.rule import Applicability
 from migrate.units import evidence, thresholds_on_softmax
+
+EXAMPLE_BEFORE = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "example" / "before"
+)
 
 CliInvoker = Callable[..., Result]
 
@@ -274,3 +282,56 @@ def test_argmax_positions_read_as_labels_block() -> None:
     after = "labels = torch.argwhere(z.argmax(dim=1))\n"
     reasons = _planned_blockers({"infer.py": (before, after)})
     assert any("argwhere" in reason for reason in reasons), reasons
+
+
+def _crash_in_train_loop(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """MC102 fails once on train.py, the file holding the loss (as an interrupt does, once);
+    MC101 still plans its rewrite, and the planned tree is analysed without failure."""
+    from rules.mc102_bce_loss import BceLoss
+
+    check = BceLoss.check
+    failed: list[str] = []
+
+    def failing(self: BceLoss, facts: Any) -> Any:
+        if facts.path.endswith("train.py") and not failed:
+            failed.append(facts.path)
+            raise error
+        return check(self, facts)
+
+    monkeypatch.setattr(BceLoss, "check", failing)
+
+
+def test_a_rule_that_fails_on_a_file_of_the_unit_refuses_the_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the loss's finding, the model's rewrite alone would pass every other check and
+    leave BCELoss fed with logits: the unit must be refused, naming the failure."""
+    shutil.copytree(EXAMPLE_BEFORE, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    _crash_in_train_loop(monkeypatch, KeyError("a node the rule did not reach"))
+    result = run(
+        RunOptions(paths=[Path(".")], default_select=MIGRATE_DEFAULT, fix=Applicability.UNSAFE)
+    )
+    assert not result.changed_files
+    [unit] = result.refused_units
+    assert "tagger/train.py" in unit.files and "tagger/model.py" in unit.files
+    assert any("MC002" in blocker.reason for blocker in unit.blockers)
+
+
+def test_an_interrupt_turned_into_another_error_still_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C inside libcst's position code surfaces as KeyError (raised in a `finally`);
+    it must stop the run, not become a rule's internal error."""
+    shutil.copytree(EXAMPLE_BEFORE, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        try:
+            raise KeyError("node")
+        except KeyError as converted:
+            error = converted
+    _crash_in_train_loop(monkeypatch, error)
+    with pytest.raises(KeyboardInterrupt):
+        run(RunOptions(paths=[Path(".")], default_select=MIGRATE_DEFAULT, fix=Applicability.UNSAFE))

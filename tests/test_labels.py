@@ -46,8 +46,10 @@ def _all_cases() -> list[tuple[Case, KnownGaps]]:
         found.extend(
             (case, gaps.get(case.name, KnownGaps()))
             for case in discover_cases(case_set, [])
-            # A migration case (scored by tests/test_migrations.py) carries no labels.
+            # A migration case (scored by tests/test_migrations.py) and a verify case
+            # (`benchmarks/verify_blind.py`) carry no detection labels.
             if not (case.path / "expected.toml").is_file()
+            and not (case.path / "case.toml").is_file()
         )
     return found
 

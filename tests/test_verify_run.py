@@ -88,6 +88,14 @@ def test_the_correct_migration_passes_and_shows_both_runs(tmp_path: Path) -> Non
             id="double-softmax-in-training",
         ),
         pytest.param(
+            "model.py",
+            "nn.Sequential(nn.Linear(64, num_classes))",
+            "nn.Sequential(nn.Linear(64, num_classes), nn.Sigmoid())",
+            TRAIN,
+            "values all in [0, 1] into cross_entropy",
+            id="sigmoid-before-cross-entropy",
+        ),
+        pytest.param(
             "predict.py",
             "TagClassifier(num_classes=len(TAGS))",
             "TagClassifier(num_classes=1)",

@@ -8,7 +8,8 @@ which loss, where it was called from, what its input looked like, the loss value
 anomaly if there is one:
 
 - rows of probabilities (in [0, 1], summing to 1) into `cross_entropy` (a double softmax) or
-  into `nll_loss` (which expects log-probabilities);
+  into `nll_loss` (which expects log-probabilities); a whole batch of values in [0, 1] into
+  `cross_entropy` (a sigmoid before it);
 - `cross_entropy` over a single column (its loss is 0 whatever the model does);
 - values that are all in [0, 1] into `binary_cross_entropy_with_logits` (a sigmoid applied
   twice);
@@ -35,6 +36,8 @@ LOG_PATH = os.environ.get("ML2MC_SANITIZER_LOG")
 MAX_RECORDS = 20_000
 # Rows must sum to 1 within this to count as probabilities (float32 softmax is within 1e-6).
 ROW_SUM_TOLERANCE = 1e-3
+# A batch this large whose scores are all in [0, 1] is squashed, not raw logits.
+MIN_SQUASHED_VALUES = 8
 _records = 0
 
 
@@ -79,6 +82,13 @@ def _cross_entropy_input(values: Any) -> tuple[str, str | None]:
         return "probabilities", "probabilities into cross_entropy, which applies log_softmax itself"
     if _is_log_probabilities(values, 1):
         return "log-probabilities", None
+    if values.numel() >= MIN_SQUASHED_VALUES and values.min() >= 0 and values.max() <= 1:
+        # Logits of a whole batch all in [0, 1] do not happen by chance: a sigmoid (or
+        # another squashing) was applied before a loss that applies log_softmax itself.
+        return "values in [0, 1]", (
+            "values all in [0, 1] into cross_entropy, which applies log_softmax itself "
+            "(a sigmoid before the loss?)"
+        )
     return "logits", None
 
 
@@ -93,7 +103,7 @@ def _nll_input(values: Any) -> tuple[str, str | None]:
 
 
 def _bce_logits_input(values: Any) -> tuple[str, str | None]:
-    if values.numel() >= 4 and values.min() >= 0 and values.max() <= 1:
+    if values.numel() >= MIN_SQUASHED_VALUES and values.min() >= 0 and values.max() <= 1:
         return "values in [0, 1]", (
             "values all in [0, 1] into binary_cross_entropy_with_logits, which applies sigmoid "
             "itself"

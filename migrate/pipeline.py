@@ -565,19 +565,19 @@ def verify_working_tree(
         timeout_seconds=timeout_seconds,
     )
     repo_root = _git_root(paths[0] if paths else Path.cwd())
+    resolved = [path.resolve() for path in files]
     try:
-        results = verify.verify_against(
-            [path.resolve() for path in files], ref, settings, repo_root
-        )
+        changed = verify.changed_since(resolved, ref, repo_root)
+        results = verify.verify_against(resolved, ref, settings, repo_root, changed)
         for command in run_commands:
             results.append(verify.verify_run(command, ref, repo_root, Path.cwd(), timeout_seconds))
-        changed = verify.changed_python_files([path.resolve() for path in files], ref, repo_root)
     except verify.VerifyError as error:
         raise VerifyError(str(error)) from error
     reports: list[FileReport] = []
     notices: list[str] = []
     if changed:
-        reports = run(RunOptions(paths=changed, config_path=config_path)).files
+        static = RunOptions(paths=[item.file for item in changed], config_path=config_path)
+        reports = run(static).files
     if not results:
         what = "no Python file changed" if not changed else "no model class changed"
         notices.append(f"nothing was verified: {what} since {ref}, and no --run command was given")

@@ -143,7 +143,7 @@ PROBS = {
     ],
 )
 def test_the_verdict(original: CommandRun, migrated: CommandRun, status: str) -> None:
-    verdict = judge("cmd", original, migrated)
+    verdict = judge(original, migrated)
     assert verdict["status"] == status
     assert (verdict["reason"] is None) == (status == "pass")
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from migrate.verify._protocol import LossTask, ModelTask, SettingsMessage, Task
 
 if TYPE_CHECKING:
+    from migrate.verify._against import ChangedFile
     from migrate.verify._runner import TaskReport
 
 # `_runner` (subprocess, tempfile) and `_against` (git) are imported where they are used: the
@@ -45,7 +46,7 @@ __all__ = [
     "VerifySettings",
     "VerifyTarget",
     "cancel_early",
-    "changed_python_files",
+    "changed_since",
     "result_to_json",
     "set_interpreter",
     "start_early",
@@ -199,19 +200,20 @@ def verify_run(
     given what it does not expect, an argmax over one column, a NaN loss) fails."""
     import tempfile
 
-    from migrate.verify._runtime import RuntimeSetupError, judge, prepare_trees, run_in_tree
+    from migrate.verify._against import GitError
+    from migrate.verify._runtime import judge, prepare_trees, run_in_tree
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ml2mc-run-") as work:
         try:
             original_tree, migrated_tree = prepare_trees(repo_root, ref, Path(work))
-        except RuntimeSetupError as error:
+        except GitError as error:
             raise VerifyError(str(error)) from error
         runs = [
             run_in_tree(command, name, tree, repo_root, cwd, timeout_seconds)
             for name, tree in (("original", original_tree), ("migrated", migrated_tree))
         ]
-    verdict = judge(command, *runs)
+    verdict = judge(*runs)
     return VerifyResult(
         target=f"run `{command}` ({ref} -> working tree)",
         kind="runtime",
@@ -226,39 +228,36 @@ def verify_run(
     )
 
 
-def changed_python_files(files: list[Path], ref: str, repo_root: Path) -> list[Path]:
-    """The Python files under `files` modified or renamed since `ref` (for the static check
-    `verify --against` runs on them)."""
+def changed_since(files: list[Path], ref: str, repo_root: Path) -> list[ChangedFile]:
+    """The Python files under `files` modified or renamed since `ref`, with both versions
+    (`verify --against` checks their models and runs the static check on them)."""
     from migrate.verify._against import GitError, changed_files
 
     try:
-        return [item.file for item in changed_files(files, ref, repo_root)]
+        return changed_files(files, ref, repo_root)
     except GitError as error:
         raise VerifyError(str(error)) from error
 
 
 def verify_against(
-    files: list[Path], ref: str, settings: VerifySettings, repo_root: Path
+    files: list[Path],
+    ref: str,
+    settings: VerifySettings,
+    repo_root: Path,
+    changed: list[ChangedFile] | None = None,
 ) -> list[VerifyResult]:
     """Verify every model class that differs between git `ref` and the working tree.
 
-    `files` limits the search (files or directories; empty means the whole repository). No
+    `files` limits the search (files or directories; empty means the whole repository);
+    `changed` is `changed_since(files, ref, repo_root)` when the caller has it already. No
     rule declared a relation for a change made by hand, so each class is checked with
     relation "unknown", and with the probability check armed when any changed file mentions
     cross-entropy.
     """
-    from migrate.verify._against import (
-        GitError,
-        changed_files,
-        changed_models,
-        display_path,
-        mentions_cross_entropy,
-    )
+    from migrate.verify._against import changed_models, display_path, mentions_cross_entropy
 
-    try:
-        changed = changed_files(files, ref, repo_root)
-    except GitError as error:
-        raise VerifyError(str(error)) from error
+    if changed is None:
+        changed = changed_since(files, ref, repo_root)
     feeds_loss = mentions_cross_entropy(
         [item.new_source for item in changed if item.new_source is not None]
     )

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate.verify._against import _git
+
 SHIM = Path(__file__).resolve().parent / "_shim"
 LOG_NAME = "ml2mc-sanitizer.jsonl"
 LOSS_CALLS = frozenset(
@@ -31,10 +33,6 @@ LOSS_CALLS = frozenset(
 )
 # How many first loss values each side shows.
 FIRST_LOSSES = 3
-
-
-class RuntimeSetupError(Exception):
-    """The trees could not be prepared (not a git work tree, unknown ref)."""
 
 
 @dataclass
@@ -61,7 +59,8 @@ class CommandRun:
 
 
 def prepare_trees(repo_root: Path, ref: str, work: Path) -> tuple[Path, Path]:
-    """`work/original` (REF exported) and `work/migrated` (the working tree as it is)."""
+    """`work/original` (REF exported) and `work/migrated` (the working tree as it is).
+    Raises `GitError` when git cannot give them."""
     original = work / "original"
     migrated = work / "migrated"
     original.mkdir(parents=True)
@@ -118,7 +117,7 @@ def run_in_tree(
     return CommandRun(tree_name, exit_code, seconds, records, tail)
 
 
-def judge(command: str, original: CommandRun, migrated: CommandRun) -> dict[str, Any]:
+def judge(original: CommandRun, migrated: CommandRun) -> dict[str, Any]:
     """The verdict as the fields of a `VerifyResult`: status, reason, notes."""
     notes = (describe(original), describe(migrated))
     status, reason = "pass", None
@@ -205,11 +204,3 @@ def _text(data: bytes | str | None) -> str:
     if data is None:
         return ""
     return data if isinstance(data, str) else data.decode(errors="replace")
-
-
-def _git(arguments: list[str], cwd: Path) -> bytes:
-    completed = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)
-    if completed.returncode != 0:
-        message = completed.stderr.decode(errors="replace").strip()
-        raise RuntimeSetupError(f"git {arguments[0]}: {message}")
-    return completed.stdout

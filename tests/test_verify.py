@@ -642,10 +642,16 @@ def _untracked(repo: Path) -> list[str]:
 def test_against_correct_migration_passes(tmp_path: Path) -> None:
     repo = _migrated_repo(tmp_path, "after_correct")
     found = verify_against([], "HEAD", settings(project_root=repo), repo)
-    assert [result.target.rsplit("/", 1)[-1] for result in found] == ["model.py:Tagger"]
-    (result,) = found
-    assert result.status == "pass", result.reason
-    assert result.relation == "orig = sigmoid(new)"
+    targets = [result.target.rsplit("/", 1)[-1] for result in found]
+    assert targets == ["model.py:Tagger", "train.py:7 train_step"]
+    model, loss_site = found
+    assert model.status == "pass", model.reason
+    assert model.relation == "orig = sigmoid(new)"
+    # train_step ran on both trees: BCE on the original, cross_entropy on the logits after.
+    assert (loss_site.kind, loss_site.status) == ("loss site", "pass"), loss_site.reason
+    assert "losses: original binary_cross_entropy 0.6316; migrated cross_entropy" in str(
+        loss_site.notes
+    )
     # The user's project gains nothing: no __pycache__, no stray files.
     assert _untracked(repo) == []
 
@@ -653,15 +659,22 @@ def test_against_correct_migration_passes(tmp_path: Path) -> None:
 def test_against_a_migration_to_log_softmax_and_nll_passes(tmp_path: Path) -> None:
     """LogSoftmax + NLLLoss is logits + CrossEntropyLoss: new = log_softmax(logit(orig))."""
     repo = _migrated_repo(tmp_path, "after_log_softmax")
-    (result,) = verify_against([], "HEAD", settings(project_root=repo), repo)
+    result, loss_site = verify_against([], "HEAD", settings(project_root=repo), repo)
     assert result.status == "pass", result.reason
     assert result.relation == "new = log_softmax(logit(orig), dim=1)"
     assert any("argmax(new) = argmax(orig) on" in note for note in result.notes)
+    assert (loss_site.kind, loss_site.status) == ("loss site", "pass"), loss_site.reason
+    assert "migrated nll_loss" in str(loss_site.notes)
 
 
 def test_against_naive_migration_fails(tmp_path: Path) -> None:
     repo = _migrated_repo(tmp_path, "after_naive")
-    (result,) = verify_against([repo / "tagger"], "HEAD", settings(project_root=repo), repo)
+    result, loss_site = verify_against(
+        [repo / "tagger"], "HEAD", settings(project_root=repo), repo
+    )
+    # The training step itself shows the double softmax: cross_entropy gets probabilities.
+    assert (loss_site.kind, loss_site.status) == ("loss site", "fail")
+    assert str(loss_site.reason).startswith("cross_entropy gets probabilities, not logits")
     assert result.status == "fail"
     assert result.reason is not None
     assert "probabilities" in result.reason

@@ -52,6 +52,7 @@ __all__ = [
     "start_early",
     "verify_against",
     "verify_all",
+    "verify_functions",
     "verify_losses",
     "verify_models",
     "verify_run",
@@ -281,7 +282,75 @@ def verify_against(
                     feeds_loss="cross_entropy" if feeds_loss else None,
                 )
             )
-    return problems + verify_models(targets, settings)
+    results = problems + verify_models(targets, settings)
+    sources = [
+        (item.file, item.original_source, item.new_source)
+        for item in changed
+        if item.problem is None and item.new_source is not None
+    ]
+    return results + verify_functions(sources, ref, settings, repo_root)
+
+
+def verify_functions(
+    changed: list[tuple[Path, str | None, str]],
+    ref: str,
+    settings: VerifySettings,
+    repo_root: Path,
+) -> list[VerifyResult]:
+    """Run the loss sites and readers of the changed files (`_calls`) on an export of `ref`
+    and on a copy of the working tree, each in its own child process."""
+    import tempfile
+
+    from migrate.verify._against import GitError, display_path
+    from migrate.verify._calls import select_functions, verify_calls
+    from migrate.verify._runtime import prepare_trees
+
+    top = repo_root.resolve()
+    relative = [
+        (file.resolve().relative_to(top).as_posix(), original, new)
+        for file, original, new in changed
+        if file.resolve().is_relative_to(top)
+    ]
+    sites = select_functions(relative)
+    if not sites:
+        return []
+    prefix = display_path(top / "x")[: -len("x")]
+    with tempfile.TemporaryDirectory(prefix="ml2mc-calls-") as work:
+        try:
+            original_tree, migrated_tree = prepare_trees(top, ref, Path(work))
+        except GitError as error:
+            raise VerifyError(str(error)) from error
+        scratch = Path(work) / "scratch"
+        scratch.mkdir()
+        verdicts = verify_calls(
+            sites,
+            original_tree,
+            migrated_tree,
+            scratch,
+            _settings_message(settings),
+            settings.timeout_seconds,
+        )
+    return [
+        VerifyResult(
+            target=prefix + verdict.target,
+            kind=verdict.kind,
+            status=verdict.status,
+            relation=_CALL_RELATIONS.get(verdict.kind),
+            max_abs_error=None,
+            max_rel_error=None,
+            batches=1 if verdict.status != "skip" else 0,
+            seconds=verdict.seconds,
+            reason=verdict.reason,
+            notes=verdict.notes,
+        )
+        for verdict in verdicts
+    ]
+
+
+_CALL_RELATIONS = {
+    "loss site": "cross_entropy gets the model's logits and the batch's class indices",
+    "reader": "probabilities = softmax(logits, class axis), decisions = argmax",
+}
 
 
 def result_to_json(result: VerifyResult) -> dict[str, object]:

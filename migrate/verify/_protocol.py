@@ -48,7 +48,32 @@ class LossTask(TypedDict):
     namespace_imports: list[str]
 
 
-Task = ModelTask | LossTask
+class CriterionSource(TypedDict):
+    """A loss construction found in a tree: `expression` evaluated in `module`'s globals."""
+
+    module: str
+    expression: str
+    where: str  # "train.py:31", for messages
+
+
+class CallTask(TypedDict):
+    """Run one user function in one tree (a loss site or a reader) and record what it did."""
+
+    kind: Literal["call"]
+    target: str  # "train.py:12 train_step", for messages
+    key: str  # names this function's files in `scratch`, shared by both trees' runs
+    tree: str  # absolute path of this tree's copy: the working directory and sys.path root
+    tree_name: Literal["original", "migrated"]
+    file: str  # the function's file, relative to `tree`
+    qualname: str  # "train_step" or "Trainer.training_step"
+    # What builds the model, in the order to try: "module:Class" or "module:factory".
+    models: list[str]
+    criteria: list[CriterionSource]
+    # The original's run leaves its choices, weights and outputs here for the migrated run.
+    scratch: str
+
+
+Task = ModelTask | LossTask | CallTask
 
 
 class Job(TypedDict):
@@ -56,7 +81,12 @@ class Job(TypedDict):
     tasks: list[Task]
 
 
-class Outcome(TypedDict):
+class _OutcomeExtras(TypedDict, total=False):
+    # What a call task saw (loss calls, returned values, thresholds), judged by the parent.
+    data: dict[str, object]
+
+
+class Outcome(_OutcomeExtras):
     """What the child says about one task; the parent adds target, kind and seconds."""
 
     status: Status

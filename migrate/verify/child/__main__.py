@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
             # Imported here, not at the top, so a missing or broken torch becomes a message.
             import torch
 
+            from migrate.verify.child.calls import check_call
             from migrate.verify.child.common import Verdict, describe_error
             from migrate.verify.child.losses import check_loss
             from migrate.verify.child.models import check_model
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
             try:
                 if task["kind"] == "model":
                     verdict = check_model(task, settings, phase)
+                elif task["kind"] == "call":
+                    verdict = check_call(task, settings, phase)
                 else:
                     verdict = check_loss(task, settings, phase)
             except (Exception, SystemExit) as error:

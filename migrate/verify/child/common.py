@@ -78,9 +78,10 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     atol: float | None = None
     rtol: float | None = None
+    data: dict[str, object] | None = None
 
     def to_outcome(self) -> Outcome:
-        return {
+        outcome: Outcome = {
             "status": self.status,
             "relation": self.relation,
             "max_abs_error": _finite_or_none(self.max_abs_error),
@@ -91,6 +92,9 @@ class Verdict:
             "atol": self.atol,
             "rtol": self.rtol,
         }
+        if self.data is not None:
+            outcome["data"] = self.data
+        return outcome
 
 
 def _finite_or_none(value: float | None) -> float | None:

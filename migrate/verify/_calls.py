@@ -1,0 +1,445 @@
+"""Loss sites and readers: run the user's own functions on both trees and judge what they did.
+
+Which functions run: in each changed file, every function or method whose text changed, and
+every one that computes a loss or reads class scores (names a loss, a criterion, softmax,
+sigmoid, argmax, a probability or a threshold), except `__init__` and `forward` (the model
+check runs those). A function that takes no parameters is a script entry point: it is listed
+as not verified (`--run` runs scripts).
+
+Each function runs in a child per tree (`child/calls.py`); this module only reads sources
+(`ast`, no torch), builds the tasks and judges the two records:
+
+- a loss site passes when every cross-entropy in the migrated run got class scores (not
+  probabilities), at least two class columns, and the batch's class indices (or one-hot rows
+  of them); NLLLoss must get log-probabilities; BCEWithLogits must not get probabilities;
+- a reader passes when what it returns relates to the migrated model's output as a
+  multi-class reader should (softmax over the class axis, argmax over the class axis, the
+  logits themselves where the original returned raw scores too), and no threshold was applied
+  to class scores or probabilities;
+- a function that ran on both trees but did nothing ml2mc can relate to the model's output
+  is not verified, never a pass.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migrate.verify._protocol import CallTask, CriterionSource, SettingsMessage, Task
+
+# A function worth running mentions one of these.
+READS_SCORES = re.compile(
+    r"softmax|sigmoid|argmax|cross_entropy|nll_loss|binary_cross_entropy|criterion|loss|"
+    r"predict|prob|logit|threshold|topk|[<>]=?\s*0?\.\d"
+)
+LOSS_CLASSES = frozenset(
+    {"CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "MultiLabelSoftMarginLoss"}
+)
+LOSS_FUNCTIONS = frozenset(
+    {"cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
+)
+FACTORY_NAMES = re.compile(r"^(build|create|make|get|new)_?(model|net|network|classifier)?$")
+MODEL_BASES = re.compile(r"(^|\.)(Module|LightningModule)$")
+SKIPPED_METHODS = frozenset({"__init__", "forward"})
+MAX_FUNCTIONS = 24
+
+
+@dataclass(frozen=True)
+class CallSite:
+    file: str  # relative to the tree
+    qualname: str
+    line: int
+    parameters: int
+
+    @property
+    def display(self) -> str:
+        return f"{self.file}:{self.line} {self.qualname}"
+
+
+def select_functions(changed: list[tuple[str, str | None, str]]) -> list[CallSite]:
+    """`changed`: (path relative to the tree, original text or None, migrated text)."""
+    found: list[CallSite] = []
+    for relative, original, migrated in changed:
+        new_functions = _functions(migrated)
+        old_functions = _functions(original) if original is not None else {}
+        for qualname, (node, text) in new_functions.items():
+            if node.name in SKIPPED_METHODS:
+                continue
+            old = old_functions.get(qualname)
+            changed_text = old is None or old[1] != text
+            if not changed_text and not READS_SCORES.search(text):
+                continue
+            if (
+                changed_text
+                and not READS_SCORES.search(text)
+                and (old is None or not READS_SCORES.search(old[1]))
+            ):
+                continue
+            count = len(node.args.posonlyargs) + len(node.args.args) + len(node.args.kwonlyargs)
+            if "." in qualname:
+                count -= 1  # self
+            found.append(CallSite(relative, qualname, node.lineno, count))
+    return found[:MAX_FUNCTIONS]
+
+
+def _functions(source: str) -> dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    found: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            found[node.name] = (node, ast.unparse(node))
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    found[f"{node.name}.{item.name}"] = (item, ast.unparse(item))
+    return found
+
+
+def model_candidates(tree: Path, function_file: str, sources: dict[str, str]) -> list[str]:
+    """What can build the model, best first: factories and model classes the function's own
+    module names, then top-level model classes elsewhere (those no other model builds)."""
+    classes: dict[str, str] = {}  # class name -> "module:Class"
+    used_inside: set[str] = set()
+    factories: dict[str, str] = {}
+    for relative, source in sources.items():
+        try:
+            parsed = ast.parse(source)
+        except SyntaxError:
+            continue
+        module = _module_name(tree, relative)
+        for node in parsed.body:
+            if isinstance(node, ast.ClassDef) and any(
+                MODEL_BASES.search(ast.unparse(base)) for base in node.bases
+            ):
+                classes[node.name] = f"{module}:{node.name}"
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Call) and isinstance(
+                        inner.func, ast.Name | ast.Attribute
+                    ):
+                        used_inside.add(_last_name(inner.func))
+            elif isinstance(node, ast.FunctionDef) and FACTORY_NAMES.match(node.name):
+                factories[node.name] = f"{module}:{node.name}"
+    own_source = sources.get(function_file, "")
+    mentioned = set(re.findall(r"\b\w+\b", own_source))
+    ordered: list[str] = []
+    for name, reference in factories.items():
+        if name in mentioned:
+            ordered.append(reference)
+    top_level = [name for name in classes if name not in used_inside]
+    for name in sorted(top_level, key=lambda item: item not in mentioned):
+        ordered.append(classes[name])
+    for name in classes:
+        if name in mentioned and classes[name] not in ordered:
+            ordered.append(classes[name])
+    return ordered
+
+
+def criteria(tree: Path, function_file: str, sources: dict[str, str]) -> list[CriterionSource]:
+    """The loss constructions in a tree (`nn.CrossEntropyLoss(...)`, a project's own `...Loss()`,
+    `F.cross_entropy` bound to a name); those in the function's own file when it has any."""
+    found: list[CriterionSource] = []
+    for relative, source in sources.items():
+        try:
+            parsed = ast.parse(source)
+        except SyntaxError:
+            continue
+        module = _module_name(tree, relative)
+        for node in ast.walk(parsed):
+            expression: ast.expr | None = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+                name = _last_name(node.func)
+                if name in LOSS_CLASSES or (name.endswith("Loss") and name[:1].isupper()):
+                    expression = node
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
+                if node.value.attr in LOSS_FUNCTIONS:
+                    expression = node.value
+            if expression is not None:
+                found.append(
+                    CriterionSource(
+                        module=module,
+                        expression=ast.unparse(expression),
+                        where=f"{relative}:{expression.lineno}",
+                    )
+                )
+    own = [item for item in found if item["where"].rsplit(":", 1)[0] == function_file]
+    return own or found
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def _module_name(tree: Path, relative: str) -> str:
+    path = tree / relative
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory != tree.parent:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return ".".join(parts) or path.parent.name
+
+
+def python_sources(tree: Path) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    for path in sorted(tree.rglob("*.py")):
+        if any(
+            part.startswith(".") or part in {"venv", "node_modules", "__pycache__"}
+            for part in path.relative_to(tree).parts
+        ):
+            continue
+        try:
+            sources[path.relative_to(tree).as_posix()] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return sources
+
+
+def build_tasks(sites: list[CallSite], tree: Path, tree_name: str, scratch: Path) -> list[Task]:
+    sources = python_sources(tree)
+    tasks: list[Task] = []
+    for index, site in enumerate(sites):
+        tasks.append(
+            CallTask(
+                kind="call",
+                target=site.display,
+                key=f"function-{index}",
+                tree=str(tree),
+                tree_name="original" if tree_name == "original" else "migrated",
+                file=site.file,
+                qualname=site.qualname,
+                models=model_candidates(tree, site.file, sources),
+                criteria=criteria(tree, site.file, sources),
+                scratch=str(scratch),
+            )
+        )
+    return tasks
+
+
+@dataclass(frozen=True)
+class CallVerdict:
+    target: str
+    kind: str  # "loss site" | "reader"
+    status: str  # "pass" | "fail" | "skip"
+    reason: str | None
+    notes: tuple[str, ...]
+    seconds: float
+
+
+def verify_calls(
+    sites: list[CallSite],
+    original_tree: Path,
+    migrated_tree: Path,
+    scratch: Path,
+    settings: SettingsMessage,
+    timeout_seconds: float,
+) -> list[CallVerdict]:
+    """Run each function in the original tree, then in the migrated one; judge each pair."""
+    from migrate.verify._runner import run_tasks
+
+    runnable = [site for site in sites if site.parameters > 0]
+    verdicts: dict[CallSite, CallVerdict] = {}
+    for site in sites:
+        if site.parameters == 0:
+            verdicts[site] = CallVerdict(
+                site.display,
+                "function",
+                "skip",
+                "takes no parameters (a script entry point); `verify --run` runs scripts",
+                (),
+                0.0,
+            )
+    started = time.monotonic()
+    original_reports = run_tasks(
+        build_tasks(runnable, original_tree, "original", scratch), settings, timeout_seconds
+    )
+    migrated_reports = run_tasks(
+        build_tasks(runnable, migrated_tree, "migrated", scratch), settings, timeout_seconds
+    )
+    del started
+    for site, before, after in zip(runnable, original_reports, migrated_reports, strict=True):
+        verdicts[site] = judge_call(
+            site.display,
+            before.outcome.get("data") or {"error": before.outcome["reason"]},
+            after.outcome.get("data") or {"error": after.outcome["reason"]},
+            before.seconds + after.seconds,
+        )
+    return [verdicts[site] for site in sites]
+
+
+def judge_call(
+    target: str, original: dict[str, Any], migrated: dict[str, Any], seconds: float
+) -> CallVerdict:
+    losses: list[dict[str, Any]] = list(migrated.get("losses") or [])
+    kind = "loss site" if losses or original.get("losses") else "reader"
+
+    def verdict(status: str, reason: str | None, notes: list[str] | None = None) -> CallVerdict:
+        return CallVerdict(target, kind, status, reason, tuple(notes or ()), seconds)
+
+    if original.get("error"):
+        return verdict("skip", f"the original could not be run: {original['error']}")
+    for key in ("weights", "build"):
+        if migrated.get(key):
+            return verdict("fail", str(migrated[key]))
+    if migrated.get("error"):
+        return verdict("fail", f"the migrated version {migrated['error']}; the original runs")
+    notes = [_ran(original, migrated)]
+    problems: list[str] = []
+    for loss in losses:
+        problem = _loss_problem(loss)
+        if problem:
+            problems.append(problem)
+    problems += _threshold_problems(migrated)
+    problems += _argmax_problems(migrated)
+    problems += _return_problems(original, migrated)
+    if original.get("losses") or losses:
+        notes.append(_loss_values(original, migrated))
+    agreement = migrated.get("agreement")
+    if isinstance(agreement, list) and len(agreement) == 2:
+        notes.append(
+            f"the migrated argmax is among the original's multi-hot decisions on "
+            f"{agreement[0]}/{agreement[1]} rows"
+        )
+    if problems:
+        return verdict("fail", problems[0], notes + problems[1:])
+    checked = (
+        losses
+        or migrated.get("thresholds")
+        or migrated.get("argmaxes")
+        or [
+            item
+            for item in migrated.get("returns") or []
+            if item.get("relation") not in (None, "other")
+        ]
+    )
+    if not checked:
+        return verdict(
+            "skip",
+            "ran on both trees, but computed no loss and returned nothing ml2mc can relate to "
+            "the model's output",
+            notes,
+        )
+    return verdict("pass", None, notes)
+
+
+def _ran(original: dict[str, Any], migrated: dict[str, Any]) -> str:
+    shape = "x".join(str(size) for size in migrated.get("output_shape") or [])
+    return (
+        f"ran with {migrated.get('model')} on {migrated.get('input')}; model output {shape} "
+        f"({migrated.get('classes')} classes on axis {migrated.get('class_axis')}, "
+        f"{migrated.get('output_kind')}; original: {original.get('output_kind')}); "
+        f"targets given as {migrated.get('targets')} (original: {original.get('targets')})"
+    )
+
+
+def _loss_values(original: dict[str, Any], migrated: dict[str, Any]) -> str:
+    def listed(facts: dict[str, Any]) -> str:
+        values = [
+            f"{item['loss']} {item['value']:.4g}"
+            if isinstance(item.get("value"), float)
+            else item["loss"]
+            for item in facts.get("losses") or []
+        ]
+        return ", ".join(values[:3]) or "no loss call"
+
+    return f"losses: original {listed(original)}; migrated {listed(migrated)}"
+
+
+def _loss_problem(loss: dict[str, Any]) -> str | None:
+    name = loss["loss"]
+    kind = loss.get("input_kind")
+    relation = loss.get("input_relation")
+    origin = f" ({relation})" if relation not in (None, "other", "output") else ""
+    if name == "cross_entropy":
+        if kind in ("probabilities", "values in [0, 1]"):
+            return (
+                f"cross_entropy gets {kind}{origin}, not logits: it applies log_softmax itself, "
+                "so the migrated loss works on a second softmax"
+            )
+        if loss.get("class_columns") == 1:
+            return (
+                "cross_entropy gets one class column: the loss is 0 whatever the model "
+                "outputs (a binary head needs two logits, or BCEWithLogitsLoss)"
+            )
+        target = loss.get("target")
+        if target and "not the batch" in target:
+            return f"cross_entropy gets {target}"
+    if name == "nll_loss" and kind != "log-probabilities":
+        return f"nll_loss gets {kind}{origin}, not log-probabilities (use log_softmax)"
+    if name == "binary_cross_entropy_with_logits" and kind in ("probabilities", "values in [0, 1]"):
+        return f"binary_cross_entropy_with_logits gets {kind}{origin}, not logits"
+    if "not the class axis" in str(relation):
+        return f"{name} gets {relation}"
+    return None
+
+
+def _threshold_problems(migrated: dict[str, Any]) -> list[str]:
+    problems = []
+    classes = int(migrated.get("classes") or 0)
+    for item in migrated.get("thresholds") or []:
+        relation = item.get("relation")
+        if relation in (None, "other") or classes < 2:
+            continue
+        problems.append(
+            f"a threshold `{item['operator']} {item['value']:g}` on {relation} "
+            f"({item.get('kind', 'class scores')}): multi-hot decisions from a multi-class "
+            "model; a multi-class decision is the argmax"
+        )
+    return problems
+
+
+def _argmax_problems(migrated: dict[str, Any]) -> list[str]:
+    problems = []
+    shape = migrated.get("output_shape") or []
+    axis = migrated.get("class_axis")
+    for item in migrated.get("argmaxes") or []:
+        relation = item.get("relation")
+        if relation in (None, "other"):
+            continue
+        if item.get("shape") != shape:
+            continue
+        dim = item.get("dim")
+        if dim is None:
+            problems.append(f"argmax without dim over {relation}: it picks one flat position")
+        elif isinstance(axis, int) and dim % len(shape) != axis % len(shape):
+            problems.append(
+                f"argmax over dim={dim} of {relation}, which is not the class axis ({axis})"
+            )
+        elif shape and isinstance(axis, int) and shape[axis] == 1:
+            problems.append("argmax over one class column: always class 0")
+    return problems
+
+
+def _return_problems(original: dict[str, Any], migrated: dict[str, Any]) -> list[str]:
+    problems = []
+    before = {item["path"]: item for item in original.get("returns") or []}
+    for item in migrated.get("returns") or []:
+        relation = str(item.get("relation"))
+        where = f"returns{item['path']}" if item["path"] else "returns"
+        if "not the class axis" in relation:
+            problems.append(f"{where} {relation}")
+        elif relation == "sigmoid(output)":
+            problems.append(
+                f"{where} sigmoid of the multi-class logits: independent per-class "
+                "scores, not probabilities over the classes (softmax)"
+            )
+        elif relation == "multi-hot decisions":
+            problems.append(f"{where} multi-hot decisions (a threshold), not an argmax")
+        elif relation == "output" and item.get("kind") == "scores":
+            old = before.get(item["path"], {})
+            if old.get("kind") in ("probabilities", "values in [0, 1]"):
+                problems.append(
+                    f"{where} raw logits where the original returned {old['kind']}: callers "
+                    "that read probabilities get scores"
+                )
+    return problems

@@ -374,11 +374,26 @@ MUTANTS: tuple[Mutant, ...] = (
         "(the double softmax is only noted)",
     ),
     Mutant(
-        "verify-loss-compared-with-itself",
-        "migrate/verify/child/losses.py",
-        "        expected = reference(logits, target)\n",
-        "        expected = loss(logits, target)\n",
-        "the loss check compares the rewritten loss with itself instead of F.cross_entropy",
+        "verify-probabilities-into-cross-entropy-pass",
+        "migrate/verify/_calls.py",
+        '    if name == "cross_entropy":\n        if kind in ("probabilities", "values in [0, 1]"):',
+        '    if name == "cross_entropy":\n        if kind in ("log-probabilities",):',
+        "a training step that feeds softmax probabilities to cross_entropy passes the loss-site "
+        "check (the double softmax that motivated ml2mc)",
+    ),
+    Mutant(
+        "verify-threshold-on-probabilities-pass",
+        "migrate/verify/_calls.py",
+        "        if relation in (None, \"other\") or classes < 2:",
+        "        if relation in (None, \"other\") or classes >= 2:",
+        "a reader that still thresholds softmax probabilities or logits at 0.5 passes",
+    ),
+    Mutant(
+        "verify-unrun-function-passes",
+        "migrate/verify/_calls.py",
+        '        return verdict("skip", f"the original could not be run: {original[\'error\']}")',
+        '        return verdict("pass", None)',
+        "a loss site or reader that could not be run counts as verified",
     ),
     Mutant(
         "verify-skip-counted-as-pass",

@@ -21,7 +21,7 @@ from migrate.flow import refine_parameters
 from migrate.index import ProjectIndex
 from migrate.names import TRIGGER_WORDS
 from migrate.registry import matches
-from migrate.rule import Applicability, Edit, Fix, LossCheck, ModelRelation, Rule, Span, Violation
+from migrate.rule import Applicability, Edit, Fix, ModelRelation, Rule, Span, Violation
 
 MAX_PASSES = 10
 _FILE_NOQA = re.compile(r"#\s*ml2mc:\s*noqa\b", re.IGNORECASE)
@@ -46,7 +46,6 @@ class FileOutcome:
     # What is still reported after the fixes were applied (equals the findings when not fixing).
     remaining: list[Violation] = field(default_factory=list)
     model_relations: list[ModelRelation] = field(default_factory=list)
-    loss_checks: list[LossCheck] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -248,9 +247,6 @@ def check_project(
             for relation in _fix_of(violation).model_relations:
                 if relation.path in outcomes:
                     outcomes[relation.path].model_relations.append(relation)
-            for check in _fix_of(violation).loss_checks:
-                if check.path in outcomes:
-                    outcomes[check.path].loss_checks.append(check)
         current = candidate
         current_found = analyze_project(current, rules, data_dependent_fixes)
     for path, outcome in outcomes.items():

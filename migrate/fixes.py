@@ -13,7 +13,7 @@ import libcst as cst
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.flow import Activation, LogProbs, LossUse, Probs
-from migrate.rule import Applicability, Edit, Fix, LossCheck, Span
+from migrate.rule import Applicability, Edit, Fix, Span
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
 
@@ -302,28 +302,7 @@ def loss_to_cross_entropy(
             return None, f"`{facts.code(reference)}` is imported by name; import `{module}` first"
         edit = facts.replace(reference, f"{holder}.{new_name}")
     title = f"Use `{new_name}` on logits"
-    check = _loss_check(facts, reference, call, edit)
-    return Fix(title, Applicability.UNSAFE, (edit,), loss_checks=(check,)), None
-
-
-def _loss_check(
-    facts: ModuleFacts, reference: cst.BaseExpression, call: cst.Call | None, edit: Edit
-) -> LossCheck:
-    """What the equivalence check evaluates: the rewritten constructor (`nn.CrossEntropyLoss(
-    reduction="sum")`) or function (`F.cross_entropy`), with the module's torch imports."""
-    node: cst.CSTNode = call if call is not None and call.func is reference else reference
-    start, end = facts.offsets(node)
-    original = facts.source[start:end]
-    rewritten = original[: edit.start - start] + edit.replacement + original[edit.end - start :]
-    imports = tuple(
-        facts.code(statement)
-        for statement in facts.module.body
-        if isinstance(statement, cst.SimpleStatementLine)
-        and any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
-        and "torch" in facts.code(statement)
-    )
-    line = facts.span(node).line
-    return LossCheck(facts.path, line, rewritten, original, imports)
+    return Fix(title, Applicability.UNSAFE, (edit,)), None
 
 
 def activation_into_loss(

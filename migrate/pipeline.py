@@ -507,27 +507,21 @@ def _verify(result: RunResult, options: RunOptions) -> None:
                     feeds_loss="cross_entropy",
                 )
             )
-    losses = [
-        verify.LossTarget(
-            display=f"{report.display}:{check.line}",
-            rewritten_expression=check.expression,
-            original_expression=check.original,
-            namespace_imports=check.imports,
-        )
+    planned = [
+        (report.path.resolve(), report.outcome.original, report.outcome.fixed)
         for report in result.changed_files
-        for check in report.outcome.loss_checks
     ]
-    if not targets and not losses:
+    if not targets and not planned:
         verify.cancel_early()
         return
     config = result.config
-    root = config.root or (options.paths[0] if options.paths else Path.cwd())
-    settings = verify.VerifySettings(
-        project_root=Path(root).resolve(),
-        model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
-    )
+    root = Path(config.root or (options.paths[0] if options.paths else Path.cwd())).resolve()
+    if root.is_file():
+        root = root.parent
     try:
-        result.verification = verify.verify_all(targets, losses, settings)
+        settings = verify.settings_from_config(config.verify, root)
+        result.verification = verify.verify_models(targets, settings)
+        result.verification += verify.verify_planned(planned, root, settings)
     except Exception as error:  # the run's other results stay valid
         reraise_interrupt(error)
         result.verification_error = f"verification could not run: {type(error).__name__}: {error}"
@@ -559,14 +553,10 @@ def verify_working_tree(
     config = resolve_config(RunOptions(paths=paths, config_path=config_path))
     files = discover(paths, config.exclude)
     root = Path(config.root or Path.cwd()).resolve()
-    settings = verify.VerifySettings(
-        project_root=root,
-        model_specs={str(k): v for k, v in config.verify.items() if isinstance(v, dict)},
-        timeout_seconds=timeout_seconds,
-    )
     repo_root = _git_root(paths[0] if paths else Path.cwd())
     resolved = [path.resolve() for path in files]
     try:
+        settings = verify.settings_from_config(config.verify, root, timeout_seconds)
         changed = verify.changed_since(resolved, ref, repo_root)
         results = verify.verify_against(resolved, ref, settings, repo_root, changed)
         for command in run_commands:

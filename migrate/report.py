@@ -245,11 +245,29 @@ def _summary_line(result: RunResult) -> str:
     return "; ".join(parts)
 
 
+# How the summary names each kind of check, in the order it lists them.
+VERIFICATION_KINDS = {
+    "model": "models",
+    "loss site": "loss sites",
+    "reader": "readers",
+    "function": "functions",
+    "runtime": "--run",
+}
+STATUS_WORDS = {"pass": "pass", "fail": "fail", "skip": "not verified"}
+
+
 def _verification_verdict(results: list[VerifyResult]) -> str:
-    counts = Counter(item.status for item in results)
-    return "verification: " + ", ".join(
-        f"{counts[s]} {s}" for s in ("pass", "fail", "skip") if counts[s]
+    """`verification: models 1 pass; loss sites 1 fail; readers 2 pass, 1 not verified`."""
+    parts = []
+    kinds = list(VERIFICATION_KINDS) + sorted(
+        {item.kind for item in results} - set(VERIFICATION_KINDS)
     )
+    for kind in kinds:
+        counts = Counter(item.status for item in results if item.kind == kind)
+        if counts:
+            text = ", ".join(f"{counts[s]} {STATUS_WORDS[s]}" for s in STATUS_WORDS if counts[s])
+            parts.append(f"{VERIFICATION_KINDS.get(kind, kind)} {text}")
+    return "verification: " + "; ".join(parts)
 
 
 def _fix_text(violation: Violation, finding: Finding) -> str:
@@ -302,7 +320,7 @@ def _verification_lines(result: RunResult) -> list[str]:
     for item in result.verification:
         error = "-" if item.max_abs_error is None else f"{item.max_abs_error:.1e}"
         lines.append(
-            f"  {item.status:<4} {item.target}  relation: {item.relation or '-'}  "
+            f"  {item.status:<4} {item.kind} {item.target}  relation: {item.relation or '-'}  "
             f"batches: {item.batches}  max abs error: {error}  {item.seconds:.2f}s"
         )
         if item.reason:
@@ -377,7 +395,7 @@ def _print_rich_finding(console: Console, report: FileReport, finding: Finding) 
 
 def _verification_table(result: RunResult) -> Table:
     table = Table(title="verification", title_justify="left")
-    for column in ("model", "relation", "batches", "max abs error", "time", "status"):
+    for column in ("checked", "relation", "batches", "max abs error", "time", "status"):
         table.add_column(column)
     colors = {"pass": "green", "fail": "red", "skip": "yellow"}
     for item in result.verification:
@@ -386,7 +404,7 @@ def _verification_table(result: RunResult) -> Table:
         if item.reason:
             status.append(f"\n{item.reason}", style="dim")
         table.add_row(
-            item.target,
+            f"{item.kind}: {item.target}",
             item.relation or "-",
             str(item.batches),
             error,
@@ -657,7 +675,7 @@ def markdown_report(result: RunResult, style: ReportStyle) -> str:
         lines += [
             "#### Verification",
             "",
-            "| model | relation | batches | max abs error | time | status |",
+            "| checked | relation | batches | max abs error | time | status |",
             "|---|---|---|---|---|---|",
         ]
         for item in result.verification:
@@ -666,7 +684,7 @@ def markdown_report(result: RunResult, style: ReportStyle) -> str:
             if item.reason:
                 status += f": {item.reason}"
             cells = (
-                f"`{item.target}`",
+                f"{item.kind}: `{item.target}`",
                 item.relation or "-",
                 str(item.batches),
                 error,

@@ -54,23 +54,11 @@ class ModelRelation:
 
 
 @dataclass(frozen=True)
-class LossCheck:
-    """A rewritten criterion, for the equivalence check to compare with `F.cross_entropy`."""
-
-    path: str
-    line: int
-    expression: str  # the rewritten constructor or function, e.g. `nn.CrossEntropyLoss()`
-    original: str
-    imports: tuple[str, ...]  # the module's torch imports, so the expression evaluates
-
-
-@dataclass(frozen=True)
 class Fix:
     title: str
     applicability: Applicability
     edits: tuple[Edit, ...]
     model_relations: tuple[ModelRelation, ...] = ()
-    loss_checks: tuple[LossCheck, ...] = ()
 
 
 @dataclass(frozen=True)

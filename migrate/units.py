@@ -580,4 +580,3 @@ def _reset(outcome: FileOutcome) -> None:
     ]
     outcome.remaining = [finding.violation for finding in outcome.findings]
     outcome.model_relations = []
-    outcome.loss_checks = []

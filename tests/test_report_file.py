@@ -166,10 +166,10 @@ def test_markdown_escapes_table_cells() -> None:
 def test_markdown_verification_table() -> None:
     style = report.ReportStyle("rich", "verify", verifying=True)
     text = report.markdown_report(_verified_result(), style)
-    assert text.startswith("### ml2mc verify: 1 pass, 1 skip\n")
-    assert "| model | relation | batches | max abs error | time | status |" in text
-    assert "| `m.py:Net` | orig = softmax(new, dim=1) | 3 | 2.0e-16 | 0.42s | pass |" in text
-    assert "| `m.py:Other` | - | 0 | - | 0.01s | **skip**: needs arguments |" in text
+    assert text.startswith("### ml2mc verify: models 1 pass, 1 not verified\n")
+    assert "| checked | relation | batches | max abs error | time | status |" in text
+    assert "| model: `m.py:Net` | orig = softmax(new, dim=1) | 3 | 2.0e-16 | 0.42s | pass |" in text
+    assert "| model: `m.py:Other` | - | 0 | - | 0.01s | **skip**: needs arguments |" in text
 
 
 def test_html_verification_table() -> None:

@@ -18,14 +18,12 @@ from pathlib import Path
 import pytest
 
 from migrate.verify import (
-    LossTarget,
     VerifyError,
     VerifyResult,
     VerifySettings,
     VerifyTarget,
     result_to_json,
     verify_against,
-    verify_losses,
     verify_models,
 )
 
@@ -420,188 +418,6 @@ def test_unknown_relation_name_is_rejected() -> None:
 
 def test_no_targets_start_no_process() -> None:
     assert verify_models([], settings()) == []
-    assert verify_losses([], settings()) == []
-
-
-# -- losses -----------------------------------------------------------------------------------
-
-LOSSES = {
-    "sum": "nn.CrossEntropyLoss(reduction='sum')",
-    "functional": "F.cross_entropy",
-    "class": "nn.CrossEntropyLoss",
-    "weighted smoothed": "nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]), "
-    "label_smoothing=0.1)",
-    "ignore index": "nn.CrossEntropyLoss(ignore_index=0)",
-    "lambda none": "lambda z, y: F.cross_entropy(z, y, reduction='none')",
-    "nll on logits": "nn.NLLLoss()",
-    "double softmax": "lambda z, y: F.cross_entropy(torch.softmax(z, dim=1), y)",
-    "bce": "nn.BCEWithLogitsLoss()",
-    "syntax error": "nn.CrossEntropyLoss(",
-    "nll of log softmax": "lambda z, y: F.nll_loss(torch.log_softmax(z, dim=1), y)",
-}
-
-# Criteria written with the names the user imported: (expression, the module's imports).
-IMPORTED_LOSSES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "imported class": (
-        'CrossEntropyLoss(reduction="sum")',
-        ("from torch.nn import CrossEntropyLoss",),
-    ),
-    "alias": ("CE()", ("import torch", "from torch.nn import CrossEntropyLoss as CE")),
-    "fully qualified": ("torch.nn.CrossEntropyLoss()", ()),
-    "functional alias": ("nnf.cross_entropy", ("import torch.nn.functional as nnf",)),
-    "partial": (
-        "partial(F.cross_entropy, reduction='none')",
-        ("from functools import partial",),
-    ),
-    "run-time weight": ("nn.CrossEntropyLoss(weight=class_weights)", ()),
-    "attribute weight": ("nn.CrossEntropyLoss(weight=self.class_weights.to(device))", ()),
-    "user package": (
-        "FocalLoss(gamma=0.0)",
-        ("import torch", "from mylib.losses import FocalLoss", "from .losses import Other"),
-    ),
-    "failed import": ("CE()", ("from torch.nn import NoSuchLoss as CE",)),
-}
-
-
-@pytest.fixture(scope="module")
-def loss_results() -> dict[str, VerifyResult]:
-    targets = [
-        LossTarget(
-            display=f"train.py:{name}",
-            rewritten_expression=expression,
-            original_expression="nn.BCEWithLogitsLoss()" if name == "sum" else None,
-        )
-        for name, expression in LOSSES.items()
-    ]
-    targets += [
-        LossTarget(
-            display=f"train.py:{name}",
-            rewritten_expression=expression,
-            original_expression="BCE()" if name == "alias" else None,
-            namespace_imports=(*imports, "from torch.nn import BCEWithLogitsLoss as BCE"),
-        )
-        for name, (expression, imports) in IMPORTED_LOSSES.items()
-    ]
-    found = verify_losses(targets, settings())
-    return dict(zip([*LOSSES, *IMPORTED_LOSSES], found, strict=True))
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "sum",
-        "functional",
-        "class",
-        "weighted smoothed",
-        "ignore index",
-        "lambda none",
-        "nll of log softmax",
-    ],
-)
-def test_cross_entropy_criteria_pass(loss_results: dict[str, VerifyResult], name: str) -> None:
-    result = loss_results[name]
-    assert result.status == "pass", result.reason
-    assert result.kind == "loss"
-    assert result.relation is not None and result.relation.startswith("loss = F.cross_entropy(z, y")
-    assert any(note.startswith("gradient w.r.t. the logits") for note in result.notes)
-
-
-def test_sum_reduction_is_read_from_the_module(loss_results: dict[str, VerifyResult]) -> None:
-    result = loss_results["sum"]
-    assert result.relation == "loss = F.cross_entropy(z, y, reduction='sum')"
-    assert "gradient w.r.t. the logits = softmax(z) - onehot(y) (reduction='sum')" in result.notes
-    assert "one-hot float targets give the same loss as class-index targets" in result.notes
-    assert any(note.startswith("original nn.BCEWithLogitsLoss()") for note in result.notes)
-
-
-def test_double_softmax_numbers_are_measured(loss_results: dict[str, VerifyResult]) -> None:
-    (note,) = [note for note in loss_results["functional"].notes if "double softmax" in note]
-    # C = 5: log(1 + 4/e) = 0.9048, e/(e+4) = 0.4046, measured and by formula
-    assert note.count("0.9048") == 2
-    assert note.count("0.4046") == 2
-
-
-def test_one_hot_comparison_follows_torch_rules(loss_results: dict[str, VerifyResult]) -> None:
-    weighted = loss_results["weighted smoothed"]
-    assert any("with class weights and reduction='mean'" in note for note in weighted.notes)
-    ignoring = loss_results["ignore index"]
-    assert any("torch rejects probability targets" in note for note in ignoring.notes)
-    nll = loss_results["nll of log softmax"]
-    assert any("rejects one-hot float targets" in note for note in nll.notes)
-
-
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        pytest.param("nll on logits", "the loss is not F.cross_entropy(z, y)", id="nll"),
-        pytest.param("double softmax", "the loss is not F.cross_entropy(z, y)", id="softmax"),
-        pytest.param("bce", "raised ValueError: Target size", id="bce"),
-        pytest.param("syntax error", "does not evaluate: SyntaxError", id="syntax"),
-    ],
-)
-def test_wrong_criteria_fail(loss_results: dict[str, VerifyResult], name: str, reason: str) -> None:
-    result = loss_results[name]
-    assert result.status == "fail"
-    assert result.reason is not None and reason in result.reason
-
-
-@pytest.mark.parametrize(
-    ("name", "relation"),
-    [
-        ("imported class", "loss = F.cross_entropy(z, y, reduction='sum')"),
-        ("alias", "loss = F.cross_entropy(z, y)"),
-        ("fully qualified", "loss = F.cross_entropy(z, y)"),
-        ("functional alias", "loss = F.cross_entropy(z, y)"),
-        ("partial", "loss = F.cross_entropy(z, y, reduction='none')"),
-    ],
-)
-def test_names_the_user_imported_evaluate(
-    loss_results: dict[str, VerifyResult], name: str, relation: str
-) -> None:
-    result = loss_results[name]
-    assert result.status == "pass", result.reason
-    assert result.relation == relation
-
-
-def test_original_expression_uses_the_same_imports(loss_results: dict[str, VerifyResult]) -> None:
-    notes = loss_results["alias"].notes
-    assert any(note.startswith("original BCE() on logits with one-hot targets") for note in notes)
-
-
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        pytest.param(
-            "run-time weight",
-            "the loss depends on `class_weights`, defined at run time",
-            id="variable",
-        ),
-        pytest.param(
-            "attribute weight",
-            "the loss depends on `self.class_weights` and `device`, defined at run time",
-            id="attribute",
-        ),
-        pytest.param(
-            "user package",
-            "the loss depends on `FocalLoss`, imported by `from mylib.losses import FocalLoss`, "
-            "which the loss check does not run (it only runs imports from torch, functools, "
-            "math, operator)",
-            id="user package",
-        ),
-        pytest.param(
-            "failed import",
-            "the loss depends on `CE`, imported by `from torch.nn import NoSuchLoss as CE`, "
-            "which failed: ImportError: cannot import name 'NoSuchLoss'",
-            id="failed import",
-        ),
-    ],
-)
-def test_names_defined_elsewhere_skip_with_the_name(
-    loss_results: dict[str, VerifyResult], name: str, reason: str
-) -> None:
-    result = loss_results[name]
-    assert result.status == "skip"
-    assert result.reason is not None and result.reason.startswith(reason), result.reason
 
 
 # -- verify --against -------------------------------------------------------------------------
@@ -728,22 +544,6 @@ def test_torch_that_cannot_be_imported_skips_every_target(
         assert result.reason is not None
         assert result.reason.startswith("torch could not be imported by the verification process")
         assert "no torch in this environment" in result.reason
-
-
-def test_models_and_losses_in_one_call() -> None:
-    from migrate.verify import verify_all
-
-    model, loss = verify_all(
-        [fixture_target("softmax_removal", "softmax")],
-        [LossTarget("train.py:3", "CE()", None, ("from torch.nn import CrossEntropyLoss as CE",))],
-        settings(),
-    )
-    assert (model.kind, model.status, model.target) == (
-        "model",
-        "pass",
-        "softmax_removal/model.py:Net",
-    )
-    assert (loss.kind, loss.status, loss.target) == ("loss", "pass", "train.py:3")
 
 
 # -- a child started early ------------------------------------------------------------------

@@ -21,7 +21,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 def _verdict(status: str) -> Any:
-    def verify_all(targets: list[verify.VerifyTarget], *_: Any) -> list[verify.VerifyResult]:
+    def verify_models(targets: list[verify.VerifyTarget], *_: Any) -> list[verify.VerifyResult]:
         # Stands in for the child process; what is tested is what the pipeline does with it.
         assert targets, "the example migration has a model to verify"
         return [
@@ -38,7 +38,7 @@ def _verdict(status: str) -> Any:
             )
         ]
 
-    return verify_all
+    return verify_models
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,8 @@ def test_write_waits_for_the_verification(
     before = _snapshot(root)
     monkeypatch.chdir(root)
     monkeypatch.setattr(verify, "start_early", lambda: None)
-    monkeypatch.setattr(verify, "verify_all", _verdict(status))
+    monkeypatch.setattr(verify, "verify_models", _verdict(status))
+    monkeypatch.setattr(verify, "verify_planned", lambda *_: [])
     options = RunOptions(
         paths=[Path(".")],
         default_select=MIGRATE_DEFAULT,
@@ -72,3 +73,38 @@ def test_write_waits_for_the_verification(
     assert (_snapshot(root) != before) is written
     errors = {report.write_error for report in result.changed_files}
     assert errors == ({None} if written else {VERIFICATION_FAILED})
+
+
+def test_a_failing_loss_site_blocks_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model check passes, but running the training step found a problem: nothing is
+    written, since a unit is only written when all of its checks pass."""
+    shutil.copytree(EXAMPLE, tmp_path / "project")
+    root = tmp_path / "project"
+    before = _snapshot(root)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(verify, "start_early", lambda: None)
+    monkeypatch.setattr(verify, "verify_models", _verdict("pass"))
+    loss_site = verify.VerifyResult(
+        target="tagger/train.py:21 train",
+        kind="loss site",
+        status="fail",
+        relation=None,
+        max_abs_error=None,
+        max_rel_error=None,
+        batches=1,
+        seconds=0.1,
+        reason="cross_entropy gets probabilities, not logits",
+    )
+    monkeypatch.setattr(verify, "verify_planned", lambda *_: [loss_site])
+    options = RunOptions(
+        paths=[Path(".")],
+        default_select=MIGRATE_DEFAULT,
+        fix=Applicability.UNSAFE,
+        write=True,
+        verify=True,
+    )
+    result = run(options)
+    assert _snapshot(root) == before
+    assert {report.write_error for report in result.changed_files} == {VERIFICATION_FAILED}

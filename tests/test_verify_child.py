@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from migrate.verify._protocol import ModelTask, SettingsMessage
 from migrate.verify.child.common import FLOAT32, FLOAT64, double_softmax_note
-from migrate.verify.child.losses import UserNamespace, _free_names
 from migrate.verify.child.models import Relation, _decision_tally, _ModelCheck
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verify"
@@ -41,6 +39,8 @@ def model_check(relation: str = "sigmoid", dim: int = 1) -> _ModelCheck:
         "model_specs": {},
         "batches": 1,
         "seed": 0,
+        "build_hook": None,
+        "inputs_hook": None,
     }
     return _ModelCheck(task, settings, lambda text, blame: None)
 
@@ -117,28 +117,3 @@ def test_double_softmax_note_is_measured(classes: int, floor: float, best: float
     note = double_softmax_note(classes)
     assert note.count(f"{floor:.4f}") == 2
     assert note.count(f"{best:.4f}") == 2
-
-
-def test_free_names_skip_what_the_expression_binds() -> None:
-    tree = __import__("ast").parse(
-        "lambda z, y, *rest, scale=k, **extra: [F.cross_entropy(z * scale, t) for t in y]"
-        " + [(w := cfg.weight.to(dev))]",
-        mode="eval",
-    )
-    assert [text for _, text in _free_names(tree)] == ["k", "F", "cfg.weight", "dev"]
-
-
-def test_namespace_runs_only_torch_imports() -> None:
-    namespace = UserNamespace(
-        [
-            "import torch.nn as tnn, os",
-            "from torch.nn import CrossEntropyLoss as CE",
-            "x = 1",
-            "from . import helpers",
-        ]
-    )
-    assert namespace.names["tnn"] is nn
-    assert namespace.names["CE"] is nn.CrossEntropyLoss
-    assert "os" not in namespace.names and "x" not in namespace.names
-    assert set(namespace.unavailable) == {"os", "helpers"}
-    assert namespace.notes == ["ignored 'x = 1': only import statements are executed"]

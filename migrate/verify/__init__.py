@@ -1,5 +1,6 @@
-"""Torch equivalence check: prove numerically that a rewrite keeps (or knowingly changes) what
-a model or a loss computes.
+"""Torch equivalence check: prove numerically, by running the user's code, that a rewrite keeps
+(or knowingly changes) what a model computes, and that its losses and readers get and give
+what multi-class code should.
 
 This module never imports torch: `ml2mc check` imports the engine, and the engine imports this
 package, so a torch import here would cost every run a second or more. All torch work happens
@@ -18,19 +19,24 @@ argmax(new) = argmax(orig)` on every row (a one-score-per-sample model: `new > 0
 When the output feeds CrossEntropyLoss it must not be probabilities, and a passing model gets
 a note with what the double-softmax version would have given for its number of classes C: the
 loss floor log(1+(C-1)/e) and the largest attainable probability e/(e+C-1), both measured.
-A loss check proves a criterion is `F.cross_entropy` on logits: value, gradient, and one-hot
-targets equal to class indices.
+Loss sites and readers (`_calls`): the user's own functions that compute a loss or read the
+model's output run on both trees, each in its own child process with the tree's copy as
+working directory, on the same weights and batch; what each loss received and what each
+reader returned is compared with the migrated model's output (logits and class indices into
+cross_entropy, softmax / argmax over the class axis out of readers). A function that could
+not be run is "not verified" with the reason, never a pass.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.verify._protocol import LossTask, ModelTask, SettingsMessage, Task
+from migrate.verify._protocol import ModelTask, SettingsMessage, Task
 
 if TYPE_CHECKING:
     from migrate.verify._against import ChangedFile
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
 # child process imports this package on its way to `migrate.verify.child` and needs neither.
 
 __all__ = [
-    "LossTarget",
     "VerifyError",
     "VerifyResult",
     "VerifySettings",
@@ -49,12 +54,12 @@ __all__ = [
     "changed_since",
     "result_to_json",
     "set_interpreter",
+    "settings_from_config",
     "start_early",
     "verify_against",
-    "verify_all",
     "verify_functions",
-    "verify_losses",
     "verify_models",
+    "verify_planned",
     "verify_run",
 ]
 
@@ -84,22 +89,6 @@ class VerifyTarget:
 
 
 @dataclass(frozen=True)
-class LossTarget:
-    display: str  # e.g. "src/train.py:14"
-    # Evaluated with `torch`, `nn` and `F` in scope, plus whatever `namespace_imports` bind: an
-    # instance, a class or a function, e.g. `nn.CrossEntropyLoss(reduction="sum")`, `CE()`,
-    # `F.cross_entropy`. A name bound by nothing (a run-time variable such as `class_weights`)
-    # makes the result `skip`, with the name in the reason.
-    rewritten_expression: str
-    original_expression: str | None = None
-    # Import statements from the user's module that mention torch, run in the expression's
-    # namespace first, e.g. ("from torch.nn import CrossEntropyLoss as CE",
-    # "import torch.nn.functional as nnf"). Only imports of torch (and functools, math,
-    # operator) run; a name another import binds counts as unknown.
-    namespace_imports: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class VerifySettings:
     project_root: Path  # where [tool.ml2mc.verify] was found; on sys.path in the child
     # "pkg.mod:Class" -> {"factory", "args", "kwargs", "input", "shape", "dtype"}
@@ -107,6 +96,10 @@ class VerifySettings:
     timeout_seconds: float = 60.0  # per target
     batches: int = 3
     seed: int = 0
+    # [tool.ml2mc.verify] build / inputs: "pkg.module:function" hooks for models that need
+    # config objects and for inputs that cannot be inferred from the first layers.
+    build_hook: str | None = None
+    inputs_hook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,10 +120,31 @@ class VerifyResult:
     rtol: float | None = None
 
 
+def settings_from_config(
+    table: dict[str, object], project_root: Path, timeout_seconds: float = 60.0
+) -> VerifySettings:
+    """`[tool.ml2mc.verify]` as settings: per-class tables ("pkg.mod:Class" = { kwargs = ...,
+    factory = ..., input = ..., shape = ... }) and the project-wide `build` / `inputs` hooks."""
+    build = table.get("build")
+    inputs = table.get("inputs")
+    for name, value in (("build", build), ("inputs", inputs)):
+        if value is not None and (not isinstance(value, str) or ":" not in value):
+            raise VerifyError(
+                f'[tool.ml2mc.verify] {name} must be "package.module:function", got {value!r}'
+            )
+    return VerifySettings(
+        project_root=project_root,
+        model_specs={str(key): value for key, value in table.items() if isinstance(value, dict)},
+        timeout_seconds=timeout_seconds,
+        build_hook=build if isinstance(build, str) else None,
+        inputs_hook=inputs if isinstance(inputs, str) else None,
+    )
+
+
 def start_early() -> None:
     """Start the verification child now, before the targets are known, so that its torch
     import overlaps the caller's own work (the rules, the writes). The next `verify_models`,
-    `verify_losses` or `verify_against` call hands it its job. Call `cancel_early()` when it
+    `verify_against` call hands it its job. Call `cancel_early()` when it
     turns out there is nothing to verify; otherwise it is stopped at interpreter exit, and it
     exits by itself if this process dies."""
     from migrate.verify._runner import start_early as start
@@ -162,35 +176,15 @@ def verify_models(targets: list[VerifyTarget], settings: VerifySettings) -> list
     fault, `skip` means the original could not be run (the reason says why and what to
     configure). Uses the child from `start_early()` when there is one.
     """
-    return verify_all(targets, [], settings)
-
-
-def verify_losses(targets: list[LossTarget], settings: VerifySettings) -> list[VerifyResult]:
-    """Check each rewritten criterion is cross-entropy on logits (value, gradient, targets).
-
-    The expressions are evaluated with torch, nn, F and the names each target's
-    `namespace_imports` bind; one that needs anything else is `skip` with the name.
-    """
-    return verify_all([], targets, settings)
-
-
-def verify_all(
-    models: list[VerifyTarget], losses: list[LossTarget], settings: VerifySettings
-) -> list[VerifyResult]:
-    """`verify_models(models) + verify_losses(losses)` in one child process, so torch is
-    imported once instead of twice; the results come in that order."""
-    for target in models:
+    for target in targets:
         if target.relation not in RELATIONS:
             raise ValueError(
                 f"unknown relation {target.relation!r} for {target.class_name}; "
                 f"expected one of {', '.join(RELATIONS)}"
             )
-    tasks: list[Task] = [_model_task(target) for target in models]
-    tasks += [_loss_task(target) for target in losses]
-    labels = [f"{target.display_file}:{target.class_name}" for target in models]
-    labels += [target.display for target in losses]
-    kinds = ["model"] * len(models) + ["loss"] * len(losses)
-    return _run(tasks, labels, kinds, settings)
+    tasks: list[Task] = [_model_task(target) for target in targets]
+    labels = [f"{target.display_file}:{target.class_name}" for target in targets]
+    return _run(tasks, labels, ["model"] * len(targets), settings)
 
 
 def verify_run(
@@ -299,13 +293,50 @@ def verify_functions(
 ) -> list[VerifyResult]:
     """Run the loss sites and readers of the changed files (`_calls`) on an export of `ref`
     and on a copy of the working tree, each in its own child process."""
+    from migrate.verify._runtime import prepare_trees
+
+    def trees(work: Path) -> tuple[Path, Path]:
+        return prepare_trees(repo_root.resolve(), ref, work)
+
+    return _verify_sites(changed, repo_root.resolve(), trees, settings)
+
+
+def verify_planned(
+    changed: list[tuple[Path, str, str]], project_root: Path, settings: VerifySettings
+) -> list[VerifyResult]:
+    """`migrate`'s check of the functions it rewrote: the original tree is a copy of the
+    project as it is on disk, the migrated tree the same copy with the planned files."""
+    from migrate.verify._runtime import copy_working_tree
+
+    top = project_root.resolve()
+
+    def trees(work: Path) -> tuple[Path, Path]:
+        original, migrated = work / "original", work / "migrated"
+        copy_working_tree(top, original)
+        copy_working_tree(top, migrated)
+        for file, _, planned in changed:
+            destination = migrated / file.resolve().relative_to(top)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(planned, encoding="utf-8")
+        return original, migrated
+
+    inside = [item for item in changed if item[0].resolve().is_relative_to(top)]
+    return _verify_sites(
+        [(file, original, planned) for file, original, planned in inside], top, trees, settings
+    )
+
+
+def _verify_sites(
+    changed: list[tuple[Path, str | None, str]],
+    top: Path,
+    make_trees: Callable[[Path], tuple[Path, Path]],
+    settings: VerifySettings,
+) -> list[VerifyResult]:
     import tempfile
 
     from migrate.verify._against import GitError, display_path
     from migrate.verify._calls import select_functions, verify_calls
-    from migrate.verify._runtime import prepare_trees
 
-    top = repo_root.resolve()
     relative = [
         (file.resolve().relative_to(top).as_posix(), original, new)
         for file, original, new in changed
@@ -317,7 +348,7 @@ def verify_functions(
     prefix = display_path(top / "x")[: -len("x")]
     with tempfile.TemporaryDirectory(prefix="ml2mc-calls-") as work:
         try:
-            original_tree, migrated_tree = prepare_trees(top, ref, Path(work))
+            original_tree, migrated_tree = make_trees(Path(work))
         except GitError as error:
             raise VerifyError(str(error)) from error
         scratch = Path(work) / "scratch"
@@ -335,7 +366,7 @@ def verify_functions(
             target=prefix + verdict.target,
             kind=verdict.kind,
             status=verdict.status,
-            relation=_CALL_RELATIONS.get(verdict.kind),
+            relation=_CALL_RELATIONS.get(verdict.kind) if verdict.status != "skip" else None,
             max_abs_error=None,
             max_rel_error=None,
             batches=1 if verdict.status != "skip" else 0,
@@ -348,7 +379,7 @@ def verify_functions(
 
 
 _CALL_RELATIONS = {
-    "loss site": "cross_entropy gets the model's logits and the batch's class indices",
+    "loss site": "each loss gets what it expects (cross_entropy: logits and class indices)",
     "reader": "probabilities = softmax(logits, class axis), decisions = argmax",
 }
 
@@ -391,22 +422,14 @@ def _model_task(target: VerifyTarget) -> ModelTask:
     )
 
 
-def _loss_task(target: LossTarget) -> LossTask:
-    return LossTask(
-        kind="loss",
-        target=target.display,
-        rewritten_expression=target.rewritten_expression,
-        original_expression=target.original_expression,
-        namespace_imports=list(target.namespace_imports),
-    )
-
-
 def _settings_message(settings: VerifySettings) -> SettingsMessage:
     return SettingsMessage(
         project_root=str(settings.project_root.resolve()),
         model_specs=settings.model_specs,
         batches=settings.batches,
         seed=settings.seed,
+        build_hook=settings.build_hook,
+        inputs_hook=settings.inputs_hook,
     )
 
 

@@ -43,6 +43,7 @@ LOSS_FUNCTIONS = frozenset(
     {"cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 )
 FACTORY_NAMES = re.compile(r"^(build|create|make|get|new)_?(model|net|network|classifier)?$")
+CONFIG_CLASS = re.compile(r"(Config|Settings|Params|HParams|Hyperparameters|Options)\b")
 MODEL_BASES = re.compile(r"(^|\.)(Module|LightningModule)$")
 SKIPPED_METHODS = frozenset({"__init__", "forward"})
 MAX_FUNCTIONS = 24
@@ -141,6 +142,25 @@ def model_candidates(tree: Path, function_file: str, sources: dict[str, str]) ->
     return ordered
 
 
+def config_classes(tree: Path, function_file: str, sources: dict[str, str]) -> list[str]:
+    """The project's config classes ("module:Class"), those the function's file names first:
+    a model factory or a function that takes `cfg` gets one built with its defaults."""
+    found: list[str] = []
+    for relative, source in sources.items():
+        if not CONFIG_CLASS.search(source):
+            continue
+        try:
+            parsed = ast.parse(source)
+        except SyntaxError:
+            continue
+        module = _module_name(tree, relative)
+        for node in parsed.body:
+            if isinstance(node, ast.ClassDef) and CONFIG_CLASS.search(node.name):
+                found.append(f"{module}:{node.name}")
+    mentioned = set(re.findall(r"\b\w+\b", sources.get(function_file, "")))
+    return sorted(found, key=lambda reference: reference.partition(":")[2] not in mentioned)
+
+
 def criteria(tree: Path, function_file: str, sources: dict[str, str]) -> list[CriterionSource]:
     """The loss constructions in a tree (`nn.CrossEntropyLoss(...)`, a project's own `...Loss()`,
     `F.cross_entropy` bound to a name); those in the function's own file when it has any."""
@@ -220,6 +240,7 @@ def build_tasks(sites: list[CallSite], tree: Path, tree_name: str, scratch: Path
                 qualname=site.qualname,
                 models=model_candidates(tree, site.file, sources),
                 criteria=criteria(tree, site.file, sources),
+                configs=config_classes(tree, site.file, sources),
                 scratch=str(scratch),
             )
         )

@@ -23,6 +23,10 @@ class SettingsMessage(TypedDict):
     model_specs: dict[str, dict[str, object]]
     batches: int
     seed: int
+    # [tool.ml2mc.verify] build = "pkg.module:function" (returns the model) and
+    # inputs = "pkg.module:function" (returns a batch for it); None when not configured.
+    build_hook: str | None
+    inputs_hook: str | None
 
 
 class ModelTask(TypedDict):
@@ -37,15 +41,6 @@ class ModelTask(TypedDict):
     dim: int
     output_key: str | int | None
     feeds_loss: str | None
-
-
-class LossTask(TypedDict):
-    kind: Literal["loss"]
-    target: str
-    rewritten_expression: str
-    original_expression: str | None
-    # Import statements from the user's module, run before the expressions are evaluated.
-    namespace_imports: list[str]
 
 
 class CriterionSource(TypedDict):
@@ -69,11 +64,13 @@ class CallTask(TypedDict):
     # What builds the model, in the order to try: "module:Class" or "module:factory".
     models: list[str]
     criteria: list[CriterionSource]
+    # The project's config classes ("module:Class"), for parameters named cfg / config.
+    configs: list[str]
     # The original's run leaves its choices, weights and outputs here for the migrated run.
     scratch: str
 
 
-Task = ModelTask | LossTask | CallTask
+Task = ModelTask | CallTask
 
 
 class Job(TypedDict):

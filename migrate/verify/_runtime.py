@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.verify._against import _git
+from migrate.verify._against import GitError, _git
 
 SHIM = Path(__file__).resolve().parent / "_shim"
 LOG_NAME = "ml2mc-sanitizer.jsonl"
 LOSS_CALLS = frozenset(
     {"cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 )
+# Outside git, what a copy of the project leaves out.
+SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "venv", "env", "build", "dist"})
+MAX_COPIED_BYTES = 20 * 1024 * 1024
 # How many first loss values each side shows.
 FIRST_LOSSES = 3
 
@@ -68,14 +71,43 @@ def prepare_trees(repo_root: Path, ref: str, work: Path) -> tuple[Path, Path]:
     archive = _git(["archive", "--format=tar", ref], repo_root)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(original, filter="data")
-    listing = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], repo_root)
-    for name in sorted({item for item in listing.decode().split("\0") if item}):
-        source = repo_root / name
-        if source.is_file():  # a deleted but still tracked file is not in the working tree
-            target = migrated / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    copy_working_tree(repo_root, migrated)
     return original, migrated
+
+
+def copy_working_tree(root: Path, target: Path) -> None:
+    """Copy the project's files as they are on disk into `target`: in a git repository the
+    tracked and untracked files git does not ignore (`root` is its top level); elsewhere every
+    file below `root` except hidden folders, virtual environments and caches."""
+    try:
+        listing = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
+        names = sorted({item for item in listing.decode().split("\0") if item})
+    except GitError:
+        names = sorted(_project_files(root))
+    for name in names:
+        source = root / name
+        if source.is_file():  # a deleted but still tracked file is not in the working tree
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+
+
+def _project_files(root: Path) -> list[str]:
+    found: list[str] = []
+    for folder, directories, files in os.walk(root):
+        here = Path(folder)
+        directories[:] = [
+            name
+            for name in directories
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and not (here / name / "pyvenv.cfg").exists()
+        ]
+        for name in files:
+            path = here / name
+            if not path.is_symlink() and path.stat().st_size <= MAX_COPIED_BYTES:
+                found.append(path.relative_to(root).as_posix())
+    return found
 
 
 def run_in_tree(

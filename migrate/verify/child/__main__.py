@@ -33,7 +33,6 @@ def main(argv: list[str]) -> int:
 
             from migrate.verify.child.calls import check_call
             from migrate.verify.child.common import Verdict, describe_error
-            from migrate.verify.child.losses import check_loss
             from migrate.verify.child.models import check_model
 
             # One thread: the batches are a few rows, where intra-op parallelism only adds
@@ -68,10 +67,8 @@ def main(argv: list[str]) -> int:
             try:
                 if task["kind"] == "model":
                     verdict = check_model(task, settings, phase)
-                elif task["kind"] == "call":
-                    verdict = check_call(task, settings, phase)
                 else:
-                    verdict = check_loss(task, settings, phase)
+                    verdict = check_call(task, settings, phase)
             except (Exception, SystemExit) as error:
                 verdict = Verdict(
                     "skip", f"internal error in ml2mc while verifying: {describe_error(error)}"

@@ -39,7 +39,9 @@ from migrate.verify.child.loading import Sandbox, module_identity, resolve_refer
 from migrate.verify.child.models import (
     USER_ERRORS,
     InputPlan,
+    _as_arguments,
     _call,
+    _call_input,
     _inferred_plans,
     _leaves,
     _required_parameters,
@@ -168,6 +170,9 @@ ONE_NAMES = frozenset(
     {"epochs", "num_epochs", "n_epochs", "steps", "num_steps", "max_steps", "iters"}
 )
 DEVICE_NAMES = frozenset({"device", "dev"})
+CONFIG_NAMES = frozenset(
+    {"cfg", "config", "conf", "hparams", "hp", "settings", "params", "opts", "opt_config", "args"}
+)
 # The first records are enough to judge; a training loop must not fill memory.
 MAX_RECORDS = 64
 CLOSE_ATOL = 1e-5
@@ -261,13 +266,13 @@ class _CallRun:
                     f"(strict=True): {str(error).strip().splitlines()[0][:200]}"
                 )
                 return
-        plan, output = self._baseline(model, choices)
+        batch, output = self._baseline(model, choices)
         leaf = _classification_leaf(output)
         if leaf is None:
             raise CannotRun(f"{model_reference} returned no tensor with a class axis")
         classes, class_axis = _class_axis(model, leaf)
         self.facts.update(
-            input=plan.description,
+            input=batch.description,
             output_shape=list(leaf.shape),
             classes=classes,
             class_axis=class_axis,
@@ -285,12 +290,10 @@ class _CallRun:
         # Each tree tries its own form first: multi-label code wants multi-hot rows, migrated
         # code class indices; one-hot rows of the same classes are valid for both.
         order = ["one-hot", "indices"] if self.original else ["indices", "one-hot"]
-        args, _ = plan.make(0, leaf.dtype)
-        inputs: object = args[0] if len(args) == 1 else args
         last_error: BaseException | None = None
         for form in order:
             recorder = _Recorder(model=model)
-            arguments = self._bind(function, owner, model, inputs, forms[form], output, module)
+            arguments = self._bind(function, owner, model, batch, forms[form], output)
             model.load_state_dict(torch.load(weights), strict=True)
             _seed_everything(self.seed + 1)
             self.phase(f"running {self.task['qualname']} ({form} targets)", blame)
@@ -305,7 +308,7 @@ class _CallRun:
             if self.original:
                 self.choices_file.write_text(
                     json.dumps(
-                        {"model": model_reference, "targets": form, "input": plan.description}
+                        {"model": model_reference, "targets": form, "input": batch.description}
                     )
                 )
             return
@@ -327,6 +330,9 @@ class _CallRun:
         candidates = list(self.task["models"])
         if owner is not None and issubclass(owner, nn.Module):
             candidates.insert(0, f"{owner.__module__}:{owner.__qualname__}")
+        hook = self.settings.get("build_hook")
+        if hook:
+            candidates.insert(0, str(hook))
         if "model" in choices:
             candidates = [str(choices["model"])]
         problems: list[str] = []
@@ -349,19 +355,17 @@ class _CallRun:
         spec = specs.get(reference) if isinstance(specs.get(reference), dict) else None
         try:
             target = resolve_reference(reference, {module.__name__: module})
+            if spec and spec.get("factory") is not None:
+                target = resolve_reference(str(spec["factory"]), {module.__name__: module})
         except USER_ERRORS as error:
             raise CannotRun(f"{reference}: {describe_error(error)}") from error
-        args: list[object] = list(spec.get("args", [])) if spec else []  # type: ignore[call-overload]
-        kwargs: dict[str, object] = dict(spec.get("kwargs", {})) if spec else {}  # type: ignore[call-overload]
-        factory = spec.get("factory") if spec else None
-        if factory is not None:
-            target = resolve_reference(str(factory), {module.__name__: module})
-        elif isinstance(target, type) and not args and not kwargs:
-            required = _required_parameters(target)
-            if required:
-                raise CannotRun(f"{reference}() needs arguments ({', '.join(required)})")
-        elif callable(target) and not isinstance(target, type) and _has_required(target):
-            raise CannotRun(f"{reference}() needs arguments")
+        if spec and (spec.get("args") or spec.get("kwargs")):
+            args = list(spec.get("args") or [])  # type: ignore[call-overload]
+            kwargs = dict(spec.get("kwargs") or {})  # type: ignore[call-overload]
+        else:
+            # Parameters a model or factory needs: a project config object (`cfg`), a device;
+            # anything else means it cannot be built without [tool.ml2mc.verify].
+            args, kwargs = [], self._setup_arguments(target, reference)
         _seed_everything(self.seed)
         try:
             built = _call(target, args, kwargs)
@@ -371,8 +375,40 @@ class _CallRun:
             raise CannotRun(f"{reference}() returned {type(built).__name__}, not a model")
         return built
 
-    def _baseline(self, model: nn.Module, choices: dict[str, Any]) -> tuple[InputPlan, object]:
-        plans = _inferred_plans(model, self.seed)
+    def _setup_arguments(self, target: object, reference: str) -> dict[str, object]:
+        try:
+            signature = inspect.signature(target)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return {}
+        arguments: dict[str, object] = {}
+        for parameter in signature.parameters.values():
+            if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            if parameter.default is not inspect.Parameter.empty:
+                continue
+            name = parameter.name.lower()
+            if name in CONFIG_NAMES:
+                arguments[parameter.name] = self._config()
+            elif name in DEVICE_NAMES:
+                arguments[parameter.name] = torch.device("cpu")
+            else:
+                raise CannotRun(f"{reference}() needs `{parameter.name}`")
+        return arguments
+
+    def _config(self) -> object:
+        """An instance of the project's config class, built with its defaults."""
+        for reference in self.task["configs"]:
+            try:
+                config_class = resolve_reference(reference, {})
+                if isinstance(config_class, type) and not _required_parameters(config_class):
+                    return config_class()
+            except USER_ERRORS:
+                continue
+        raise CannotRun("needs a config object and no config class builds without arguments")
+
+    def _baseline(self, model: nn.Module, choices: dict[str, Any]) -> tuple[_Batch, object]:
+        hook = self.settings.get("inputs_hook")
+        plans = [self._hook_plan(str(hook))] if hook else _inferred_plans(model, self.seed)
         if "input" in choices:
             plans = [plan for plan in plans if plan.description == choices["input"]] or plans
         errors: list[str] = []
@@ -381,12 +417,33 @@ class _CallRun:
             args, kwargs = plan.make(0, torch.float32)
             try:
                 with torch.no_grad():
-                    return plan, model(*args, **kwargs)
+                    output = model(*args, **kwargs)
             except USER_ERRORS as error:
                 errors.append(describe_error(error))
+                continue
+            return _Batch(plan.description, args, kwargs, _by_name(model, args, kwargs)), output
         if not plans:
-            raise CannotRun("cannot infer an input for the model (no Linear, Conv or Embedding)")
+            raise CannotRun(
+                "cannot infer an input for the model (no Linear, Conv, Embedding or RNN layer "
+                'first); set [tool.ml2mc.verify] inputs = "package.module:function"'
+            )
         raise CannotRun(f"the model did not run on an inferred input: {errors[0]}")
+
+    def _hook_plan(self, reference: str) -> InputPlan:
+        try:
+            function = resolve_reference(reference, {})
+        except USER_ERRORS as error:
+            raise CannotRun(
+                f"cannot load the inputs hook {reference}: {describe_error(error)}"
+            ) from error
+        seed = self.seed
+
+        def make(batch: int, dtype: torch.dtype) -> tuple[tuple[object, ...], dict[str, object]]:
+            _seed_everything(seed + 1000 + batch)
+            value = _call_input(function) if callable(function) else function
+            return _as_arguments(value)
+
+        return InputPlan(f"from {reference}", make)
 
     def _agreement(self, leaf: torch.Tensor, class_axis: int) -> None:
         path = self.scratch / f"{self.task['key']}.output.pt"
@@ -405,10 +462,9 @@ class _CallRun:
         function: Callable[..., object],
         owner: type | None,
         model: nn.Module,
-        inputs: object,
+        batch: _Batch,
         targets: torch.Tensor,
         output: object,
-        module: ModuleType,
     ) -> tuple[list[object], dict[str, object]]:
         try:
             signature = inspect.signature(function)
@@ -430,7 +486,7 @@ class _CallRun:
                 continue
             if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 continue
-            value = self._value_for(parameter, model, inputs, targets, output, module)
+            value = self._value_for(parameter, model, batch, targets, output)
             if value is _UNBOUND:
                 if parameter.default is not inspect.Parameter.empty:
                     continue
@@ -453,7 +509,7 @@ class _CallRun:
         for parameter in signature.parameters.values():
             if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 continue
-            value = self._value_for(parameter, model, None, None, None, None)
+            value = self._value_for(parameter, model, None, None, None)
             if value is _UNBOUND:
                 if parameter.default is not inspect.Parameter.empty:
                     continue
@@ -472,10 +528,9 @@ class _CallRun:
         self,
         parameter: inspect.Parameter,
         model: nn.Module,
-        inputs: object,
+        batch: _Batch | None,
         targets: torch.Tensor | None,
         output: object,
-        module: ModuleType | None,
     ) -> object:
         name = parameter.name.lower()
         if name in MODEL_NAMES:
@@ -490,8 +545,13 @@ class _CallRun:
             return 0
         if name in ONE_NAMES:
             return 1
-        if inputs is None or targets is None:
+        if name in CONFIG_NAMES:
+            return self._config()
+        if batch is None or targets is None:
             return _UNBOUND
+        if parameter.name in batch.by_name:
+            return batch.by_name[parameter.name]
+        inputs = batch.inputs
         if name in INPUT_NAMES:
             return inputs
         if name in TARGET_NAMES:
@@ -552,6 +612,34 @@ class _Unbound:
     pass
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """The model's input for this run, and how the user's functions may name its parts."""
+
+    description: str
+    args: tuple[object, ...]
+    kwargs: dict[str, object]
+    by_name: dict[str, object]  # the forward's parameter names -> the values passed
+
+    @property
+    def inputs(self) -> object:
+        if self.kwargs:
+            return dict(self.kwargs)
+        return self.args[0] if len(self.args) == 1 else self.args
+
+
+def _by_name(
+    model: nn.Module, args: tuple[object, ...], kwargs: dict[str, object]
+) -> dict[str, object]:
+    try:
+        parameters = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return dict(kwargs)
+    named = dict(zip(parameters, args, strict=False))
+    named.update(kwargs)
+    return named
+
+
 _UNBOUND = _Unbound()
 
 
@@ -575,18 +663,6 @@ def _resolve(module: ModuleType, qualname: str) -> tuple[Callable[..., object], 
     if not callable(value):
         raise CannotRun(f"{qualname} is not a function")
     return value, owner
-
-
-def _has_required(function: object) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters.values()  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return any(
-        parameter.default is inspect.Parameter.empty
-        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        for parameter in parameters
-    )
 
 
 def _classification_leaf(output: object) -> torch.Tensor | None:

@@ -575,13 +575,19 @@ class _ModelCheck:
                     max(worst_rel, identity.max_rel),
                 )
                 continue
-            watched.append(rewrittens)
             fits = [
                 (relation, _fit(relation, originals, rewrittens, precision))
                 for relation in self._candidates(rewrittens)
                 if relation != IDENTITY
             ]
             holding = next(((relation, fit) for relation, fit in fits if fit.holds), None)
+            derived = None if holding else _derived_probabilities(path, by_path, precision)
+            if derived is not None:
+                # A probabilities element computed from the logits element beside it (a
+                # dict with "logits" and "probs"): a reader inside forward, not a loss input.
+                changed.append(derived)
+                continue
+            watched.append(rewrittens)
             if holding is not None:
                 relation, fit = holding
                 changed.append(relation.label(path))
@@ -907,6 +913,26 @@ def _decision_tally(
         tally.agree_probabilities += int((agree_probabilities & valid).sum())
         tally.ties += int((tied & valid).sum())
     return tally
+
+
+def _derived_probabilities(
+    path: str,
+    by_path: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]],
+    precision: Precision,
+) -> str | None:
+    """`new{path} = softmax(new{other}, dim)` for another element of the same output, on
+    every batch; the label of that relation, or None."""
+    rewrittens = by_path[path][1]
+    if rewrittens[0].dim() < 2:
+        return None
+    dims = [1] if rewrittens[0].dim() == 2 else [1, -1]
+    for other, (_, sources) in by_path.items():
+        if other == path or sources[0].shape != rewrittens[0].shape:
+            continue
+        for dim in dims:
+            if _fit(Relation("softmax", dim), rewrittens, sources, precision).holds:
+                return f"new{path} = softmax(new{other}, dim={dim})"
+    return None
 
 
 def _severity(fit: Fit) -> float:

@@ -520,8 +520,7 @@ def _verify(result: RunResult, options: RunOptions) -> None:
         root = root.parent
     try:
         settings = verify.settings_from_config(config.verify, root)
-        result.verification = verify.verify_models(targets, settings)
-        result.verification += verify.verify_planned(planned, root, settings)
+        result.verification = verify.verify_planned(targets, planned, root, settings)
     except Exception as error:  # the run's other results stay valid
         reraise_interrupt(error)
         result.verification_error = f"verification could not run: {type(error).__name__}: {error}"

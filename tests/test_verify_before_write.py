@@ -21,7 +21,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 def _verdict(status: str) -> Any:
-    def verify_models(targets: list[verify.VerifyTarget], *_: Any) -> list[verify.VerifyResult]:
+    def verify_planned(targets: list[verify.VerifyTarget], *_: Any) -> list[verify.VerifyResult]:
         # Stands in for the child process; what is tested is what the pipeline does with it.
         assert targets, "the example migration has a model to verify"
         return [
@@ -38,7 +38,7 @@ def _verdict(status: str) -> Any:
             )
         ]
 
-    return verify_models
+    return verify_planned
 
 
 @pytest.mark.parametrize(
@@ -58,8 +58,7 @@ def test_write_waits_for_the_verification(
     before = _snapshot(root)
     monkeypatch.chdir(root)
     monkeypatch.setattr(verify, "start_early", lambda: None)
-    monkeypatch.setattr(verify, "verify_models", _verdict(status))
-    monkeypatch.setattr(verify, "verify_planned", lambda *_: [])
+    monkeypatch.setattr(verify, "verify_planned", _verdict(status))
     options = RunOptions(
         paths=[Path(".")],
         default_select=MIGRATE_DEFAULT,
@@ -85,7 +84,6 @@ def test_a_failing_loss_site_blocks_the_write(
     before = _snapshot(root)
     monkeypatch.chdir(root)
     monkeypatch.setattr(verify, "start_early", lambda: None)
-    monkeypatch.setattr(verify, "verify_models", _verdict("pass"))
     loss_site = verify.VerifyResult(
         target="tagger/train.py:21 train",
         kind="loss site",
@@ -97,7 +95,10 @@ def test_a_failing_loss_site_blocks_the_write(
         seconds=0.1,
         reason="cross_entropy gets probabilities, not logits",
     )
-    monkeypatch.setattr(verify, "verify_planned", lambda *_: [loss_site])
+    model_passes = _verdict("pass")
+    monkeypatch.setattr(
+        verify, "verify_planned", lambda targets, *_: [*model_passes(targets), loss_site]
+    )
     options = RunOptions(
         paths=[Path(".")],
         default_select=MIGRATE_DEFAULT,

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 # child process imports this package on its way to `migrate.verify.child` and needs neither.
 
 __all__ = [
+    "Trees",
     "VerifyError",
     "VerifyResult",
     "VerifySettings",
@@ -57,7 +58,7 @@ __all__ = [
     "settings_from_config",
     "start_early",
     "verify_against",
-    "verify_functions",
+    "verify_change",
     "verify_models",
     "verify_planned",
     "verify_run",
@@ -167,24 +168,202 @@ def cancel_early() -> None:
     cancel()
 
 
-def verify_models(targets: list[VerifyTarget], settings: VerifySettings) -> list[VerifyResult]:
+@dataclass(frozen=True)
+class Trees:
+    """Private copies of the project before and after the change. User code runs only here:
+    each copy is a check's working directory and import root, so the original and the
+    migrated modules never meet and nothing is written into the project."""
+
+    top: Path  # the project folder both copies reproduce
+    original: Path
+    migrated: Path
+
+    def relative(self, file: Path) -> str | None:
+        resolved = file.resolve()
+        return (
+            resolved.relative_to(self.top).as_posix() if resolved.is_relative_to(self.top) else None
+        )
+
+
+def verify_models(
+    targets: list[VerifyTarget], settings: VerifySettings, trees: Trees | None = None
+) -> list[VerifyResult]:
     """Check each rewritten model against its original; one result per target, in order.
 
     `pass` means the declared relation holds on every batch, old checkpoints load, and, for
     sigmoid / softmax relations, the inference path agrees (see the module docstring); the
     notes carry the precision, the input used and those figures. `fail` is the rewrite's
     fault, `skip` means the original could not be run (the reason says why and what to
-    configure). Uses the child from `start_early()` when there is one.
+    configure). Without `trees`, copies of `settings.project_root` are made, with each
+    target's original and rewritten text in place. Uses the child from `start_early()`.
     """
+    return verify_change(targets, [], settings, trees)
+
+
+def verify_planned(
+    targets: list[VerifyTarget],
+    changed: list[tuple[Path, str, str]],
+    project_root: Path,
+    settings: VerifySettings,
+) -> list[VerifyResult]:
+    """`migrate`'s check before it writes: the models it rewrote (`targets`) and the loss
+    sites and readers in the files it changes (`changed`: file, original text, planned text),
+    on a copy of the project as it is on disk and a copy with the planned files."""
+    return verify_change(targets, changed, replace(settings, project_root=project_root))
+
+
+def verify_change(
+    targets: list[VerifyTarget],
+    changed: Sequence[tuple[Path, str | None, str]],
+    settings: VerifySettings,
+    trees: Trees | None = None,
+) -> list[VerifyResult]:
+    """Models, then loss sites and readers, on `trees` (made from `settings.project_root`
+    and the texts in `targets` and `changed` when not given)."""
+    import tempfile
+
     for target in targets:
         if target.relation not in RELATIONS:
             raise ValueError(
                 f"unknown relation {target.relation!r} for {target.class_name}; "
                 f"expected one of {', '.join(RELATIONS)}"
             )
-    tasks: list[Task] = [_model_task(target) for target in targets]
-    labels = [f"{target.display_file}:{target.class_name}" for target in targets]
-    return _run(tasks, labels, ["model"] * len(targets), settings)
+    if trees is None:
+        groups = _one_text_per_file(targets)
+        if len(groups) > 1:
+            # Targets that disagree on a file's rewritten text (variants of one model) cannot
+            # share a tree: each group gets its own copies; the results keep the given order.
+            found: dict[int, VerifyResult] = {}
+            functions: list[VerifyResult] = []
+            for number, group in enumerate(groups):
+                results = verify_change(group, changed if number == 0 else [], settings)
+                for target, result in zip(group, results, strict=False):
+                    found[id(target)] = result
+                functions += results[len(group) :]
+            return [found[id(target)] for target in targets] + functions
+        texts = [(t.file, t.original_source, t.rewritten_source) for t in targets]
+        texts += [(file, old, new) for file, old, new in changed if old is not None]
+        if not texts:
+            return []
+        with tempfile.TemporaryDirectory(prefix="ml2mc-trees-") as work:
+            made = _planned_trees(settings.project_root, texts, Path(work))
+            return _verify_on_trees(targets, changed, settings, made, Path(work))
+    with tempfile.TemporaryDirectory(prefix="ml2mc-scratch-") as work:
+        return _verify_on_trees(targets, changed, settings, trees, Path(work))
+
+
+def _one_text_per_file(targets: list[VerifyTarget]) -> list[list[VerifyTarget]]:
+    groups: list[tuple[dict[Path, str], list[VerifyTarget]]] = []
+    for target in targets:
+        file = target.file.resolve()
+        for texts, members in groups:
+            if texts.get(file, target.rewritten_source) == target.rewritten_source:
+                texts[file] = target.rewritten_source
+                members.append(target)
+                break
+        else:
+            groups.append(({file: target.rewritten_source}, [target]))
+    return [members for _, members in groups]
+
+
+def _planned_trees(project_root: Path, texts: list[tuple[Path, str, str]], work: Path) -> Trees:
+    from migrate.verify._runtime import copy_working_tree
+
+    top = project_root.resolve()
+    trees = Trees(top, work / "original", work / "migrated")
+    copy_working_tree(top, trees.original)
+    copy_working_tree(top, trees.migrated)
+    for file, original, planned in texts:
+        relative = trees.relative(file)
+        if relative is None:
+            continue
+        for tree, text in ((trees.original, original), (trees.migrated, planned)):
+            destination = tree / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text, encoding="utf-8")
+    return trees
+
+
+def _verify_on_trees(
+    targets: list[VerifyTarget],
+    changed: Sequence[tuple[Path, str | None, str]],
+    settings: VerifySettings,
+    trees: Trees,
+    work: Path,
+) -> list[VerifyResult]:
+    from migrate.verify._against import display_path
+    from migrate.verify._calls import build_tasks, judge_run, select_functions
+    from migrate.verify._runner import run_tasks
+
+    message = _settings_message(settings)
+    results: list[VerifyResult | None] = []
+    model_tasks: list[Task] = []
+    for target in targets:
+        relative = trees.relative(target.file)
+        if relative is None:
+            results.append(_outside(target, trees.top))
+            continue
+        results.append(None)
+        model_tasks.append(_model_task(target, trees, relative))
+    relative_changes = [
+        (relative, old, new)
+        for file, old, new in changed
+        if (relative := trees.relative(file)) is not None
+    ]
+    sites = select_functions(relative_changes)
+    scratch = work / "scratch"
+    scratch.mkdir(exist_ok=True)
+    runnable = [site for site in sites if site.parameters > 0]
+    # The models and the original tree's functions share the first child (torch is imported
+    # once); the migrated tree's functions run in a second one, after the first has left its
+    # weights and choices in `scratch`.
+    first = run_tasks(
+        model_tasks + build_tasks(runnable, trees.original, "original", scratch),
+        message,
+        settings.timeout_seconds,
+    )
+    second = run_tasks(
+        build_tasks(runnable, trees.migrated, "migrated", scratch),
+        message,
+        settings.timeout_seconds,
+    )
+    model_reports = iter(first[: len(model_tasks)])
+    for index, target in enumerate(targets):
+        if results[index] is None:
+            label = f"{target.display_file}:{target.class_name}"
+            results[index] = _result(label, "model", next(model_reports))
+    prefix = display_path(trees.top / "x")[: -len("x")]
+    verdicts = judge_run(sites, runnable, first[len(model_tasks) :], second)
+    functions = [
+        VerifyResult(
+            target=prefix + verdict.target,
+            kind=verdict.kind,
+            status=verdict.status,
+            relation=_CALL_RELATIONS.get(verdict.kind) if verdict.status != "skip" else None,
+            max_abs_error=None,
+            max_rel_error=None,
+            batches=1 if verdict.status != "skip" else 0,
+            seconds=verdict.seconds,
+            reason=verdict.reason,
+            notes=verdict.notes,
+        )
+        for verdict in verdicts
+    ]
+    return [result for result in results if result is not None] + functions
+
+
+def _outside(target: VerifyTarget, top: Path) -> VerifyResult:
+    return VerifyResult(
+        target=f"{target.display_file}:{target.class_name}",
+        kind="model",
+        status="skip",
+        relation=None,
+        max_abs_error=None,
+        max_rel_error=None,
+        batches=0,
+        seconds=0.0,
+        reason=f"{target.file} is outside the project folder {top} that verification copies",
+    )
 
 
 def verify_run(
@@ -241,7 +420,9 @@ def verify_against(
     repo_root: Path,
     changed: list[ChangedFile] | None = None,
 ) -> list[VerifyResult]:
-    """Verify every model class that differs between git `ref` and the working tree.
+    """Verify what differs between git `ref` and the working tree: every changed model class,
+    and the loss sites and readers of the changed files, on an export of `ref` and a copy of
+    the working tree.
 
     `files` limits the search (files or directories; empty means the whole repository);
     `changed` is `changed_since(files, ref, repo_root)` when the caller has it already. No
@@ -249,7 +430,15 @@ def verify_against(
     relation "unknown", and with the probability check armed when any changed file mentions
     cross-entropy.
     """
-    from migrate.verify._against import changed_models, display_path, mentions_cross_entropy
+    import tempfile
+
+    from migrate.verify._against import (
+        GitError,
+        changed_models,
+        display_path,
+        mentions_cross_entropy,
+    )
+    from migrate.verify._runtime import prepare_trees
 
     if changed is None:
         changed = changed_since(files, ref, repo_root)
@@ -276,106 +465,21 @@ def verify_against(
                     feeds_loss="cross_entropy" if feeds_loss else None,
                 )
             )
-    results = problems + verify_models(targets, settings)
     sources = [
         (item.file, item.original_source, item.new_source)
         for item in changed
         if item.problem is None and item.new_source is not None
     ]
-    return results + verify_functions(sources, ref, settings, repo_root)
-
-
-def verify_functions(
-    changed: list[tuple[Path, str | None, str]],
-    ref: str,
-    settings: VerifySettings,
-    repo_root: Path,
-) -> list[VerifyResult]:
-    """Run the loss sites and readers of the changed files (`_calls`) on an export of `ref`
-    and on a copy of the working tree, each in its own child process."""
-    from migrate.verify._runtime import prepare_trees
-
-    def trees(work: Path) -> tuple[Path, Path]:
-        return prepare_trees(repo_root.resolve(), ref, work)
-
-    return _verify_sites(changed, repo_root.resolve(), trees, settings)
-
-
-def verify_planned(
-    changed: list[tuple[Path, str, str]], project_root: Path, settings: VerifySettings
-) -> list[VerifyResult]:
-    """`migrate`'s check of the functions it rewrote: the original tree is a copy of the
-    project as it is on disk, the migrated tree the same copy with the planned files."""
-    from migrate.verify._runtime import copy_working_tree
-
-    top = project_root.resolve()
-
-    def trees(work: Path) -> tuple[Path, Path]:
-        original, migrated = work / "original", work / "migrated"
-        copy_working_tree(top, original)
-        copy_working_tree(top, migrated)
-        for file, _, planned in changed:
-            destination = migrated / file.resolve().relative_to(top)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_text(planned, encoding="utf-8")
-        return original, migrated
-
-    inside = [item for item in changed if item[0].resolve().is_relative_to(top)]
-    return _verify_sites(
-        [(file, original, planned) for file, original, planned in inside], top, trees, settings
-    )
-
-
-def _verify_sites(
-    changed: list[tuple[Path, str | None, str]],
-    top: Path,
-    make_trees: Callable[[Path], tuple[Path, Path]],
-    settings: VerifySettings,
-) -> list[VerifyResult]:
-    import tempfile
-
-    from migrate.verify._against import GitError, display_path
-    from migrate.verify._calls import select_functions, verify_calls
-
-    relative = [
-        (file.resolve().relative_to(top).as_posix(), original, new)
-        for file, original, new in changed
-        if file.resolve().is_relative_to(top)
-    ]
-    sites = select_functions(relative)
-    if not sites:
-        return []
-    prefix = display_path(top / "x")[: -len("x")]
-    with tempfile.TemporaryDirectory(prefix="ml2mc-calls-") as work:
+    if not targets and not sources:
+        return problems
+    top = repo_root.resolve()
+    with tempfile.TemporaryDirectory(prefix="ml2mc-against-") as work:
         try:
-            original_tree, migrated_tree = make_trees(Path(work))
+            original, migrated = prepare_trees(top, ref, Path(work))
         except GitError as error:
             raise VerifyError(str(error)) from error
-        scratch = Path(work) / "scratch"
-        scratch.mkdir()
-        verdicts = verify_calls(
-            sites,
-            original_tree,
-            migrated_tree,
-            scratch,
-            _settings_message(settings),
-            settings.timeout_seconds,
-        )
-    return [
-        VerifyResult(
-            target=prefix + verdict.target,
-            kind=verdict.kind,
-            status=verdict.status,
-            relation=_CALL_RELATIONS.get(verdict.kind) if verdict.status != "skip" else None,
-            max_abs_error=None,
-            max_rel_error=None,
-            batches=1 if verdict.status != "skip" else 0,
-            seconds=verdict.seconds,
-            reason=verdict.reason,
-            notes=verdict.notes,
-        )
-        for verdict in verdicts
-    ]
+        trees = Trees(top, original, migrated)
+        return problems + verify_change(targets, sources, settings, trees)
 
 
 _CALL_RELATIONS = {
@@ -406,15 +510,16 @@ def _json_number(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _model_task(target: VerifyTarget) -> ModelTask:
+def _model_task(target: VerifyTarget, trees: Trees, relative: str) -> ModelTask:
     return ModelTask(
         kind="model",
         target=f"{target.display_file}:{target.class_name}",
         file=str(target.file.resolve()),
         display_file=target.display_file,
         class_name=target.class_name,
-        original_source=target.original_source,
-        rewritten_source=target.rewritten_source,
+        original_tree=str(trees.original),
+        migrated_tree=str(trees.migrated),
+        tree_file=relative,
         relation=target.relation,
         dim=target.dim,
         output_key=target.output_key,
@@ -431,18 +536,6 @@ def _settings_message(settings: VerifySettings) -> SettingsMessage:
         build_hook=settings.build_hook,
         inputs_hook=settings.inputs_hook,
     )
-
-
-def _run(
-    tasks: list[Task], labels: list[str], kinds: list[str], settings: VerifySettings
-) -> list[VerifyResult]:
-    from migrate.verify._runner import run_tasks
-
-    reports = run_tasks(tasks, _settings_message(settings), settings.timeout_seconds)
-    return [
-        _result(label, kind, report)
-        for label, kind, report in zip(labels, kinds, reports, strict=True)
-    ]
 
 
 def _result(label: str, kind: str, report: TaskReport) -> VerifyResult:

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import ast
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from migrate.verify._protocol import CallTask, CriterionSource, SettingsMessage, Task
+from migrate.verify._protocol import CallTask, CriterionSource, Task
+
+if TYPE_CHECKING:
+    from migrate.verify._runner import TaskReport
 
 # A function worth running mentions one of these.
 READS_SCORES = re.compile(
@@ -257,18 +259,14 @@ class CallVerdict:
     seconds: float
 
 
-def verify_calls(
+def judge_run(
     sites: list[CallSite],
-    original_tree: Path,
-    migrated_tree: Path,
-    scratch: Path,
-    settings: SettingsMessage,
-    timeout_seconds: float,
+    runnable: list[CallSite],
+    original_reports: list[TaskReport],
+    migrated_reports: list[TaskReport],
 ) -> list[CallVerdict]:
-    """Run each function in the original tree, then in the migrated one; judge each pair."""
-    from migrate.verify._runner import run_tasks
-
-    runnable = [site for site in sites if site.parameters > 0]
+    """One verdict per site, in order: the runnable ones from both trees' reports, the others
+    (no parameters: script entry points) not verified."""
     verdicts: dict[CallSite, CallVerdict] = {}
     for site in sites:
         if site.parameters == 0:
@@ -280,14 +278,6 @@ def verify_calls(
                 (),
                 0.0,
             )
-    started = time.monotonic()
-    original_reports = run_tasks(
-        build_tasks(runnable, original_tree, "original", scratch), settings, timeout_seconds
-    )
-    migrated_reports = run_tasks(
-        build_tasks(runnable, migrated_tree, "migrated", scratch), settings, timeout_seconds
-    )
-    del started
     for site, before, after in zip(runnable, original_reports, migrated_reports, strict=True):
         verdicts[site] = judge_call(
             site.display,

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-# A rewrite renames nothing the user can see, but it needs a module name of its own so that
-# the original and the rewritten class can live side by side in one interpreter.
-REWRITTEN_SUFFIX = "__ml2mc_rewritten"
-
 Blame = Literal["original", "rewritten", "setup"]
 Status = Literal["pass", "fail", "skip"]
 
@@ -35,8 +31,11 @@ class ModelTask(TypedDict):
     file: str
     display_file: str
     class_name: str
-    original_source: str
-    rewritten_source: str
+    # Private copies of the project before and after the change, and the model's file inside
+    # them; `file` is where it lives in the project (for [tool.ml2mc.verify] keys).
+    original_tree: str
+    migrated_tree: str
+    tree_file: str
     relation: str
     dim: int
     output_key: str | int | None

@@ -1,11 +1,10 @@
-"""Import the original and the rewritten source side by side, and clean up afterwards."""
+"""Import user code from a tree's copy, and clean up afterwards (`Sandbox`)."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.machinery
 import importlib.util
-import linecache
 import os
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ from types import ModuleType, TracebackType
 
 import torch
 
-from migrate.verify._protocol import REWRITTEN_SUFFIX
 from migrate.verify.child.common import LIBRARY_DIRS
 
 
@@ -33,63 +31,6 @@ def module_identity(file: Path) -> tuple[str, str, Path]:
     name = ".".join(parts)
     package = name if file.name == "__init__.py" else name.rpartition(".")[0]
     return name, package, directory
-
-
-def load_original(file: Path, source: str) -> ModuleType:
-    """Execute `source` as the module that `file` is, under its real name.
-
-    The text, not the file, is executed: with `--against REF` the file on disk is already the
-    new version, and the original exists only as text from git.
-    """
-    name, package, _ = module_identity(file)
-    parent, _, last = name.rpartition(".")
-    if parent:
-        # Import the enclosing package the normal way first, as Python would, so its
-        # `__init__` runs before the module and can itself import siblings.
-        importlib.import_module(parent)
-    on_disk = _read(file)
-    filename = str(file) if on_disk == source else f"{file} [original]"
-    module = _execute(name, package, source, filename, file)
-    if parent:
-        setattr(sys.modules[parent], last, module)
-    return module
-
-
-def load_rewritten(file: Path, source: str) -> ModuleType:
-    """Execute the rewritten text as a sibling module of the original: a distinct name, the
-    same package, so `from .layers import Head` resolves exactly as in the original."""
-    name, package, _ = module_identity(file)
-    return _execute(name + REWRITTEN_SUFFIX, package, source, f"{file} [rewritten]", file)
-
-
-def _read(file: Path) -> str | None:
-    try:
-        return importlib.util.decode_source(file.read_bytes())
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        return None
-
-
-def _execute(name: str, package: str, source: str, filename: str, file: Path) -> ModuleType:
-    module = ModuleType(name)
-    # A tagged filename ("model.py [rewritten]") still has the real directory as its dirname,
-    # so code that finds data files through __file__ keeps working, while inspect and
-    # torch.jit read the right text from linecache instead of the file on disk.
-    module.__file__ = filename
-    module.__package__ = package
-    is_package = file.name == "__init__.py" and not name.endswith(REWRITTEN_SUFFIX)
-    spec = importlib.machinery.ModuleSpec(name, loader=None, origin=filename, is_package=is_package)
-    if is_package:
-        module.__path__ = [str(file.parent)]
-        spec.submodule_search_locations = [str(file.parent)]
-    module.__spec__ = spec
-    if filename != str(file):
-        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    # Registered before execution, as the import system does: dataclasses, typing and pickle
-    # look the module up by name while its body runs.
-    sys.modules[name] = module
-    code = compile(source, filename, "exec", dont_inherit=True)
-    exec(code, module.__dict__)
-    return module
 
 
 def resolve_reference(reference: str, overrides: dict[str, ModuleType]) -> object:
@@ -144,7 +85,7 @@ class Sandbox:
         importlib.invalidate_caches()
 
     def _is_user_module(self, name: str, module: ModuleType | None) -> bool:
-        if name.endswith(REWRITTEN_SUFFIX) or module is None:
+        if module is None:
             return True
         locations = list(getattr(module, "__path__", []) or [])
         file = getattr(module, "__file__", None)

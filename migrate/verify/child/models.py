@@ -1,19 +1,23 @@
 """Check that a rewritten model computes what the original did, up to a declared relation.
 
-The steps, in order (`_ModelCheck.run`): import both versions side by side, build both the
-same way, load the original's state_dict into the rewritten model (strict), pick an input that
-both accept (float64 first, float32 as a fallback), run the same seeded batches through both,
-and compare. The comparison proves the relation (`orig = sigmoid(new)`...), then, where a
-sigmoid or softmax was removed, the rewritten inference path on the same outputs: the
-probabilities the migrated code computes, `softmax(new, dim)`, sum to 1 per row (1e-9 in
-float64) and `argmax(softmax(new)) = argmax(new) = argmax(orig)` on every row; fewer than all
-rows agreeing fails. A passing model whose output feeds CrossEntropyLoss gets a note with the
-double-softmax loss floor and best probability, measured for its number of classes.
+The steps, in order (`_ModelCheck.run`): in a sandbox on the original tree's copy (its own
+sys.path, sys.modules and working directory), import the original, build it, pick an input it
+accepts and run the seeded batches (float64, and float32 as a fallback); then, in a second
+sandbox on the migrated tree's copy (nothing of the first is left in sys.modules), build the
+rewritten model the same way, load the original's state_dict (strict) and run the same batches;
+then compare. Old and new modules never meet, and user code only ever writes into the copies.
+The comparison proves the relation (`orig = sigmoid(new)`...), then, where a sigmoid or softmax
+was removed, the rewritten inference path on the same outputs: the probabilities the migrated
+code computes, `softmax(new, dim)`, sum to 1 per row (1e-9 in float64) and
+`argmax(softmax(new)) = argmax(new) = argmax(orig)` on every row; fewer than all rows agreeing
+fails. A passing model whose output feeds CrossEntropyLoss gets a note with the double-softmax
+loss floor and best probability, measured for its number of classes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import random
 import sys
@@ -25,7 +29,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
-from migrate.verify._protocol import ModelTask, SettingsMessage, Status
+from migrate.verify._protocol import Blame, ModelTask, SettingsMessage, Status
 from migrate.verify.child.common import (
     FLOAT32,
     FLOAT64,
@@ -40,13 +44,7 @@ from migrate.verify.child.common import (
     double_softmax_note,
     needs_cuda,
 )
-from migrate.verify.child.loading import (
-    Sandbox,
-    load_original,
-    load_rewritten,
-    module_identity,
-    resolve_reference,
-)
+from migrate.verify.child.loading import Sandbox, module_identity, resolve_reference
 
 BATCH_SIZE = 8
 SEQUENCE_LENGTH = 16
@@ -107,6 +105,20 @@ INFERENCE_RELATIONS = ("sigmoid", "softmax", "log_softmax", LOG_SOFTMAX_OF_LOGIT
 
 
 @dataclass(frozen=True)
+class _OriginalRun:
+    """The original model's batches and outputs in one precision."""
+
+    plan: InputPlan
+    precision: Precision
+    batches: list[Arguments]
+    outputs: list[object]
+
+
+def _blame(which: str) -> Blame:
+    return "original" if which == "original" else "rewritten"
+
+
+@dataclass(frozen=True)
 class Fit:
     holds: bool
     max_abs: float
@@ -133,7 +145,11 @@ class _ModelCheck:
         self.seed = int(settings["seed"])
         self.file = Path(task["file"])
         self.name = task["class_name"]
-        self.module_name, self.package, self.search_root = module_identity(self.file)
+        self.trees = {
+            "original": Path(task["original_tree"]),
+            "rewritten": Path(task["migrated_tree"]),
+        }
+        self.module_name, _, _ = module_identity(self.trees["original"] / task["tree_file"])
         self.project_root = Path(settings["project_root"])
         self.notes: list[str] = []
         self.batches_run = 0
@@ -143,37 +159,41 @@ class _ModelCheck:
     # -- the steps, in order --------------------------------------------------------------
 
     def run(self) -> Verdict:
-        roots = [self.search_root, self.project_root]
-        with Sandbox(roots, self.project_root):
-            original_module, rewritten_module = self._load()
+        with self._sandbox("original"):
+            original_module = self._import("original")
             original_class = self._model_class(original_module, "original")
-            rewritten_class = self._model_class(rewritten_module, "rewritten")
-            original = self._build("original", original_class, original_module, original_module)
-            rewritten = self._build("rewritten", rewritten_class, rewritten_module, original_module)
-            self._load_state(original, rewritten)
+            original = self._build("original", original_class)
             original.eval()
+            runs = self._original_runs(original, original_module)
+            state = {key: value.detach().clone() for key, value in original.state_dict().items()}
+        with self._sandbox("rewritten"):
+            rewritten_module = self._import("rewritten")
+            rewritten_class = self._model_class(rewritten_module, "rewritten")
+            rewritten = self._build("rewritten", rewritten_class)
+            self._load_state(state, rewritten)
             rewritten.eval()
-            plan, precision = self._choose_input(original, rewritten, original_module)
-            originals, rewrittens = self._run_batches(original, rewritten, plan, precision)
-            return self._compare(originals, rewrittens, precision)
+            precision, originals, rewrittens = self._rewritten_runs(rewritten, runs)
+        return self._compare(originals, rewrittens, precision)
 
-    def _load(self) -> tuple[ModuleType, ModuleType]:
-        self.phase(f"importing the original {self.module_name}", "original")
+    def _sandbox(self, which: str) -> Sandbox:
+        tree = self.trees[which]
+        _, _, search_root = module_identity(tree / self.task["tree_file"])
+        return Sandbox([search_root, tree], tree)
+
+    def _import(self, which: str) -> ModuleType:
+        self.phase(f"importing the {which} {self.module_name}", _blame(which))
         try:
-            original = load_original(self.file, self.task["original_source"])
+            return importlib.import_module(self.module_name)
         except USER_ERRORS as error:
-            raise CheckFailed(
-                "skip", f"importing the original {self.module_name} failed: {describe_error(error)}"
-            ) from error
-        self.phase(f"importing the rewritten {self.module_name}", "rewritten")
-        try:
-            rewritten = load_rewritten(self.file, self.task["rewritten_source"])
-        except USER_ERRORS as error:
+            if which == "original":
+                raise CheckFailed(
+                    "skip",
+                    f"importing the original {self.module_name} failed: {describe_error(error)}",
+                ) from error
             raise CheckFailed(
                 "fail",
                 f"the rewritten {self.module_name} does not import: {describe_error(error)}",
             ) from error
-        return original, rewritten
 
     def _model_class(self, module: ModuleType, which: str) -> type[nn.Module]:
         value = getattr(module, self.name, None)
@@ -200,13 +220,7 @@ class _ModelCheck:
                 return key, spec
         return keys[0], None
 
-    def _build(
-        self,
-        which: str,
-        model_class: type[nn.Module],
-        module: ModuleType,
-        original_module: ModuleType,
-    ) -> nn.Module:
+    def _build(self, which: str, model_class: type[nn.Module]) -> nn.Module:
         key, spec = self._spec()
         spec = spec or {}
         args = list(_as_list(spec.get("args")))
@@ -230,9 +244,8 @@ class _ModelCheck:
             if factory_reference is None:
                 model: object = model_class(*args, **kwargs)
             else:
-                model = self._call_factory(
-                    str(factory_reference), which, module, original_module, args, kwargs
-                )
+                # Resolved in this tree, so it builds this tree's version of the class.
+                model = _call(resolve_reference(str(factory_reference), {}), args, kwargs)
         except CheckFailed:
             raise
         except USER_ERRORS as error:
@@ -262,46 +275,10 @@ class _ModelCheck:
             )
         return model
 
-    def _call_factory(
-        self,
-        reference: str,
-        which: str,
-        module: ModuleType,
-        original_module: ModuleType,
-        args: list[object],
-        kwargs: dict[str, object],
-    ) -> object:
-        factory_module = reference.partition(":")[0]
-        if which == "original" or factory_module == self.module_name:
-            # A factory next to the class is executed in each version of the module, so it
-            # builds that version's class by itself.
-            factory = resolve_reference(reference, {self.module_name: module})
-            return _call(factory, args, kwargs)
-        # A factory elsewhere imported the original class by name; point those names at the
-        # rewritten class (or module) for the duration of the call.
-        factory = resolve_reference(reference, {self.module_name: original_module})
-        namespace = getattr(factory, "__globals__", None)
-        original_class = getattr(original_module, self.name)
-        replaced: dict[str, object] = {}
-        if isinstance(namespace, dict):
-            for name, value in list(namespace.items()):
-                if value is original_class:
-                    replaced[name] = value
-                    namespace[name] = getattr(module, self.name)
-                elif value is original_module:
-                    replaced[name] = value
-                    namespace[name] = module
-        try:
-            return _call(factory, args, kwargs)
-        finally:
-            if isinstance(namespace, dict):
-                namespace.update(replaced)
-
-    def _load_state(self, original: nn.Module, rewritten: nn.Module) -> None:
+    def _load_state(self, original_state: dict[str, torch.Tensor], rewritten: nn.Module) -> None:
         self.phase(
             f"loading the original {self.name}'s state_dict into the rewritten one", "rewritten"
         )
-        original_state = original.state_dict()
         rewritten_state = rewritten.state_dict()
         missing = [key for key in rewritten_state if key not in original_state]
         unexpected = [key for key in original_state if key not in rewritten_state]
@@ -327,6 +304,9 @@ class _ModelCheck:
         _, spec = self._spec()
         if spec and "input" in spec:
             return [self._callable_plan(str(spec["input"]), original_module)]
+        hook = self.settings.get("inputs_hook")
+        if hook:
+            return [self._callable_plan(str(hook), original_module)]
         if spec and "shape" in spec:
             return [self._shape_plan(spec, model)]
         return _inferred_plans(model, self.seed)
@@ -371,9 +351,11 @@ class _ModelCheck:
             _integer_maker(shape, low, _as_int(high), requested, seed),
         )
 
-    def _choose_input(
-        self, original: nn.Module, rewritten: nn.Module, original_module: ModuleType
-    ) -> tuple[InputPlan, Precision]:
+    def _original_runs(
+        self, original: nn.Module, original_module: ModuleType
+    ) -> list[_OriginalRun]:
+        """The original's batches and outputs, float64 first and float32 as a fallback; the
+        first plan (inferred or configured input) the original accepts is used."""
         plans = self._input_plans(original, original_module)
         if not plans:
             key, _ = self._spec()
@@ -384,80 +366,72 @@ class _ModelCheck:
                 f'"{key}" = {{ shape = [8, ...], dtype = "float32" }} or '
                 f'{{ input = "{self.module_name}:sample_batch" }}',
             )
-        original_errors: list[str] = []
-        rewritten_error: str | None = None
+        errors: list[str] = []
+        runs: list[_OriginalRun] = []
+        total = int(self.settings["batches"])
         for precision in (FLOAT64, FLOAT32):
             original.to(precision.dtype)
-            rewritten.to(precision.dtype)
             for plan in plans:
                 where = f"on input {plan.description}"
                 self.phase(f"running the original {self.name} {where}", "original")
+                batches = [plan.make(batch, precision.dtype) for batch in range(total)]
                 try:
-                    _forward(original, plan, 0, precision.dtype, self.seed)
+                    outputs = [
+                        _forward(original, batch, index, self.seed)
+                        for index, batch in enumerate(batches)
+                    ]
                 except USER_ERRORS as error:
                     self._stop_if_cuda(error)
-                    original_errors.append(f"{describe_error(error)} {where}")
+                    errors.append(f"{describe_error(error)} {where}")
                     continue
-                self.phase(f"running the rewritten {self.name} {where}", "rewritten")
-                try:
-                    _forward(rewritten, plan, 0, precision.dtype, self.seed)
-                except USER_ERRORS as error:
-                    self._stop_if_cuda(error)
-                    rewritten_error = rewritten_error or (
-                        f"the rewritten {self.name} raised {describe_error(error)} {where} "
-                        f"({_dtype_name(precision)}), which the original accepts"
-                    )
-                    break
-                if precision is not FLOAT64:
-                    # Whichever model failed in float64 explains the fallback.
-                    problem = original_errors[0] if original_errors else rewritten_error
-                    self.notes.append(f"float64 run failed ({problem}); fell back to float32")
-                self.notes.append(f"input: {plan.description}")
-                return plan, precision
-        if rewritten_error is not None:
-            raise CheckFailed("fail", rewritten_error)
-        # Errors are listed float64 first; the first one is the most informative.
+                runs.append(_OriginalRun(plan, precision, batches, outputs))
+                break
+        if runs:
+            if runs[0].precision is not FLOAT64:
+                self.notes.append(f"float64 run failed ({errors[0]}); fell back to float32")
+            return runs
         if len(plans) == 1:
-            raise CheckFailed("skip", f"the original {self.name} raised {original_errors[0]}")
+            raise CheckFailed("skip", f"the original {self.name} raised {errors[0]}")
         tried = "; ".join(plan.description for plan in plans)
         raise CheckFailed(
             "skip",
             f"the original {self.name} did not run on any inferred input (tried {tried}); "
-            f"first error: {original_errors[0]}",
+            f"first error: {errors[0]}",
         )
+
+    def _rewritten_runs(
+        self, rewritten: nn.Module, runs: list[_OriginalRun]
+    ) -> tuple[Precision, list[object], list[object]]:
+        """The rewritten model on exactly the original's batches, in the original's precision
+        (float64 when both run in it)."""
+        first_error: str | None = None
+        for run in runs:
+            rewritten.to(run.precision.dtype)
+            where = f"on input {run.plan.description}"
+            self.phase(f"running the rewritten {self.name} {where}", "rewritten")
+            outputs: list[object] = []
+            try:
+                for index, batch in enumerate(run.batches):
+                    outputs.append(_forward(rewritten, batch, index, self.seed))
+                    self.batches_run = index + 1
+            except USER_ERRORS as error:
+                self._stop_if_cuda(error)
+                first_error = first_error or (
+                    f"the rewritten {self.name} raised {describe_error(error)} {where} "
+                    f"({_dtype_name(run.precision)}), which the original accepts"
+                )
+                continue
+            if run is not runs[0]:
+                self.notes.append(f"float64 run failed ({first_error}); fell back to float32")
+            self.notes.append(f"input: {run.plan.description}")
+            return run.precision, run.outputs, outputs
+        raise CheckFailed("fail", first_error or f"the rewritten {self.name} did not run")
 
     def _stop_if_cuda(self, error: BaseException) -> None:
         if needs_cuda(error):
             raise CheckFailed(
                 "skip", f"{self.name} needs CUDA, which this machine lacks: {describe_error(error)}"
             ) from error
-
-    def _run_batches(
-        self, original: nn.Module, rewritten: nn.Module, plan: InputPlan, precision: Precision
-    ) -> tuple[list[object], list[object]]:
-        originals: list[object] = []
-        rewrittens: list[object] = []
-        total = int(self.settings["batches"])
-        for batch in range(total):
-            where = f"batch {batch + 1}/{total}"
-            self.phase(f"running the original {self.name} ({where})", "original")
-            try:
-                originals.append(_forward(original, plan, batch, precision.dtype, self.seed))
-            except USER_ERRORS as error:
-                raise CheckFailed(
-                    "skip", f"the original {self.name} raised {describe_error(error)} on {where}"
-                ) from error
-            self.phase(f"running the rewritten {self.name} ({where})", "rewritten")
-            try:
-                rewrittens.append(_forward(rewritten, plan, batch, precision.dtype, self.seed))
-            except USER_ERRORS as error:
-                raise CheckFailed(
-                    "fail",
-                    f"the rewritten {self.name} raised {describe_error(error)} on {where}, "
-                    "where the original ran",
-                ) from error
-            self.batches_run = batch + 1
-        return originals, rewrittens
 
     # -- comparing outputs ----------------------------------------------------------------
 
@@ -1084,10 +1058,8 @@ def _as_dict(value: object) -> dict[str, object]:
     raise CheckFailed("skip", f"expected a table in [tool.ml2mc.verify], got {value!r}")
 
 
-def _forward(
-    model: nn.Module, plan: InputPlan, batch: int, dtype: torch.dtype, seed: int
-) -> object:
-    args, kwargs = plan.make(batch, dtype)
+def _forward(model: nn.Module, arguments: Arguments, batch: int, seed: int) -> object:
+    args, kwargs = arguments
     # Both models see the same random state, so randomness inside forward cancels out.
     _seed_everything(seed + 7919 * (batch + 1))
     with torch.no_grad():

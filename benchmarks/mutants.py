@@ -376,7 +376,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "verify-probabilities-into-cross-entropy-pass",
         "migrate/verify/_calls.py",
-        '    if name == "cross_entropy":\n        if kind in ("probabilities", "values in [0, 1]"):',
+        '    if name == "cross_entropy":\n'
+        '        if kind in ("probabilities", "values in [0, 1]"):',
         '    if name == "cross_entropy":\n        if kind in ("log-probabilities",):',
         "a training step that feeds softmax probabilities to cross_entropy passes the loss-site "
         "check (the double softmax that motivated ml2mc)",
@@ -391,7 +392,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "verify-unrun-function-passes",
         "migrate/verify/_calls.py",
-        '        return verdict("skip", f"the original could not be run: {original[\'error\']}")',
+        '        return verdict("skip", f"the original could not be run: {problem}")',
         '        return verdict("pass", None)',
         "a loss site or reader that could not be run counts as verified",
     ),

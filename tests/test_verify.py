@@ -485,9 +485,7 @@ def test_against_a_migration_to_log_softmax_and_nll_passes(tmp_path: Path) -> No
 
 def test_against_naive_migration_fails(tmp_path: Path) -> None:
     repo = _migrated_repo(tmp_path, "after_naive")
-    result, loss_site = verify_against(
-        [repo / "tagger"], "HEAD", settings(project_root=repo), repo
-    )
+    result, loss_site = verify_against([repo / "tagger"], "HEAD", settings(project_root=repo), repo)
     # The training step itself shows the double softmax: cross_entropy gets probabilities.
     assert (loss_site.kind, loss_site.status) == ("loss site", "fail")
     assert str(loss_site.reason).startswith("cross_entropy gets probabilities, not logits")

@@ -297,14 +297,19 @@ def judge_call(
     def verdict(status: str, reason: str | None, notes: list[str] | None = None) -> CallVerdict:
         return CallVerdict(target, kind, status, reason, tuple(notes or ()), seconds)
 
-    if original.get("error"):
-        return verdict("skip", f"the original could not be run: {original['error']}")
+    if original.get("error") or original.get("cannot"):
+        problem = original.get("error") or original.get("cannot")
+        return verdict("skip", f"the original could not be run: {problem}")
     for key in ("weights", "build"):
         if migrated.get(key):
             return verdict("fail", str(migrated[key]))
     if migrated.get("error"):
         return verdict("fail", f"the migrated version {migrated['error']}; the original runs")
+    if migrated.get("cannot"):
+        return verdict("skip", f"the migrated version could not be run: {migrated['cannot']}")
     notes = [_ran(original, migrated)]
+    if original.get("missing"):
+        notes.append("new in the migrated tree: judged on its own run")
     problems: list[str] = []
     for loss in losses:
         problem = _loss_problem(loss)

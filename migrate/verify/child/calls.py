@@ -183,6 +183,11 @@ class CannotRun(Exception):
     """The function cannot be run here; the message says why (a "not verified" reason)."""
 
 
+class Broke(CannotRun):
+    """The tree's own code raised (an import, the function itself): in the migrated tree,
+    where the original ran, that is the migration's fault."""
+
+
 @dataclass
 class _Recorder:
     model: nn.Module | None = None
@@ -209,11 +214,14 @@ def check_call(task: CallTask, settings: SettingsMessage, phase: PhaseReporter) 
     try:
         with Sandbox([tree], tree):
             _CallRun(task, settings, phase, tree, scratch, facts).run()
-    except CannotRun as stop:
+    except Broke as stop:
         facts["error"] = str(stop)
+    except CannotRun as stop:
+        facts["cannot"] = str(stop)
     except USER_ERRORS as error:
         facts["error"] = f"raised {describe_error(error)}"
-    verdict = Verdict("pass" if "error" not in facts else "skip", facts.get("error"))
+    problem = facts.get("error") or facts.get("cannot")
+    verdict = Verdict("skip" if problem else "pass", problem)
     verdict.data = facts
     return verdict
 
@@ -250,8 +258,16 @@ class _CallRun:
         try:
             module = importlib.import_module(module_name)
         except USER_ERRORS as error:
-            raise CannotRun(f"importing {module_name} raised {describe_error(error)}") from error
-        function, owner = _resolve(module, self.task["qualname"])
+            raise Broke(f"importing {module_name} raised {describe_error(error)}") from error
+        try:
+            function, owner = _resolve(module, self.task["qualname"])
+        except CannotRun:
+            if not self.original:
+                raise
+            # New in the migrated tree: the original still builds the model and leaves its
+            # weights and choices, so the new function is judged on its own run.
+            function, owner = None, None
+            self.facts["missing"] = True
         model, model_reference = self._model(module, owner, choices)
         self.facts["model"] = model_reference
         weights = self.scratch / f"{self.task['key']}.weights.pt"
@@ -287,6 +303,9 @@ class _CallRun:
             torch.save(leaf.detach(), self.scratch / f"{self.task['key']}.output.pt")
         else:
             self._agreement(leaf, class_axis)
+        if function is None:
+            self._save_choices(model_reference, batch)
+            return
         # Each tree tries its own form first: multi-label code wants multi-hot rows, migrated
         # code class indices; one-hot rows of the same classes are valid for both.
         order = ["one-hot", "indices"] if self.original else ["indices", "one-hot"]
@@ -306,14 +325,14 @@ class _CallRun:
             self.facts["targets"] = form
             self._record(recorder, returned, leaf, class_axis, indices)
             if self.original:
-                self.choices_file.write_text(
-                    json.dumps(
-                        {"model": model_reference, "targets": form, "input": batch.description}
-                    )
-                )
+                self._save_choices(model_reference, batch)
             return
         assert last_error is not None
-        raise CannotRun(f"{self.task['qualname']} raised {describe_error(last_error)}")
+        raise Broke(f"{self.task['qualname']} raised {describe_error(last_error)}")
+
+    def _save_choices(self, model_reference: str, batch: _Batch) -> None:
+        choices = {"model": model_reference, "input": batch.description}
+        self.choices_file.write_text(json.dumps(choices), encoding="utf-8")
 
     def _earlier_choices(self) -> dict[str, Any]:
         if self.original:

@@ -3,7 +3,7 @@
 Which functions run: in each changed file, every function or method whose text changed, and
 every one that computes a loss or reads class scores (names a loss, a criterion, softmax,
 sigmoid, argmax, a probability or a threshold), except `__init__` and `forward` (the model
-check runs those). A function that takes no parameters is a script entry point: it is listed
+check runs those). A function that needs no arguments is a script entry point: it is listed
 as not verified (`--run` runs scripts).
 
 Each function runs in a child per tree (`child/calls.py`); this module only reads sources
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 # A function worth running mentions one of these.
 READS_SCORES = re.compile(
     r"softmax|sigmoid|argmax|cross_entropy|nll_loss|binary_cross_entropy|criterion|loss|"
-    r"predict|prob|logit|threshold|topk|[<>]=?\s*0?\.\d"
+    r"predict|prob|logit|threshold|topk|[<>]=?\s*0?\.\d",
+    re.IGNORECASE,
 )
 LOSS_CLASSES = frozenset(
     {"CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "MultiLabelSoftMarginLoss"}
@@ -46,8 +47,14 @@ LOSS_FUNCTIONS = frozenset(
 )
 FACTORY_NAMES = re.compile(r"^(build|create|make|get|new)_?(model|net|network|classifier)?$")
 CONFIG_CLASS = re.compile(r"(Config|Settings|Params|HParams|Hyperparameters|Options)\b")
+# Module-level config values: `CONFIG = {...}`, `HPARAMS = dict(...)`, `CFG = Config()`.
+CONFIG_VALUE = re.compile(r"^([A-Z_]*_)?(CONFIG|CFG|CONF|HPARAMS|HP|PARAMS|SETTINGS|DEFAULTS)$")
+CONFIG_VALUE_TEXT = re.compile(
+    r"^([A-Z_]*_)?(CONFIG|CFG|CONF|HPARAMS|HP|PARAMS|SETTINGS|DEFAULTS)\b", re.M
+)
 MODEL_BASES = re.compile(r"(^|\.)(Module|LightningModule)$")
 SKIPPED_METHODS = frozenset({"__init__", "forward"})
+ENTRY_POINTS = frozenset({"main", "cli", "run_cli", "app", "entrypoint", "entry_point"})
 MAX_FUNCTIONS = 24
 
 
@@ -56,7 +63,7 @@ class CallSite:
     file: str  # relative to the tree
     qualname: str
     line: int
-    parameters: int
+    parameters: int  # 0 for a script entry point (see `_required`)
 
     @property
     def display(self) -> str:
@@ -82,11 +89,24 @@ def select_functions(changed: list[tuple[str, str | None, str]]) -> list[CallSit
                 and (old is None or not READS_SCORES.search(old[1]))
             ):
                 continue
-            count = len(node.args.posonlyargs) + len(node.args.args) + len(node.args.kwonlyargs)
-            if "." in qualname:
-                count -= 1  # self
-            found.append(CallSite(relative, qualname, node.lineno, count))
+            found.append(CallSite(relative, qualname, node.lineno, _required(node, qualname)))
     return found[:MAX_FUNCTIONS]
+
+
+def _required(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> int:
+    """How many parameters the function may be given (`self` aside); 0 for a script entry
+    point, which would run a whole script: no parameters, or `main(argv=None)`-like ones.
+    `train(epochs=3)` is run, with its epochs and steps set to 1."""
+    positional = [*node.args.posonlyargs, *node.args.args]
+    names = [argument.arg for argument in (*positional, *node.args.kwonlyargs)]
+    if "." in qualname and positional:
+        names = names[1:]
+    required = len(positional) - len(node.args.defaults)
+    required += sum(default is None for default in node.args.kw_defaults)
+    entry = node.name in ENTRY_POINTS or any(name in ("argv", "args") for name in names)
+    if not names or (entry and required - ("." in qualname) <= 0):
+        return 0
+    return len(names)
 
 
 def _functions(source: str) -> dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
@@ -131,10 +151,9 @@ def model_candidates(tree: Path, function_file: str, sources: dict[str, str]) ->
                 factories[node.name] = f"{module}:{node.name}"
     own_source = sources.get(function_file, "")
     mentioned = set(re.findall(r"\b\w+\b", own_source))
-    ordered: list[str] = []
-    for name, reference in factories.items():
-        if name in mentioned:
-            ordered.append(reference)
+    ordered = [reference for name, reference in factories.items() if name in mentioned]
+    # A factory elsewhere (`train.build_model(cfg)`) still builds the model the project uses.
+    ordered += [reference for name, reference in factories.items() if name not in mentioned]
     top_level = [name for name in classes if name not in used_inside]
     for name in sorted(top_level, key=lambda item: item not in mentioned):
         ordered.append(classes[name])
@@ -145,11 +164,12 @@ def model_candidates(tree: Path, function_file: str, sources: dict[str, str]) ->
 
 
 def config_classes(tree: Path, function_file: str, sources: dict[str, str]) -> list[str]:
-    """The project's config classes ("module:Class"), those the function's file names first:
-    a model factory or a function that takes `cfg` gets one built with its defaults."""
+    """The project's config classes and module-level config values ("module:Name"), those the
+    function's file names first: a model factory or a function that takes `cfg` gets the
+    value, or an instance of the class built with its defaults."""
     found: list[str] = []
     for relative, source in sources.items():
-        if not CONFIG_CLASS.search(source):
+        if not CONFIG_CLASS.search(source) and not CONFIG_VALUE_TEXT.search(source):
             continue
         try:
             parsed = ast.parse(source)
@@ -159,6 +179,11 @@ def config_classes(tree: Path, function_file: str, sources: dict[str, str]) -> l
         for node in parsed.body:
             if isinstance(node, ast.ClassDef) and CONFIG_CLASS.search(node.name):
                 found.append(f"{module}:{node.name}")
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and CONFIG_VALUE.match(target.id):
+                        found.append(f"{module}:{target.id}")
     mentioned = set(re.findall(r"\b\w+\b", sources.get(function_file, "")))
     return sorted(found, key=lambda reference: reference.partition(":")[2] not in mentioned)
 
@@ -274,7 +299,7 @@ def judge_run(
                 site.display,
                 "function",
                 "skip",
-                "takes no parameters (a script entry point); `verify --run` runs scripts",
+                "needs no arguments (a script entry point); `verify --run` runs scripts",
                 (),
                 0.0,
             )
@@ -300,9 +325,8 @@ def judge_call(
     if original.get("error") or original.get("cannot"):
         problem = original.get("error") or original.get("cannot")
         return verdict("skip", f"the original could not be run: {problem}")
-    for key in ("weights", "build"):
-        if migrated.get(key):
-            return verdict("fail", str(migrated[key]))
+    if migrated.get("build"):
+        return verdict("fail", str(migrated["build"]))
     if migrated.get("error"):
         return verdict("fail", f"the migrated version {migrated['error']}; the original runs")
     if migrated.get("cannot"):
@@ -328,6 +352,19 @@ def judge_call(
         )
     if problems:
         return verdict("fail", problems[0], notes + problems[1:])
+    if migrated.get("weights"):
+        changed = migrated.get("classes_changed")
+        if migrated.get("same_keys") and isinstance(changed, list):
+            # The label set changed (a "none" class added, classes merged): a migration may do
+            # that on purpose, and then nothing can be compared on the original's weights.
+            return verdict(
+                "skip",
+                f"the migrated model has {changed[1]} classes where the original had "
+                f"{changed[0]}: the original's weights do not load, so nothing could be "
+                "compared (the migrated run on its own weights shows no problem)",
+                notes,
+            )
+        return verdict("fail", str(migrated["weights"]), notes)
     checked = (
         losses
         or migrated.get("thresholds")
@@ -439,10 +476,16 @@ def _argmax_problems(migrated: dict[str, Any]) -> list[str]:
 def _return_problems(original: dict[str, Any], migrated: dict[str, Any]) -> list[str]:
     problems = []
     before = {item["path"]: item for item in original.get("returns") or []}
+    squashed = migrated.get("output_kind") in ("values in [0, 1]", "probabilities")
     for item in migrated.get("returns") or []:
         relation = str(item.get("relation"))
         where = f"returns{item['path']}" if item["path"] else "returns"
-        if "not the class axis" in relation:
+        if squashed and relation.startswith(("softmax(", "log_softmax(")):
+            problems.append(
+                f"{where} {relation} where the model's output is already "
+                f"{migrated['output_kind']}: a softmax of probabilities, not of logits"
+            )
+        elif "not the class axis" in relation:
             problems.append(f"{where} {relation}")
         elif relation == "sigmoid(output)":
             problems.append(

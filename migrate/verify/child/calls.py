@@ -129,6 +129,10 @@ OUTPUT_NAMES = frozenset(
 BATCH_NAMES = frozenset({"batch", "minibatch", "mini_batch"})
 LOADER_NAMES = frozenset(
     {
+        "batch_iter",
+        "data_iter",
+        "train_iter",
+        "val_iter",
         "loader",
         "dataloader",
         "data_loader",
@@ -274,14 +278,19 @@ class _CallRun:
         if self.original:
             torch.save(model.state_dict(), weights)
         else:
+            saved = torch.load(weights)
+            self.facts["same_keys"] = set(saved) == set(model.state_dict())
             try:
-                model.load_state_dict(torch.load(weights), strict=True)
+                model.load_state_dict(saved, strict=True)
             except USER_ERRORS as error:
+                # A changed number of classes (a "none" class added) is a legitimate reason:
+                # the migrated run goes on with its own seeded weights, and the verdict can no
+                # longer be a pass.
                 self.facts["weights"] = (
                     f"the original {model_reference}'s weights do not load "
-                    f"(strict=True): {str(error).strip().splitlines()[0][:200]}"
+                    f"(strict=True): {str(error).strip().splitlines()[-1].strip()[:200]}"
                 )
-                return
+        start_state = {key: value.clone() for key, value in model.state_dict().items()}
         batch, output = self._baseline(model, choices)
         leaf = _classification_leaf(output)
         if leaf is None:
@@ -313,7 +322,7 @@ class _CallRun:
         for form in order:
             recorder = _Recorder(model=model)
             arguments = self._bind(function, owner, model, batch, forms[form], output)
-            model.load_state_dict(torch.load(weights), strict=True)
+            model.load_state_dict(start_state, strict=True)
             _seed_everything(self.seed + 1)
             self.phase(f"running {self.task['qualname']} ({form} targets)", blame)
             try:
@@ -411,19 +420,31 @@ class _CallRun:
             elif name in DEVICE_NAMES:
                 arguments[parameter.name] = torch.device("cpu")
             else:
-                raise CannotRun(f"{reference}() needs `{parameter.name}`")
+                raise CannotRun(
+                    f"{reference}() needs `{parameter.name}`; set [tool.ml2mc.verify] build = "
+                    '"package.module:function" to a function that returns the model'
+                )
         return arguments
 
     def _config(self) -> object:
-        """An instance of the project's config class, built with its defaults."""
+        """The project's config value (`CONFIG = {...}`), or an instance of its config class
+        built with its defaults."""
         for reference in self.task["configs"]:
             try:
-                config_class = resolve_reference(reference, {})
-                if isinstance(config_class, type) and not _required_parameters(config_class):
-                    return config_class()
+                value = resolve_reference(reference, {})
             except USER_ERRORS:
                 continue
-        raise CannotRun("needs a config object and no config class builds without arguments")
+            if not isinstance(value, type):
+                return value
+            if not _required_parameters(value):
+                try:
+                    return value()
+                except USER_ERRORS:
+                    continue
+        raise CannotRun(
+            "needs a config object, and no module-level CONFIG value or config class that "
+            "builds without arguments was found"
+        )
 
     def _baseline(self, model: nn.Module, choices: dict[str, Any]) -> tuple[_Batch, object]:
         hook = self.settings.get("inputs_hook")
@@ -470,6 +491,11 @@ class _CallRun:
             original = torch.load(path)
         except (OSError, RuntimeError):
             return
+        if original.dim() == leaf.dim() and original.shape[class_axis] != leaf.shape[class_axis]:
+            self.facts["classes_changed"] = [
+                int(original.shape[class_axis]),
+                int(leaf.shape[class_axis]),
+            ]
         if original.shape != leaf.shape or _kind(original, class_axis) == "scores":
             return
         decided = leaf.argmax(dim=class_axis, keepdim=True)
@@ -505,6 +531,9 @@ class _CallRun:
                 continue
             if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 continue
+            short_run = parameter.name.lower() in ONE_NAMES | ZERO_NAMES | DEVICE_NAMES
+            if parameter.default not in (inspect.Parameter.empty, None) and not short_run:
+                continue  # `loss_fn=compute_loss`: the function's own default is what runs
             value = self._value_for(parameter, model, batch, targets, output)
             if value is _UNBOUND:
                 if parameter.default is not inspect.Parameter.empty:

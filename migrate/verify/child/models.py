@@ -226,6 +226,12 @@ class _ModelCheck:
         args = list(_as_list(spec.get("args")))
         kwargs = dict(_as_dict(spec.get("kwargs")))
         factory_reference = spec.get("factory")
+        if factory_reference is None and not args and not kwargs:
+            # The project-wide hook builds "the" model; it is used when the class itself
+            # needs arguments, and must contain this class (checked below).
+            hook = self.settings.get("build_hook")
+            if hook and _required_parameters(model_class):
+                factory_reference = hook
         status: Status = "skip" if which == "original" else "fail"
         self.phase(
             f"building the {which} {self.name}", "original" if which == "original" else "rewritten"
@@ -237,7 +243,8 @@ class _ModelCheck:
                     "skip",
                     f"{self.name}() needs constructor arguments ({', '.join(required)}); add "
                     f'[tool.ml2mc.verify] "{key}" = {{ kwargs = {{ ... }} }} or '
-                    f'{{ factory = "{self.module_name}:build" }} to pyproject.toml',
+                    f'{{ factory = "{self.module_name}:build" }}, or build = '
+                    '"package.module:function" for the whole project, to pyproject.toml',
                 )
         _seed_everything(self.seed)
         try:

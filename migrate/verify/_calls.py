@@ -317,7 +317,8 @@ def judge_call(
     target: str, original: dict[str, Any], migrated: dict[str, Any], seconds: float
 ) -> CallVerdict:
     losses: list[dict[str, Any]] = list(migrated.get("losses") or [])
-    kind = "loss site" if losses or original.get("losses") else "reader"
+    ran = not any(facts.get(key) for facts in (original, migrated) for key in ("error", "cannot"))
+    kind = "loss site" if losses or original.get("losses") else "reader" if ran else "function"
 
     def verdict(status: str, reason: str | None, notes: list[str] | None = None) -> CallVerdict:
         return CallVerdict(target, kind, status, reason, tuple(notes or ()), seconds)

@@ -210,7 +210,7 @@ def check(
         bool, typer.Option("--diff", help="Print the fixes as a unified diff; write nothing.")
     ] = False,
     verify: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="Verify rewritten models with torch.")
+        bool, typer.Option("--verify/--no-verify", help="Verify rewritten code with torch.")
     ] = True,
     python: PythonOption = None,
     select: SelectOption = None,
@@ -402,8 +402,9 @@ def verify_command(
     config: ConfigOption = None,
     report_path: ReportPathOption = None,
 ) -> None:
-    """Check numerically that models changed since a git ref still compute what they did;
-    with --run, that your own command trains the migrated code correctly."""
+    """Run what changed since a git ref on both trees: models still compute what they did,
+    loss sites get logits and class indices, readers return softmax/argmax; with --run, your
+    own command trains the migrated code correctly."""
     _check_report_path(report_path)
     try:
         result = verify_working_tree(

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrate.verify._names import ROLE_NAMES
 from migrate.verify._protocol import CallTask, CriterionSource, Task
 
 if TYPE_CHECKING:
@@ -89,8 +90,21 @@ def select_functions(changed: list[tuple[str, str | None, str]]) -> list[CallSit
                 and (old is None or not READS_SCORES.search(old[1]))
             ):
                 continue
+            if "." not in qualname and not _plays_a_role(node):
+                continue  # a data maker or a builder: `make_dataset(n, seed)`, `make_head(h, c)`
             found.append(CallSite(relative, qualname, node.lineno, _required(node, qualname)))
     return found[:MAX_FUNCTIONS]
+
+
+def _plays_a_role(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Callable as it is (no parameter without a default: `train(epochs=3)`, or an entry
+    point, listed as such), or a parameter that receives the model, its input or output,
+    targets, a batch, a loader or a criterion."""
+    positional = [*node.args.posonlyargs, *node.args.args]
+    required = len(positional) - len(node.args.defaults)
+    required += sum(default is None for default in node.args.kw_defaults)
+    arguments = [*positional, *node.args.kwonlyargs]
+    return required == 0 or any(argument.arg.lower() in ROLE_NAMES for argument in arguments)
 
 
 def _required(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> int:
@@ -336,8 +350,11 @@ def judge_call(
     if original.get("missing"):
         notes.append("new in the migrated tree: judged on its own run")
     problems: list[str] = []
+    # Targets are only judged when they were ours: a function that makes its own data
+    # (`train(epochs=3)`) feeds its own labels.
+    ours = migrated.get("targets") not in (None, "none")
     for loss in losses:
-        problem = _loss_problem(loss)
+        problem = _loss_problem(loss, ours)
         if problem:
             problems.append(problem)
     problems += _threshold_problems(migrated)
@@ -388,11 +405,15 @@ def judge_call(
 
 def _ran(original: dict[str, Any], migrated: dict[str, Any]) -> str:
     shape = "x".join(str(size) for size in migrated.get("output_shape") or [])
-    return (
+    text = (
         f"ran with {migrated.get('model')} on {migrated.get('input')}; model output {shape} "
         f"({migrated.get('classes')} classes on axis {migrated.get('class_axis')}, "
-        f"{migrated.get('output_kind')}; original: {original.get('output_kind')}); "
-        f"targets given as {migrated.get('targets')} (original: {original.get('targets')})"
+        f"{migrated.get('output_kind')}; original: {original.get('output_kind')})"
+    )
+    if migrated.get("targets") in (None, "none"):
+        return text + "; no targets passed"
+    return text + (
+        f"; targets given as {migrated.get('targets')} (original: {original.get('targets')})"
     )
 
 
@@ -409,7 +430,7 @@ def _loss_values(original: dict[str, Any], migrated: dict[str, Any]) -> str:
     return f"losses: original {listed(original)}; migrated {listed(migrated)}"
 
 
-def _loss_problem(loss: dict[str, Any]) -> str | None:
+def _loss_problem(loss: dict[str, Any], our_targets: bool) -> str | None:
     name = loss["loss"]
     kind = loss.get("input_kind")
     relation = loss.get("input_relation")
@@ -426,7 +447,7 @@ def _loss_problem(loss: dict[str, Any]) -> str | None:
                 "outputs (a binary head needs two logits, or BCEWithLogitsLoss)"
             )
         target = loss.get("target")
-        if target and "not the batch" in target:
+        if our_targets and target and "not the batch" in target:
             return f"cross_entropy gets {target}"
     if name == "nll_loss" and kind != "log-probabilities":
         return f"nll_loss gets {kind}{origin}, not log-probabilities (use log_softmax)"

@@ -33,6 +33,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from migrate.verify._names import (
+    BATCH_NAMES,
+    CONFIG_NAMES,
+    CRITERION_NAMES,
+    DEVICE_NAMES,
+    INPUT_NAMES,
+    LOADER_NAMES,
+    MODEL_NAMES,
+    ONE_NAMES,
+    OPTIMIZER_NAMES,
+    OUTPUT_NAMES,
+    TARGET_NAMES,
+    ZERO_NAMES,
+)
 from migrate.verify._protocol import Blame, CallTask, SettingsMessage
 from migrate.verify.child.common import PhaseReporter, Verdict, describe_error
 from migrate.verify.child.loading import Sandbox, module_identity, resolve_reference
@@ -53,129 +67,6 @@ LOSS_FUNCTIONS = (
     "nll_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
-)
-# Parameter names, lower-cased, and what they receive. Anything else without a default makes
-# the function "not verified", naming the parameter.
-MODEL_NAMES = frozenset({"model", "net", "network", "classifier", "clf", "module", "m", "backbone"})
-INPUT_NAMES = frozenset(
-    {
-        "x",
-        "xb",
-        "inputs",
-        "input",
-        "images",
-        "image",
-        "imgs",
-        "img",
-        "features",
-        "feats",
-        "data",
-        "samples",
-        "sample",
-        "tokens",
-        "token_ids",
-        "input_ids",
-        "ids",
-        "signal",
-        "signals",
-        "spectrogram",
-        "spec",
-        "batch_x",
-        "x_batch",
-        "texts",
-        "seq",
-        "sequence",
-        "audio",
-        "waveform",
-    }
-)
-TARGET_NAMES = frozenset(
-    {
-        "y",
-        "yb",
-        "target",
-        "targets",
-        "label",
-        "labels",
-        "y_true",
-        "gt",
-        "truth",
-        "batch_y",
-        "y_batch",
-        "tags",
-        "classes",
-    }
-)
-OUTPUT_NAMES = frozenset(
-    {
-        "logits",
-        "outputs",
-        "output",
-        "out",
-        "scores",
-        "y_pred",
-        "y_hat",
-        "yhat",
-        "pred",
-        "preds",
-        "predictions",
-        "prediction",
-        "probs",
-        "probabilities",
-        "proba",
-        "p",
-    }
-)
-BATCH_NAMES = frozenset({"batch", "minibatch", "mini_batch"})
-LOADER_NAMES = frozenset(
-    {
-        "batch_iter",
-        "data_iter",
-        "train_iter",
-        "val_iter",
-        "loader",
-        "dataloader",
-        "data_loader",
-        "train_loader",
-        "val_loader",
-        "valid_loader",
-        "test_loader",
-        "eval_loader",
-        "dl",
-        "train_dl",
-        "val_dl",
-        "test_dl",
-        "iterator",
-        "batches",
-        "dataset",
-        "train_data",
-        "val_data",
-        "test_data",
-        "loaders",
-    }
-)
-CRITERION_NAMES = frozenset(
-    {
-        "criterion",
-        "loss_fn",
-        "loss_func",
-        "loss_function",
-        "lossfn",
-        "crit",
-        "loss_fcn",
-        "objective",
-        "loss_module",
-        "loss_op",
-    }
-)
-OPTIMIZER_NAMES = frozenset({"optimizer", "optimiser", "optim", "opt", "scheduler", "sched"})
-ZERO_NAMES = frozenset({"batch_idx", "batch_index", "step", "epoch", "i", "idx", "iteration", "it"})
-ONE_NAMES = frozenset(
-    {"epochs", "num_epochs", "n_epochs", "steps", "num_steps", "max_steps", "iters"}
-)
-DEVICE_NAMES = frozenset({"device", "dev"})
-CONFIG_NAMES = frozenset(
-    {"cfg", "config", "conf", "hparams", "hp", "settings", "params", "opts", "opt_config", "args"}
 )
 # The first records are enough to judge; a training loop must not fill memory.
 MAX_RECORDS = 64
@@ -249,6 +140,7 @@ class _CallRun:
         self.seed = int(settings["seed"])
         self.original = task["tree_name"] == "original"
         self.choices_file = scratch / f"{task['key']}.json"
+        self._targets_given = False  # set by `_bind`: did the function receive our targets?
 
     def run(self) -> None:
         choices = self._earlier_choices()
@@ -331,7 +223,8 @@ class _CallRun:
             except USER_ERRORS as error:
                 last_error = error
                 continue
-            self.facts["targets"] = form
+            given = self._targets_given
+            self.facts["targets"] = form if given else "none"
             self._record(recorder, returned, leaf, class_axis, indices)
             if self.original:
                 self._save_choices(model_reference, batch)
@@ -519,6 +412,7 @@ class _CallRun:
         if owner is not None:
             positional.append(self._instance(owner, model))
         keyword: dict[str, object] = {}
+        self._targets_given = False
         for index, parameter in enumerate(signature.parameters.values()):
             if (
                 owner is not None
@@ -602,6 +496,8 @@ class _CallRun:
         inputs = batch.inputs
         if name in INPUT_NAMES:
             return inputs
+        if name in TARGET_NAMES | BATCH_NAMES | LOADER_NAMES:
+            self._targets_given = True
         if name in TARGET_NAMES:
             return targets
         if name in OUTPUT_NAMES:

@@ -131,6 +131,20 @@ PROBS = {
 }
 
 
+def test_logits_that_happen_to_lie_in_the_unit_interval_are_not_an_anomaly() -> None:
+    """A small model's logits all fell in [0, 1] on 2 of 45 calls (verify3/10, a correct
+    migration): chance, not a sigmoid. A sigmoid before the loss does it on every call."""
+    chance = {
+        **LOGITS,
+        "input": "values in [0, 1]",
+        "anomaly": "values all in [0, 1] into cross_entropy, which applies log_softmax itself",
+    }
+    sometimes = _run("migrated", 0, LOGITS, chance, LOGITS)
+    assert judge(_run("original", 0, LOGITS), sometimes)["status"] == "pass"
+    always = _run("migrated", 0, chance, chance)
+    assert judge(_run("original", 0, LOGITS), always)["status"] == "fail"
+
+
 @pytest.mark.parametrize(
     ("original", "migrated", "status"),
     [

@@ -292,7 +292,7 @@ def _verify_on_trees(
     work: Path,
 ) -> list[VerifyResult]:
     from migrate.verify._against import display_path
-    from migrate.verify._calls import build_tasks, judge_run, select_functions
+    from migrate.verify._calls import build_tasks, judge_run, runnable, select_functions
     from migrate.verify._runner import run_tasks
 
     message = _settings_message(settings)
@@ -313,17 +313,17 @@ def _verify_on_trees(
     sites = select_functions(relative_changes)
     scratch = work / "scratch"
     scratch.mkdir(exist_ok=True)
-    runnable = [site for site in sites if site.parameters > 0]
+    run = runnable(sites)
     # The models and the original tree's functions share the first child (torch is imported
     # once); the migrated tree's functions run in a second one, after the first has left its
     # weights and choices in `scratch`.
     first = run_tasks(
-        model_tasks + build_tasks(runnable, trees.original, "original", scratch),
+        model_tasks + build_tasks(run, trees.original, "original", scratch),
         message,
         settings.timeout_seconds,
     )
     second = run_tasks(
-        build_tasks(runnable, trees.migrated, "migrated", scratch),
+        build_tasks(run, trees.migrated, "migrated", scratch),
         message,
         settings.timeout_seconds,
     )
@@ -333,7 +333,7 @@ def _verify_on_trees(
             label = f"{target.display_file}:{target.class_name}"
             results[index] = _result(label, "model", next(model_reports))
     prefix = display_path(trees.top / "x")[: -len("x")]
-    verdicts = judge_run(sites, runnable, first[len(model_tasks) :], second)
+    verdicts = judge_run(sites, run, first[len(model_tasks) :], second)
     functions = [
         VerifyResult(
             target=prefix + verdict.target,

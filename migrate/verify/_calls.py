@@ -1,10 +1,11 @@
 """Loss sites and readers: run the user's own functions on both trees and judge what they did.
 
-Which functions run: in each changed file, every function or method whose text changed, and
-every one that computes a loss or reads class scores (names a loss, a criterion, softmax,
-sigmoid, argmax, a probability or a threshold), except `__init__` and `forward` (the model
-check runs those). A function that needs no arguments is a script entry point: it is listed
-as not verified (`--run` runs scripts).
+Which functions run: in each changed file, every top-level function or method that computes a
+loss or reads class scores (names a loss, a criterion, softmax, sigmoid, argmax, a probability
+or a threshold, before or after the change), except `__init__` and `forward` (the model check
+runs those) and top-level functions none of whose parameters plays a role (`make_dataset(n,
+seed)`). A function that needs no arguments is a script entry point, and the functions beyond
+the first `MAX_FUNCTIONS`: both are listed as not verified, with the reason.
 
 Each function runs in a child per tree (`child/calls.py`); this module only reads sources
 (`ast`, no torch), builds the tasks and judges the two records:
@@ -64,7 +65,7 @@ class CallSite:
     file: str  # relative to the tree
     qualname: str
     line: int
-    parameters: int  # 0 for a script entry point (see `_required`)
+    parameters: int  # 0 for a script entry point (see `_parameters`)
 
     @property
     def display(self) -> str:
@@ -81,46 +82,49 @@ def select_functions(changed: list[tuple[str, str | None, str]]) -> list[CallSit
             if node.name in SKIPPED_METHODS:
                 continue
             old = old_functions.get(qualname)
-            changed_text = old is None or old[1] != text
-            if not changed_text and not READS_SCORES.search(text):
-                continue
-            if (
-                changed_text
-                and not READS_SCORES.search(text)
-                and (old is None or not READS_SCORES.search(old[1]))
-            ):
+            texts = [text] if old is None else [text, old[1]]
+            if not any(READS_SCORES.search(item) for item in texts):
                 continue
             if "." not in qualname and not _plays_a_role(node):
                 continue  # a data maker or a builder: `make_dataset(n, seed)`, `make_head(h, c)`
-            found.append(CallSite(relative, qualname, node.lineno, _required(node, qualname)))
-    return found[:MAX_FUNCTIONS]
+            found.append(CallSite(relative, qualname, node.lineno, _parameters(node, qualname)))
+    return found
+
+
+def runnable(sites: list[CallSite]) -> list[CallSite]:
+    """The sites that are run: not entry points, at most `MAX_FUNCTIONS` of them."""
+    return [site for site in sites if site.parameters > 0][:MAX_FUNCTIONS]
 
 
 def _plays_a_role(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Callable as it is (no parameter without a default: `train(epochs=3)`, or an entry
     point, listed as such), or a parameter that receives the model, its input or output,
     targets, a batch, a loader or a criterion."""
-    positional = [*node.args.posonlyargs, *node.args.args]
-    required = len(positional) - len(node.args.defaults)
-    required += sum(default is None for default in node.args.kw_defaults)
-    arguments = [*positional, *node.args.kwonlyargs]
-    return required == 0 or any(argument.arg.lower() in ROLE_NAMES for argument in arguments)
+    names, required = _signature(node, method=False)
+    return required == 0 or any(name.lower() in ROLE_NAMES for name in names)
 
 
-def _required(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> int:
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> int:
     """How many parameters the function may be given (`self` aside); 0 for a script entry
     point, which would run a whole script: no parameters, or `main(argv=None)`-like ones.
     `train(epochs=3)` is run, with its epochs and steps set to 1."""
-    positional = [*node.args.posonlyargs, *node.args.args]
-    names = [argument.arg for argument in (*positional, *node.args.kwonlyargs)]
-    if "." in qualname and positional:
-        names = names[1:]
-    required = len(positional) - len(node.args.defaults)
-    required += sum(default is None for default in node.args.kw_defaults)
+    names, required = _signature(node, method="." in qualname)
     entry = node.name in ENTRY_POINTS or any(name in ("argv", "args") for name in names)
-    if not names or (entry and required - ("." in qualname) <= 0):
+    if not names or (entry and required == 0):
         return 0
     return len(names)
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> tuple[list[str], int]:
+    """The parameter names (a method's first one left out) and how many have no default."""
+    positional = [argument.arg for argument in (*node.args.posonlyargs, *node.args.args)]
+    keyword_only = [argument.arg for argument in node.args.kwonlyargs]
+    required = len(positional) - len(node.args.defaults)
+    required += sum(default is None for default in node.args.kw_defaults)
+    if method and positional:
+        positional = positional[1:]
+        required -= 1
+    return positional + keyword_only, max(required, 0)
 
 
 def _functions(source: str) -> dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
@@ -300,24 +304,22 @@ class CallVerdict:
 
 def judge_run(
     sites: list[CallSite],
-    runnable: list[CallSite],
+    run_sites: list[CallSite],
     original_reports: list[TaskReport],
     migrated_reports: list[TaskReport],
 ) -> list[CallVerdict]:
-    """One verdict per site, in order: the runnable ones from both trees' reports, the others
-    (no parameters: script entry points) not verified."""
+    """One verdict per site, in order: the sites that ran (`run_sites`, from `runnable`) from
+    both trees' reports; entry points and those past the limit not verified."""
     verdicts: dict[CallSite, CallVerdict] = {}
     for site in sites:
         if site.parameters == 0:
-            verdicts[site] = CallVerdict(
-                site.display,
-                "function",
-                "skip",
-                "needs no arguments (a script entry point); `verify --run` runs scripts",
-                (),
-                0.0,
-            )
-    for site, before, after in zip(runnable, original_reports, migrated_reports, strict=True):
+            reason = "needs no arguments (a script entry point); `verify --run` runs scripts"
+        elif site not in run_sites:
+            reason = f"not run: verification runs the first {MAX_FUNCTIONS} functions only"
+        else:
+            continue
+        verdicts[site] = CallVerdict(site.display, "function", "skip", reason, (), 0.0)
+    for site, before, after in zip(run_sites, original_reports, migrated_reports, strict=True):
         verdicts[site] = judge_call(
             site.display,
             before.outcome.get("data") or {"error": before.outcome["reason"]},

@@ -13,17 +13,9 @@ def main() -> None:
     except Exception as error:
         # An interrupt inside a class body's `__set_name__` (libcst's dataclasses) reaches us
         # wrapped in a RuntimeError: it is still Ctrl-C, not a broken install.
-        if _interrupted(error):
+        from migrate.interrupts import find_interrupt
+
+        if find_interrupt(error) is not None:
             raise SystemExit(130) from None
         raise
     run_cli()
-
-
-def _interrupted(error: BaseException | None) -> bool:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False

@@ -19,6 +19,7 @@ import libcst as cst
 from migrate.facts import ModuleFacts
 from migrate.flow import refine_parameters
 from migrate.index import ProjectIndex
+from migrate.interrupts import find_interrupt
 from migrate.names import TRIGGER_WORDS
 from migrate.registry import matches
 from migrate.rule import Applicability, Edit, Fix, ModelRelation, Rule, Span, Violation
@@ -178,13 +179,9 @@ def reraise_interrupt(error: BaseException) -> None:
     inside a `finally` can turn into another exception there (libcst's position provider
     then raises KeyError for the node it did not reach): reported as a rule's internal error,
     the interrupt would be lost and the rule's findings with it."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, KeyboardInterrupt):
-            raise current
-        current = current.__context__ or current.__cause__
+    interrupt = find_interrupt(error)
+    if interrupt is not None:
+        raise interrupt
 
 
 def check_source(

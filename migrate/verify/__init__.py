@@ -271,8 +271,7 @@ def _planned_trees(project_root: Path, texts: list[tuple[Path, str, str]], work:
 
     top = project_root.resolve()
     trees = Trees(top, work / "original", work / "migrated")
-    copy_working_tree(top, trees.original)
-    copy_working_tree(top, trees.migrated)
+    copy_working_tree(top, trees.original, trees.migrated)
     for file, original, planned in texts:
         relative = trees.relative(file)
         if relative is None:

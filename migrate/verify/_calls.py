@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +51,6 @@ FACTORY_NAMES = re.compile(r"^(build|create|make|get|new)_?(model|net|network|cl
 CONFIG_CLASS = re.compile(r"(Config|Settings|Params|HParams|Hyperparameters|Options)\b")
 # Module-level config values: `CONFIG = {...}`, `HPARAMS = dict(...)`, `CFG = Config()`.
 CONFIG_VALUE = re.compile(r"^([A-Z_]*_)?(CONFIG|CFG|CONF|HPARAMS|HP|PARAMS|SETTINGS|DEFAULTS)$")
-CONFIG_VALUE_TEXT = re.compile(
-    r"^([A-Z_]*_)?(CONFIG|CFG|CONF|HPARAMS|HP|PARAMS|SETTINGS|DEFAULTS)\b", re.M
-)
 MODEL_BASES = re.compile(r"(^|\.)(Module|LightningModule)$")
 SKIPPED_METHODS = frozenset({"__init__", "forward"})
 ENTRY_POINTS = frozenset({"main", "cli", "run_cli", "app", "entrypoint", "entry_point"})
@@ -143,98 +140,106 @@ def _functions(source: str) -> dict[str, tuple[ast.FunctionDef | ast.AsyncFuncti
     return found
 
 
-def model_candidates(tree: Path, function_file: str, sources: dict[str, str]) -> list[str]:
-    """What can build the model, best first: factories and model classes the function's own
-    module names, then top-level model classes elsewhere (those no other model builds)."""
-    classes: dict[str, str] = {}  # class name -> "module:Class"
-    used_inside: set[str] = set()
-    factories: dict[str, str] = {}
-    for relative, source in sources.items():
-        try:
-            parsed = ast.parse(source)
-        except SyntaxError:
-            continue
-        module = _module_name(tree, relative)
+@dataclass
+class TreeFacts:
+    """What the tasks need to know about one tree, read with one `ast.parse` per file."""
+
+    sources: dict[str, str] = field(default_factory=dict)  # relative path -> text
+    model_classes: dict[str, str] = field(default_factory=dict)  # name -> "module:Class"
+    built_by_models: set[str] = field(default_factory=set)  # names models call inside
+    factories: dict[str, str] = field(default_factory=dict)  # name -> "module:function"
+    configs: list[tuple[str, str]] = field(default_factory=list)  # (name, "module:Name")
+    criteria: list[CriterionSource] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, tree: Path) -> TreeFacts:
+        facts = cls(sources=python_sources(tree))
+        for relative, source in facts.sources.items():
+            try:
+                parsed = ast.parse(source)
+            except SyntaxError:
+                continue
+            facts._add(_module_name(tree, relative), relative, parsed)
+        return facts
+
+    def _add(self, module: str, relative: str, parsed: ast.Module) -> None:
         for node in parsed.body:
             if isinstance(node, ast.ClassDef) and any(
                 MODEL_BASES.search(ast.unparse(base)) for base in node.bases
             ):
-                classes[node.name] = f"{module}:{node.name}"
-                for inner in ast.walk(node):
-                    if isinstance(inner, ast.Call) and isinstance(
-                        inner.func, ast.Name | ast.Attribute
-                    ):
-                        used_inside.add(_last_name(inner.func))
+                self.model_classes[node.name] = f"{module}:{node.name}"
+                self.built_by_models.update(
+                    _last_name(inner.func)
+                    for inner in ast.walk(node)
+                    if isinstance(inner, ast.Call)
+                )
             elif isinstance(node, ast.FunctionDef) and FACTORY_NAMES.match(node.name):
-                factories[node.name] = f"{module}:{node.name}"
-    own_source = sources.get(function_file, "")
-    mentioned = set(re.findall(r"\b\w+\b", own_source))
-    ordered = [reference for name, reference in factories.items() if name in mentioned]
-    # A factory elsewhere (`train.build_model(cfg)`) still builds the model the project uses.
-    ordered += [reference for name, reference in factories.items() if name not in mentioned]
-    top_level = [name for name in classes if name not in used_inside]
-    for name in sorted(top_level, key=lambda item: item not in mentioned):
-        ordered.append(classes[name])
-    for name in classes:
-        if name in mentioned and classes[name] not in ordered:
-            ordered.append(classes[name])
-    return ordered
-
-
-def config_classes(tree: Path, function_file: str, sources: dict[str, str]) -> list[str]:
-    """The project's config classes and module-level config values ("module:Name"), those the
-    function's file names first: a model factory or a function that takes `cfg` gets the
-    value, or an instance of the class built with its defaults."""
-    found: list[str] = []
-    for relative, source in sources.items():
-        if not CONFIG_CLASS.search(source) and not CONFIG_VALUE_TEXT.search(source):
-            continue
-        try:
-            parsed = ast.parse(source)
-        except SyntaxError:
-            continue
-        module = _module_name(tree, relative)
-        for node in parsed.body:
+                self.factories[node.name] = f"{module}:{node.name}"
             if isinstance(node, ast.ClassDef) and CONFIG_CLASS.search(node.name):
-                found.append(f"{module}:{node.name}")
+                self.configs.append((node.name, f"{module}:{node.name}"))
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name) and CONFIG_VALUE.match(target.id):
-                        found.append(f"{module}:{target.id}")
-    mentioned = set(re.findall(r"\b\w+\b", sources.get(function_file, "")))
-    return sorted(found, key=lambda reference: reference.partition(":")[2] not in mentioned)
-
-
-def criteria(tree: Path, function_file: str, sources: dict[str, str]) -> list[CriterionSource]:
-    """The loss constructions in a tree (`nn.CrossEntropyLoss(...)`, a project's own `...Loss()`,
-    `F.cross_entropy` bound to a name); those in the function's own file when it has any."""
-    found: list[CriterionSource] = []
-    for relative, source in sources.items():
-        try:
-            parsed = ast.parse(source)
-        except SyntaxError:
-            continue
-        module = _module_name(tree, relative)
-        for node in ast.walk(parsed):
+                self.configs.extend(
+                    (target.id, f"{module}:{target.id}")
+                    for target in targets
+                    if isinstance(target, ast.Name) and CONFIG_VALUE.match(target.id)
+                )
+        for found in ast.walk(parsed):
             expression: ast.expr | None = None
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
-                name = _last_name(node.func)
+            if isinstance(found, ast.Call):
+                name = _last_name(found.func)
                 if name in LOSS_CLASSES or (name.endswith("Loss") and name[:1].isupper()):
-                    expression = node
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
-                if node.value.attr in LOSS_FUNCTIONS:
-                    expression = node.value
+                    expression = found
+            elif isinstance(found, ast.Assign) and isinstance(found.value, ast.Attribute):
+                if found.value.attr in LOSS_FUNCTIONS:
+                    expression = found.value
             if expression is not None:
-                found.append(
+                self.criteria.append(
                     CriterionSource(
                         module=module,
                         expression=ast.unparse(expression),
                         where=f"{relative}:{expression.lineno}",
                     )
                 )
-    own = [item for item in found if item["where"].rsplit(":", 1)[0] == function_file]
-    return own or found
+
+    def mentioned(self, file: str) -> set[str]:
+        return set(re.findall(r"\b\w+\b", self.sources.get(file, "")))
+
+
+def model_candidates(facts: TreeFacts, function_file: str) -> list[str]:
+    """What can build the model, best first: factories the function's own module names, other
+    factories (`train.build_model(cfg)` still builds the model the project uses), then
+    top-level model classes (those no other model builds), named ones first."""
+    mentioned = facts.mentioned(function_file)
+    factories = facts.factories
+    ordered = [reference for name, reference in factories.items() if name in mentioned]
+    ordered += [reference for name, reference in factories.items() if name not in mentioned]
+    classes = facts.model_classes
+    top_level = [name for name in classes if name not in facts.built_by_models]
+    ordered += [classes[name] for name in sorted(top_level, key=lambda n: n not in mentioned)]
+    ordered += [
+        reference
+        for name, reference in classes.items()
+        if name in mentioned and reference not in ordered
+    ]
+    return ordered
+
+
+def config_classes(facts: TreeFacts, function_file: str) -> list[str]:
+    """The project's config classes and module-level config values ("module:Name"), those the
+    function's file names first: a model factory or a function that takes `cfg` gets the
+    value, or an instance of the class built with its defaults."""
+    mentioned = facts.mentioned(function_file)
+    return [
+        reference for name, reference in sorted(facts.configs, key=lambda c: c[0] not in mentioned)
+    ]
+
+
+def criteria(facts: TreeFacts, function_file: str) -> list[CriterionSource]:
+    """The loss constructions in a tree (`nn.CrossEntropyLoss(...)`, a project's own `...Loss()`,
+    `F.cross_entropy` bound to a name); those in the function's own file when it has any."""
+    own = [item for item in facts.criteria if item["where"].rsplit(":", 1)[0] == function_file]
+    return own or list(facts.criteria)
 
 
 def _last_name(node: ast.expr) -> str:
@@ -271,7 +276,7 @@ def python_sources(tree: Path) -> dict[str, str]:
 
 
 def build_tasks(sites: list[CallSite], tree: Path, tree_name: str, scratch: Path) -> list[Task]:
-    sources = python_sources(tree)
+    facts = TreeFacts.read(tree)
     tasks: list[Task] = []
     for index, site in enumerate(sites):
         tasks.append(
@@ -283,9 +288,9 @@ def build_tasks(sites: list[CallSite], tree: Path, tree_name: str, scratch: Path
                 tree_name="original" if tree_name == "original" else "migrated",
                 file=site.file,
                 qualname=site.qualname,
-                models=model_candidates(tree, site.file, sources),
-                criteria=criteria(tree, site.file, sources),
-                configs=config_classes(tree, site.file, sources),
+                models=model_candidates(facts, site.file),
+                criteria=criteria(facts, site.file),
+                configs=config_classes(facts, site.file),
                 scratch=str(scratch),
             )
         )

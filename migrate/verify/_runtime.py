@@ -87,10 +87,10 @@ def prepare_trees(repo_root: Path, ref: str, work: Path) -> tuple[Path, Path]:
     return original, migrated
 
 
-def copy_working_tree(root: Path, target: Path) -> None:
-    """Copy the project's files as they are on disk into `target`: in a git repository the
-    tracked and untracked files git does not ignore (`root` is its top level); elsewhere every
-    file below `root` except hidden folders, virtual environments and caches."""
+def copy_working_tree(root: Path, *targets: Path) -> None:
+    """Copy the project's files as they are on disk into each of `targets` (listed once): in
+    a git repository the tracked and untracked files git does not ignore; elsewhere every file
+    below `root` except hidden folders, virtual environments and caches."""
     try:
         listing = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
         names = sorted({item for item in listing.decode().split("\0") if item})
@@ -98,7 +98,9 @@ def copy_working_tree(root: Path, target: Path) -> None:
         names = sorted(_project_files(root))
     for name in names:
         source = root / name
-        if source.is_file():  # a deleted but still tracked file is not in the working tree
+        if not source.is_file():  # a deleted but still tracked file is not in the working tree
+            continue
+        for target in targets:
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)

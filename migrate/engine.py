@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-import libcst as cst
-
 from migrate.facts import ModuleFacts
 from migrate.flow import refine_parameters
 from migrate.index import ProjectIndex
@@ -75,12 +73,8 @@ class ModuleInput:
     # False when the file cannot be written: no fix may edit it, so a fix that spans files
     # is applied everywhere or nowhere.
     writable: bool = True
-    # True when CPython's parser already accepted this exact source (the pipeline's screen):
-    # the engine need not parse it with `ast` a second time.
-    python_parsed: bool = False
-    # What libcst parses instead of `source`, when set: the same lines with definitions that
-    # cannot matter blanked out (a large check); positions and offsets refer to `source`.
-    parse_source: str | None = None
+    # The file's `ast`, when the run parsed it already (it is parsed once per run).
+    tree: ast.Module | None = None
 
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
@@ -100,28 +94,13 @@ def analyze_project(
     for path, module in modules.items():
         if not rules or _FILE_NOQA.search(module.source):
             continue
-        syntax_error = None if module.python_parsed else _python_syntax_error(module.source)
-        if syntax_error is not None:
-            results[path] = [syntax_error]
+        tree = module.tree if module.tree is not None else parse_python(module.source)
+        if isinstance(tree, Violation):
+            results[path] = [tree]
             continue
-        try:
-            facts = ModuleFacts(
-                path,
-                module.source,
-                module.module_name,
-                index,
-                data_dependent_fixes,
-                parse_source=module.parse_source,
-            )
-        except cst.ParserSyntaxError as error:
-            span = Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1)
-            message = f"cannot parse: {error.message} (line {error.raw_line})"
-            results[path] = [diagnostic("MC001", message, span)]
-            continue
-        except RecursionError:
-            message = "cannot parse: the file nests deeper than the parser allows"
-            results[path] = [diagnostic("MC001", message)]
-            continue
+        facts = ModuleFacts(
+            path, module.source, module.module_name, index, data_dependent_fixes, tree=tree
+        )
         index.add(facts)
         facts_by_path[path] = facts
     refine_parameters([facts.flow for facts in facts_by_path.values()])
@@ -141,11 +120,10 @@ def analyze_project(
     return results
 
 
-def _python_syntax_error(source: str) -> Violation | None:
-    """CPython's parser first: it rejects what would overflow libcst's native parser's stack
-    (deeply nested brackets) with a clear message instead of a crash."""
+def parse_python(source: str) -> ast.Module | Violation:
+    """The module's `ast`, or MC001 saying why CPython cannot parse it."""
     try:
-        ast.parse(source)
+        return ast.parse(source)
     except SyntaxError as error:
         line = error.lineno or 1
         column = error.offset or 1
@@ -153,7 +131,6 @@ def _python_syntax_error(source: str) -> Violation | None:
         return diagnostic("MC001", message, Span(line, column, line, column))
     except (RecursionError, MemoryError, ValueError) as error:
         return diagnostic("MC001", f"cannot parse: {type(error).__name__}: {error}")
-    return None
 
 
 def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
@@ -176,7 +153,7 @@ def _run_rules(facts: ModuleFacts, rules: list[Rule]) -> list[Violation]:
 
 def reraise_interrupt(error: BaseException) -> None:
     """Raise the Ctrl-C behind `error`, if there is one. A KeyboardInterrupt that lands
-    inside a `finally` can turn into another exception there (libcst's position provider
+    inside a `finally` can turn into another exception there (a lookup cut short
     then raises KeyError for the node it did not reach): reported as a rule's internal error,
     the interrupt would be lost and the rule's findings with it."""
     interrupt = find_interrupt(error)
@@ -235,7 +212,7 @@ def check_project(
                 current_found[path].append(
                     diagnostic("MC002", "a fix produced invalid code; it was not applied")
                 )
-            candidate[path] = replace(candidate[path], source=new_source, python_parsed=False)
+            candidate[path] = replace(candidate[path], source=new_source, tree=None)
         if broken:
             break
         if pass_number == 0:
@@ -324,11 +301,7 @@ def _overlaps(first: Edit, second: Edit) -> bool:
 
 
 def _parses(source: str) -> bool:
-    try:
-        cst.parse_module(source)
-    except (cst.ParserSyntaxError, RecursionError):
-        return False
-    return True
+    return not isinstance(parse_python(source), Violation)
 
 
 def _suppressed(facts: ModuleFacts, violation: Violation) -> bool:

@@ -1,17 +1,16 @@
 """What the rules see of one module: its tree, positions, imports and interpreted flow.
 
 Built once per module per pass and shared by every rule, so no rule parses or interprets again.
+The tree is Python's own `ast`; edits are plain text ranges of the source.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
-
-import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from migrate.flow import ModuleFlow
 from migrate.names import ImportTable
@@ -31,7 +30,7 @@ class ModuleFacts:
         module_name: str = "__main__",
         project: ProjectIndex | None = None,
         data_dependent_fixes: bool = False,
-        parse_source: str | None = None,
+        tree: ast.Module | None = None,
     ) -> None:
         self.path = path
         self.source = source
@@ -40,42 +39,72 @@ class ModuleFacts:
         # Fixes that are right only for some data (one-hot targets taken by argmax) are
         # planned only when the user asked for them (`--unsafe-fixes` with `migrate`).
         self.data_dependent_fixes = data_dependent_fixes
-        # Parsing may raise libcst.ParserSyntaxError; the engine turns that into MC001.
-        # `parse_source`, when given, has the same lines as `source` with some blanked out:
-        # positions found in it are positions in `source`.
-        parsed = cst.parse_module(source if parse_source is None else parse_source)
-        self._wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
-        self.module: cst.Module = self._wrapper.module
-
-    @cached_property
-    def positions(self) -> dict[cst.CSTNode, CodeRange]:
-        return dict(self._wrapper.resolve(PositionProvider))
+        # Parsing may raise SyntaxError (or ValueError on NUL bytes); the engine turns that
+        # into MC001. A tree parsed earlier in the run is reused.
+        self.tree: ast.Module = tree if tree is not None else ast.parse(source)
 
     @cached_property
     def imports(self) -> ImportTable:
-        return ImportTable.of_module(self.module)
+        return ImportTable.of_module(self.tree)
 
     @cached_property
     def uninterpreted_flow(self) -> ModuleFlow:
         """The flow before this module's own events are recorded (other modules may ask it
         for a class's forward while it is being built)."""
-        return ModuleFlow(self.module, self.imports, self.path, self.module_name, self.project)
+        return ModuleFlow(self.tree, self.imports, self.path, self.module_name, self.project)
 
     @cached_property
     def flow(self) -> ModuleFlow:
         return self.uninterpreted_flow.interpret()
 
     @cached_property
-    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
-        return self._wrapper.resolve(ParentNodeProvider)
+    def parents(self) -> Mapping[ast.AST, ast.AST]:
+        parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+        return parents
 
-    def contains(self, ancestor: cst.CSTNode, node: cst.CSTNode) -> bool:
+    def contains(self, ancestor: ast.AST, node: ast.AST) -> bool:
         """Whether `node` lies inside `ancestor` (or is it)."""
-        current: cst.CSTNode | None = node
+        current: ast.AST | None = node
         while current is not None:
             if current is ancestor:
                 return True
             current = self.parents.get(current)
+        return False
+
+    def statement_of(self, node: ast.AST) -> ast.stmt:
+        """The innermost statement that holds `node` (the node itself if it is one)."""
+        current: ast.AST | None = node
+        while current is not None and not isinstance(current, ast.stmt):
+            current = self.parents.get(current)
+        if current is None:
+            raise ValueError("the node is not inside a statement of this module")
+        return current
+
+    def is_only_statement_on_line(self, statement: ast.stmt) -> bool:
+        """True when no other statement shares the statement's lines (`a = 1; b = 2`)."""
+        parent = self.parents.get(statement)
+        for field_name in ("body", "orelse", "finalbody"):
+            siblings = getattr(parent, field_name, None)
+            if not isinstance(siblings, list) or statement not in siblings:
+                continue
+            for sibling in siblings:
+                if sibling is statement:
+                    continue
+                last, sibling_last = statement.end_lineno, sibling.end_lineno
+                assert last is not None and sibling_last is not None
+                if sibling.lineno <= last and statement.lineno <= sibling_last:
+                    return False
+            start, end = self.offsets(statement)
+            line_start = self.line_offset(statement.lineno)
+            before = self.source[line_start:start]
+            after = self.line_text(statement.end_lineno or statement.lineno)
+            line_end = self.line_offset(statement.end_lineno or statement.lineno) + len(after)
+            rest = self.source[end:line_end]
+            # `if x: y = 1` puts the statement on its header's line.
+            return not before.strip() and not rest.strip().lstrip(";").strip()
         return False
 
     def facts_for(self, path: str) -> ModuleFacts | None:
@@ -90,36 +119,75 @@ class ModuleFacts:
         starts.extend(match.end() for match in _LINE_BREAK.finditer(self.source))
         return starts
 
-    def span(self, node: object) -> Span:
-        assert isinstance(node, cst.CSTNode)
-        code_range = self.positions[node]
-        return Span(
-            code_range.start.line,
-            code_range.start.column + 1,
-            code_range.end.line,
-            code_range.end.column + 1,
+    @cached_property
+    def _ascii(self) -> bool:
+        return self.source.isascii()
+
+    def _column(self, line: int, byte_column: int) -> int:
+        """`ast` counts columns in UTF-8 bytes; edits count characters."""
+        if self._ascii:
+            return byte_column
+        text = self.line_text(line)
+        return len(text.encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
+
+    def _position(self, node: ast.AST) -> tuple[int, int, int, int]:
+        line = getattr(node, "lineno", None)
+        end_line = getattr(node, "end_lineno", None)
+        if line is None or end_line is None:
+            raise ValueError(f"{type(node).__name__} has no position")
+        return (
+            line,
+            self._column(line, node.col_offset),  # type: ignore[attr-defined]
+            end_line,
+            self._column(end_line, node.end_col_offset),  # type: ignore[attr-defined]
         )
 
-    def offsets(self, node: cst.CSTNode) -> tuple[int, int]:
-        code_range = self.positions[node]
-        start = self._line_starts[code_range.start.line - 1] + code_range.start.column
-        end = self._line_starts[code_range.end.line - 1] + code_range.end.column
-        return start, end
+    def span(self, node: object) -> Span:
+        assert isinstance(node, ast.AST)
+        line, column, end_line, end_column = self._position(node)
+        return Span(line, column + 1, end_line, end_column + 1)
 
-    def offsets_with_parentheses(self, node: cst.CSTNode) -> tuple[int, int]:
+    def offsets(self, node: ast.AST) -> tuple[int, int]:
+        line, column, end_line, end_column = self._position(node)
+        return self._line_starts[line - 1] + column, self._line_starts[end_line - 1] + end_column
+
+    def has_parentheses(self, node: ast.AST) -> bool:
+        """Whether the node's own text is wrapped in parentheses (`(p > 0.5)`), not counting
+        the parentheses of a call whose only argument it is."""
+        return self._parentheses(node) > 0
+
+    def _parentheses(self, node: ast.AST) -> int:
+        start, end = self.offsets(node)
+        parent = self.parents.get(node)
+        # The parentheses of `f(x)` or of a one-element generator are not `x`'s own.
+        skip = 0
+        if isinstance(parent, ast.Call) and parent.func is not node:
+            arguments = [*parent.args, *(k.value for k in parent.keywords)]
+            skip = 1 if len(arguments) == 1 and not parent.keywords else 0
+        count = 0
+        while True:
+            before = self.source[:start].rstrip()
+            after_start = end + (len(self.source[end:]) - len(self.source[end:].lstrip()))
+            if not before.endswith("(") or self.source[after_start : after_start + 1] != ")":
+                break
+            start = len(before) - 1
+            end = after_start + 1
+            count += 1
+        return max(0, count - skip)
+
+    def offsets_with_parentheses(self, node: ast.AST) -> tuple[int, int]:
         """The node's range including its own parentheses (`(p > 0.5)`)."""
         start, end = self.offsets(node)
-        for _ in getattr(node, "lpar", ()):
+        for _ in range(self._parentheses(node)):
             start = self.source.rindex("(", 0, start)
-        for _ in getattr(node, "rpar", ()):
             end = self.source.index(")", end) + 1
         return start, end
 
-    def code(self, node: cst.CSTNode) -> str:
+    def code(self, node: ast.AST) -> str:
         start, end = self.offsets(node)
         return self.source[start:end]
 
-    def replace(self, node: cst.CSTNode, replacement: str) -> Edit:
+    def replace(self, node: ast.AST, replacement: str) -> Edit:
         start, end = self.offsets(node)
         return Edit(self.path, start, end, replacement)
 

@@ -10,15 +10,17 @@ a finding needs a proven path.
 
 from __future__ import annotations
 
+import ast
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import libcst as cst
-
 from migrate import names
 from migrate.names import ImportTable
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 # ---------------------------------------------------------------------------------------------
 # Kinds
@@ -44,21 +46,21 @@ class Activation:
     """Where an activation was applied, and how to take it out again."""
 
     op: str  # names.SOFTMAX | names.SIGMOID | names.LOG_SOFTMAX
-    node: cst.CSTNode  # what a finding points at
+    node: ast.AST  # what a finding points at
     path: str  # the file the nodes belong to
     function: str  # qualified name of the enclosing function ("Net.forward", "<module>")
     # The call `act(input)` to replace by `input`; None when the activation is a Sequential
     # element (then `sequential` and `element_index` say which element to drop).
-    call: cst.Call | None = None
-    input: cst.BaseExpression | None = None
-    sequential: cst.Call | None = None
+    call: ast.Call | None = None
+    input: ast.expr | None = None
+    sequential: ast.Call | None = None
     element_index: int | None = None
-    dim: cst.BaseExpression | None = None
+    dim: ast.expr | None = None
     # Binding ids of the names the input is made of, to tell whether the input expression
     # still denotes the same value at a later point.
     input_bindings: tuple[tuple[str, int], ...] | None = None
     # The callee of a functional/method call, or the module constructor, for renames.
-    callee: cst.CSTNode | None = None
+    callee: ast.AST | None = None
 
     def __repr__(self) -> str:
         return f"Activation({self.op} in {self.function})"
@@ -86,19 +88,19 @@ class Mixture(Kind):
 @dataclass(frozen=True, eq=False, repr=False)
 class ActivationModule(Kind):
     op: str
-    constructor: cst.Call
-    dim: cst.BaseExpression | None
+    constructor: ast.Call
+    dim: ast.expr | None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ActivationFunction(Kind):
     op: str
-    reference: cst.BaseExpression
+    reference: ast.expr
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SequentialModule(Kind):
-    constructor: cst.Call
+    constructor: ast.Call
     elements: tuple[Kind, ...]
     # The file the constructor is written in: a Sequential returned by a factory in another
     # file carries its activations' location with it.
@@ -108,7 +110,7 @@ class SequentialModule(Kind):
 @dataclass(frozen=True, eq=False, repr=False)
 class Criterion(Kind):
     loss: str  # names.CROSS_ENTROPY, ...
-    node: cst.CSTNode  # the constructor call, or the function reference
+    node: ast.AST  # the constructor call, or the function reference
     is_function: bool
 
 
@@ -193,21 +195,21 @@ class LossUse:
     """A loss consumed `input_node`, whose kind is `input_kind`."""
 
     loss: str
-    call: cst.Call
-    input_node: cst.BaseExpression
+    call: ast.Call
+    input_node: ast.expr
     input_kind: Kind
     criterion: Criterion
     function: str
     # Binding ids visible at the loss call, to check whether an activation input is still valid.
     bindings_at_call: dict[str, int]
-    target_node: cst.BaseExpression | None = None
+    target_node: ast.expr | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LogOfProbs:
     """`torch.log(p)` / `p.log()` of a softmax output (MC208)."""
 
-    call: cst.Call
+    call: ast.Call
     probs: Probs
     function: str
     bindings_at_call: dict[str, int]
@@ -217,7 +219,7 @@ class LogOfProbs:
 class ImplicitDim:
     """A softmax / log_softmax applied or constructed without `dim` (MC207)."""
 
-    call: cst.Call
+    call: ast.Call
     op: str
     # The keyword `dim=...` is appended after this argument (or inside empty parens).
     reaches_loss: bool = False
@@ -228,7 +230,7 @@ class ModelCall:
     """`model(x)` where `model` is an instance of a project class."""
 
     class_key: str
-    call: cst.Call
+    call: ast.Call
     function: str
 
 
@@ -236,8 +238,8 @@ class ModelCall:
 class Threshold:
     """`value > t`, `value >= t`, `torch.round(value)`, `value.round()`."""
 
-    node: cst.BaseExpression
-    value: cst.BaseExpression
+    node: ast.expr
+    value: ast.expr
     kind: Kind
     function: str
 
@@ -247,7 +249,7 @@ class ModelEscape:
     """A model passed as an argument (`score(model, loader)`, `Wrapper(model)`)."""
 
     class_key: str
-    call: cst.Call
+    call: ast.Call
     function: str
     # The project function it is passed to; its parameter may be refined from call sites.
     function_key: str | None
@@ -275,8 +277,8 @@ Env = dict[str, Binding]
 @dataclass
 class ClassInfo:
     name: str
-    node: cst.ClassDef
-    methods: dict[str, cst.FunctionDef]
+    node: ast.ClassDef
+    methods: dict[str, FunctionNode]
     attributes: dict[str, Kind] = field(default_factory=dict)
     attributes_ready: bool = False
 
@@ -310,7 +312,7 @@ class ModuleFlow:
 
     def __init__(
         self,
-        module: cst.Module,
+        module: ast.Module,
         imports: ImportTable,
         path: str = "<string>",
         module_name: str = "__main__",
@@ -322,7 +324,7 @@ class ModuleFlow:
         self.module_name = module_name
         self.project = project
         self.classes: dict[str, ClassInfo] = {}
-        self.functions: dict[str, cst.FunctionDef] = {}
+        self.functions: dict[str, FunctionNode] = {}
         self.loss_uses: list[LossUse] = []
         self.logs_of_probs: list[LogOfProbs] = []
         self.implicit_dims: dict[int, ImplicitDim] = {}
@@ -330,24 +332,24 @@ class ModuleFlow:
         self.call_sites: list[CallSite] = []
         # Every activation applied by a call, and every threshold decision (`p > 0.5`,
         # `torch.round(p)`), for the migration rules.
-        self.activations: dict[cst.CSTNode, Activation] = {}
+        self.activations: dict[ast.AST, Activation] = {}
         self.thresholds: list[Threshold] = []
         self.patched_models: list[PatchedModel] = []
         self.model_escapes: list[ModelEscape] = []
         # function node id -> parameter kinds agreed by every call site
         self.refinements: dict[int, dict[str, Kind]] = {}
         # binding id -> the Name nodes that read it
-        self.reads: dict[int, list[cst.Name]] = {}
+        self.reads: dict[int, list[ast.Name]] = {}
         # assignment target Name -> the binding it creates
-        self.assignments: dict[cst.Name, int] = {}
+        self.assignments: dict[ast.Name, int] = {}
         # Each loss call's input node, to tell a reader that feeds a loss.
-        self.loss_inputs: dict[cst.CSTNode, LossUse] = {}
+        self.loss_inputs: dict[ast.AST, LossUse] = {}
         self._binding_ids = itertools.count(1)
         self._summaries: dict[int, FunctionSummary] = {}
         self._in_progress: set[int] = set()
         self._seen_loss_calls: set[int] = set()
         self.module_env: Env = {}
-        self.function_nodes: dict[str, cst.FunctionDef] = {}
+        self.function_nodes: dict[str, FunctionNode] = {}
         self._module_env_state = "pending"
         self._interpreted = False
         self._collect_definitions()
@@ -356,17 +358,13 @@ class ModuleFlow:
 
     def _collect_definitions(self) -> None:
         for statement in self.module.body:
-            if isinstance(statement, cst.ClassDef):
+            if isinstance(statement, ast.ClassDef):
                 methods = {
-                    item.name.value: item
-                    for item in _block_statements(statement.body)
-                    if isinstance(item, cst.FunctionDef)
+                    item.name: item for item in statement.body if isinstance(item, FUNCTION_NODES)
                 }
-                self.classes[statement.name.value] = ClassInfo(
-                    statement.name.value, statement, methods
-                )
-            elif isinstance(statement, cst.FunctionDef):
-                self.functions[statement.name.value] = statement
+                self.classes[statement.name] = ClassInfo(statement.name, statement, methods)
+            elif isinstance(statement, FUNCTION_NODES):
+                self.functions[statement.name] = statement
 
     def key(self, name: str) -> str:
         return f"{self.module_name}.{name}"
@@ -403,7 +401,7 @@ class ModuleFlow:
             return False
         kinds = list(self.refinements.get(id(function), {}).values())
         kinds += [
-            self.annotation_kind(param.annotation.annotation)
+            self.annotation_kind(param.annotation)
             for param in _parameters(function)
             if param.annotation is not None
         ]
@@ -413,7 +411,7 @@ class ModuleFlow:
             for kind in kinds
         )
 
-    def function_node(self, qualified: str) -> cst.FunctionDef | None:
+    def function_node(self, qualified: str) -> FunctionNode | None:
         return self.function_nodes.get(qualified)
 
     def new_binding(self, kind: Kind) -> Binding:
@@ -431,7 +429,7 @@ class ModuleFlow:
 
     def summary(
         self,
-        function: cst.FunctionDef,
+        function: FunctionNode,
         owner: ClassInfo | None,
         parameters: dict[str, Kind] | None = None,
     ) -> FunctionSummary:
@@ -446,27 +444,27 @@ class ModuleFlow:
         if key in self._in_progress:
             return FunctionSummary(UNKNOWN)
         self._in_progress.add(key)
-        qualified = f"{owner.name}.{function.name.value}" if owner else function.name.value
+        qualified = f"{owner.name}.{function.name}" if owner else function.name
         self.function_nodes[qualified] = function
         scope = _Scope(self, qualified, owner, dict(self._ensure_module_env()))
         for param in _parameters(function):
             kind: Kind = UNKNOWN
-            if owner is not None and param.name.value == "self":
+            if owner is not None and param.name == "self":
                 kind = SelfReference(self.key(owner.name))
             elif param.annotation is not None:
-                kind = self.annotation_kind(param.annotation.annotation)
+                kind = self.annotation_kind(param.annotation)
             elif param.default is not None:
                 kind = scope.eval(param.default)
-            if parameters and kind is UNKNOWN and param.name.value in parameters:
-                kind = parameters[param.name.value]
-            scope.env[param.name.value] = self.new_binding(kind)
-        self._exec_block(_block_statements(function.body), scope, scope.env)
+            if parameters and kind is UNKNOWN and param.name in parameters:
+                kind = parameters[param.name]
+            scope.env[param.name] = self.new_binding(kind)
+        self._exec_block(function.body, scope, scope.env)
         result = FunctionSummary(_join_all(scope.returns))
         self._summaries[key] = result
         self._in_progress.discard(key)
         return result
 
-    def annotation_kind(self, annotation: cst.BaseExpression) -> Kind:
+    def annotation_kind(self, annotation: ast.expr) -> Kind:
         qualified = self.imports.qualify(annotation)
         if qualified in names.LOSS_MODULES:
             return Criterion(names.LOSS_MODULES[qualified], annotation, is_function=False)
@@ -527,97 +525,91 @@ class ModuleFlow:
 
     # -- statements --------------------------------------------------------------------------
 
-    def _exec_block(self, body: Sequence[cst.CSTNode], scope: _Scope, env: Env) -> None:
+    def _exec_block(self, body: Sequence[ast.stmt], scope: _Scope, env: Env) -> None:
         for statement in body:
             self._exec_statement(statement, scope, env)
 
-    def _exec_statement(self, statement: cst.CSTNode, scope: _Scope, env: Env) -> None:
+    def _exec_statement(self, statement: ast.stmt, scope: _Scope, env: Env) -> None:
         scope.env = env
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                self._exec_small(small, scope)
-        elif isinstance(statement, cst.If):
+        if isinstance(statement, ast.If):
             scope.eval(statement.test)
             self._exec_branches(
                 [statement.body, statement.orelse] if statement.orelse else [statement.body],
                 scope,
                 env,
-                keep_original=statement.orelse is None,
+                keep_original=not statement.orelse,
             )
-        elif isinstance(statement, (cst.For, cst.While)):
-            if isinstance(statement, cst.For):
+        elif isinstance(statement, (ast.For, ast.AsyncFor, ast.While)):
+            if isinstance(statement, (ast.For, ast.AsyncFor)):
                 scope.eval(statement.iter)
                 scope.bind_target(statement.target, UNKNOWN)
             else:
                 scope.eval(statement.test)
-            branches: list[cst.CSTNode] = [statement.body]
-            if statement.orelse is not None:
+            branches = [statement.body]
+            if statement.orelse:
                 branches.append(statement.orelse)
             self._exec_branches(branches, scope, env, keep_original=True)
-        elif isinstance(statement, cst.With):
+        elif isinstance(statement, (ast.With, ast.AsyncWith)):
             for item in statement.items:
-                value = scope.eval(item.item)
-                if item.asname is not None:
+                value = scope.eval(item.context_expr)
+                if item.optional_vars is not None:
                     scope.bind_target(
-                        item.asname.name, value if _is_passthrough(value) else UNKNOWN
+                        item.optional_vars, value if _is_passthrough(value) else UNKNOWN
                     )
-            self._exec_block(_block_statements(statement.body), scope, env)
-        elif isinstance(statement, cst.Try):
-            self._exec_block(_block_statements(statement.body), scope, env)
-            handlers: list[cst.CSTNode] = [h.body for h in statement.handlers]
-            if statement.orelse is not None:
+            self._exec_block(statement.body, scope, env)
+        elif isinstance(statement, ast.Try):
+            self._exec_block(statement.body, scope, env)
+            handlers = [handler.body for handler in statement.handlers]
+            if statement.orelse:
                 handlers.append(statement.orelse)
             if handlers:
                 self._exec_branches(handlers, scope, env, keep_original=True)
-            if statement.finalbody is not None:
-                self._exec_block(_block_statements(statement.finalbody.body), scope, env)
-        elif isinstance(statement, cst.ClassDef) and statement.name.value in self.classes:
-            class_reference = ClassReference(self.key(statement.name.value))
-            env[statement.name.value] = self.new_binding(class_reference)
-        elif isinstance(statement, cst.FunctionDef) and statement.name.value in self.functions:
-            function_reference = FunctionReference(self.key(statement.name.value))
-            env[statement.name.value] = self.new_binding(function_reference)
-        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            if statement.finalbody:
+                self._exec_block(statement.finalbody, scope, env)
+        elif isinstance(statement, ast.ClassDef) and statement.name in self.classes:
+            class_reference = ClassReference(self.key(statement.name))
+            env[statement.name] = self.new_binding(class_reference)
+        elif isinstance(statement, FUNCTION_NODES) and statement.name in self.functions:
+            function_reference = FunctionReference(self.key(statement.name))
+            env[statement.name] = self.new_binding(function_reference)
+        elif isinstance(statement, (*FUNCTION_NODES, ast.ClassDef)):
             # Nested definitions are not interpreted; a name they bind becomes unknown.
-            env[statement.name.value] = self.new_binding(UNKNOWN)
+            env[statement.name] = self.new_binding(UNKNOWN)
+        elif isinstance(statement, ast.Assign):
+            value = scope.eval(statement.value)
+            for target in statement.targets:
+                scope.bind_target(target, value)
+        elif isinstance(statement, ast.AnnAssign):
+            if statement.value is not None:
+                scope.bind_target(statement.target, scope.eval(statement.value))
+        elif isinstance(statement, ast.AugAssign):
+            scope.eval(statement.value)
+            scope.eval(statement.target)
+            scope.bind_target(statement.target, UNKNOWN)
+        elif isinstance(statement, ast.Expr):
+            scope.eval(statement.value)
+        elif isinstance(statement, ast.Return):
+            scope.returns.append(
+                scope.eval(statement.value) if statement.value is not None else UNKNOWN
+            )
+        elif isinstance(statement, (ast.Delete, ast.Assert, ast.Raise)):
+            for child in ast.iter_child_nodes(statement):
+                if isinstance(child, ast.expr):
+                    scope.eval(child)
         scope.env = env
 
     def _exec_branches(
-        self, bodies: Sequence[cst.CSTNode], scope: _Scope, env: Env, keep_original: bool
+        self, bodies: Sequence[list[ast.stmt]], scope: _Scope, env: Env, keep_original: bool
     ) -> None:
         results: list[Env] = [dict(env)] if keep_original else []
         for body in bodies:
             branch_env = dict(env)
-            if isinstance(body, cst.If):  # elif
-                self._exec_statement(body, scope, branch_env)
-            else:
-                self._exec_block(_block_statements(body), scope, branch_env)
+            self._exec_block(body, scope, branch_env)
             results.append(branch_env)
         joined = _join_envs(results, self)
         env.clear()
         env.update(joined)
         scope.env = env
-
-    def _exec_small(self, small: cst.BaseSmallStatement, scope: _Scope) -> None:
-        if isinstance(small, cst.Assign):
-            value = scope.eval(small.value)
-            for target in small.targets:
-                scope.bind_target(target.target, value)
-        elif isinstance(small, cst.AnnAssign):
-            if small.value is not None:
-                scope.bind_target(small.target, scope.eval(small.value))
-        elif isinstance(small, cst.AugAssign):
-            scope.eval(small.value)
-            scope.eval(small.target)
-            scope.bind_target(small.target, UNKNOWN)
-        elif isinstance(small, cst.Expr):
-            scope.eval(small.value)
-        elif isinstance(small, cst.Return):
-            scope.returns.append(scope.eval(small.value) if small.value is not None else UNKNOWN)
-        else:
-            for child in small.children:
-                if isinstance(child, cst.BaseExpression):
-                    scope.eval(child)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -663,43 +655,43 @@ class _Scope:
 
     # -- binding -----------------------------------------------------------------------------
 
-    def bind_target(self, target: cst.BaseExpression, value: Kind) -> None:
-        if isinstance(target, cst.Name):
+    def bind_target(self, target: ast.expr, value: Kind) -> None:
+        if isinstance(target, ast.Name):
             binding = self.flow.new_binding(value)
-            self.env[target.value] = binding
+            self.env[target.id] = binding
             self.flow.assignments[target] = binding.id
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = [element.value for element in target.elements]
-            starred = any(isinstance(element, cst.StarredElement) for element in target.elements)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = [
+                element.value if isinstance(element, ast.Starred) else element
+                for element in target.elts
+            ]
+            starred = any(isinstance(element, ast.Starred) for element in target.elts)
             items = value.items if isinstance(value, TupleKind) else None
             for index, element in enumerate(elements):
                 item: Kind = UNKNOWN
                 if items is not None and not starred and len(items) == len(elements):
                     item = items[index]
                 self.bind_target(element, item)
-        elif isinstance(target, cst.Attribute):
+        elif isinstance(target, ast.Attribute):
             self.eval(target.value)
             base = self.eval_quiet(target.value)
             if isinstance(base, SelfReference) and self.owner is not None:
                 # Only `__init__` defines what an attribute holds; elsewhere it becomes unknown.
-                if (
-                    self.name.endswith(".__init__")
-                    and target.attr.value not in self.owner.attributes
-                ):
-                    self.owner.attributes[target.attr.value] = value
+                if self.name.endswith(".__init__") and target.attr not in self.owner.attributes:
+                    self.owner.attributes[target.attr] = value
                 else:
-                    self.owner.attributes[target.attr.value] = UNKNOWN
-            elif isinstance(target.value, cst.Name) and target.attr.value in _HEAD_ATTRIBUTES:
-                self._patch_head(target.value, target.attr.value, value)
-        elif isinstance(target, cst.Subscript):
+                    self.owner.attributes[target.attr] = UNKNOWN
+            elif isinstance(target.value, ast.Name) and target.attr in _HEAD_ATTRIBUTES:
+                self._patch_head(target.value, target.attr, value)
+        elif isinstance(target, ast.Subscript):
             self.eval(target)
 
     # -- expressions -------------------------------------------------------------------------
 
-    def _patch_head(self, model: cst.Name, attribute: str, head: Kind) -> None:
+    def _patch_head(self, model: ast.Name, attribute: str, head: Kind) -> None:
         """`model.fc = nn.Sequential(nn.Linear(n, C), nn.Sigmoid())` on a pretrained backbone:
         the model's output is now the head's activation."""
-        binding = self.env.get(model.value)
+        binding = self.env.get(model.id)
         if binding is None or not isinstance(head, SequentialModule) or not head.elements:
             return
         if binding.kind is not UNKNOWN and not isinstance(binding.kind, PatchedModel):
@@ -717,63 +709,66 @@ class _Scope:
             dim=last.dim,
             callee=last.constructor.func,
         )
-        key = f"{self.flow.module_name}.<{model.value}.{attribute} in {self.name}>"
+        key = f"{self.flow.module_name}.<{model.id}.{attribute} in {self.name}>"
         patched = PatchedModel(key, activation)
         self.flow.patched_models.append(patched)
-        self.env[model.value] = Binding(patched, binding.id)
+        self.env[model.id] = Binding(patched, binding.id)
 
-    def eval_quiet(self, node: cst.BaseExpression) -> Kind:
+    def eval_quiet(self, node: ast.expr) -> Kind:
         """The kind of a simple name or attribute, without recording a read."""
-        if isinstance(node, cst.Name):
-            binding = self.env.get(node.value)
+        if isinstance(node, ast.Name):
+            binding = self.env.get(node.id)
             return binding.kind if binding else self._global_kind(node)
         return UNKNOWN
 
-    def eval(self, node: cst.BaseExpression) -> Kind:
-        if isinstance(node, cst.Name):
-            binding = self.env.get(node.value)
+    def eval(self, node: ast.expr) -> Kind:
+        if isinstance(node, ast.Name):
+            binding = self.env.get(node.id)
             if binding is not None:
                 self.flow.reads.setdefault(binding.id, []).append(node)
                 return binding.kind
             return self._global_kind(node)
-        if isinstance(node, cst.Attribute):
+        if isinstance(node, ast.Attribute):
             return self._eval_attribute(node)
-        if isinstance(node, cst.Call):
+        if isinstance(node, ast.Call):
             return self._eval_call(node)
-        if isinstance(node, cst.Tuple):
-            return TupleKind(tuple(self.eval(element.value) for element in node.elements))
-        if isinstance(node, cst.Dict):
+        if isinstance(node, ast.Tuple):
+            return TupleKind(
+                tuple(
+                    self.eval(element.value if isinstance(element, ast.Starred) else element)
+                    for element in node.elts
+                )
+            )
+        if isinstance(node, ast.Dict):
             return self._eval_dict(node)
-        if isinstance(node, cst.Subscript):
+        if isinstance(node, ast.Subscript):
             return self._eval_subscript(node)
-        if isinstance(node, cst.BinaryOperation):
+        if isinstance(node, ast.BinOp):
             return self._eval_binary(node)
-        if isinstance(node, cst.Lambda):
+        if isinstance(node, ast.Lambda):
             self._eval_children(node.body)
             return UNKNOWN
-        if isinstance(node, cst.Comparison):
+        if isinstance(node, ast.Compare):
             return self._eval_comparison(node)
         return self._eval_children(node)
 
-    def _eval_comparison(self, node: cst.Comparison) -> Kind:
+    def _eval_comparison(self, node: ast.Compare) -> Kind:
         left = self.eval(node.left)
-        for target in node.comparisons:
-            self.eval(target.comparator)
-        if len(node.comparisons) == 1 and isinstance(
-            node.comparisons[0].operator, (cst.GreaterThan, cst.GreaterThanEqual)
-        ):
+        for comparator in node.comparators:
+            self.eval(comparator)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Gt, ast.GtE)):
             self.flow.thresholds.append(Threshold(node, node.left, left, self.name))
         return UNKNOWN
 
-    def _eval_children(self, node: cst.CSTNode) -> Kind:
-        for child in node.children:
-            if isinstance(child, cst.BaseExpression):
+    def _eval_children(self, node: ast.AST) -> Kind:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
                 self.eval(child)
             else:
                 self._eval_children(child)
         return UNKNOWN
 
-    def _global_kind(self, node: cst.BaseExpression) -> Kind:
+    def _global_kind(self, node: ast.expr) -> Kind:
         qualified = self.flow.imports.qualify(node)
         if qualified is None:
             return UNKNOWN
@@ -783,15 +778,15 @@ class _Scope:
             return ActivationFunction(names.ACTIVATION_FUNCTIONS[qualified], node)
         return self.flow.global_reference(qualified)
 
-    def _eval_attribute(self, node: cst.Attribute) -> Kind:
+    def _eval_attribute(self, node: ast.Attribute) -> Kind:
         qualified = self.flow.imports.qualify(node)
         if qualified is not None:
             return self._global_kind(node)
         base = self.eval(node.value)
         if isinstance(base, SelfReference):
-            return self._self_attribute(base, node.attr.value)
+            return self._self_attribute(base, node.attr)
         if isinstance(base, RecordKind):
-            return base.get(node.attr.value)
+            return base.get(node.attr)
         return UNKNOWN
 
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
@@ -806,45 +801,46 @@ class _Scope:
             return MethodReference(reference.class_key, attribute)
         return attributes.get(attribute, UNKNOWN)
 
-    def _eval_dict(self, node: cst.Dict) -> Kind:
+    def _eval_dict(self, node: ast.Dict) -> Kind:
         items: list[tuple[str, Kind]] = []
-        for element in node.elements:
-            if isinstance(element, cst.DictElement):
-                self.eval(element.key)
-                value = self.eval(element.value)
-                key = _string_value(element.key)
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
+            if key_node is not None:
+                self.eval(key_node)
+                value = self.eval(value_node)
+                key = _string_value(key_node)
                 if key is not None:
                     items.append((key, value))
             else:
-                self.eval(element.value)
+                self.eval(value_node)
         return DictKind(tuple(items))
 
-    def _eval_subscript(self, node: cst.Subscript) -> Kind:
+    def _eval_subscript(self, node: ast.Subscript) -> Kind:
         base = self.eval(node.value)
-        for element in node.slice:
-            self._eval_children(element)
-        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        index = node.slice
+        self.eval(index)
+        if isinstance(index, (ast.Tuple, ast.Slice)):
             return UNKNOWN
-        index = node.slice[0].slice.value
-        if isinstance(base, TupleKind) and isinstance(index, cst.Integer):
-            position = int(index.value)
+        if isinstance(base, TupleKind) and _integer(index) is not None:
+            position = _integer(index)
+            assert position is not None
             if position < len(base.items):
                 return base.items[position]
-        if isinstance(base, TupleKind) and isinstance(index, cst.UnaryOperation):
-            if isinstance(index.operator, cst.Minus) and isinstance(index.expression, cst.Integer):
-                position = len(base.items) - int(index.expression.value)
+        if isinstance(base, TupleKind) and isinstance(index, ast.UnaryOp):
+            negated = _integer(index.operand)
+            if isinstance(index.op, ast.USub) and negated is not None:
+                position = len(base.items) - negated
                 if 0 <= position < len(base.items):
                     return base.items[position]
         if isinstance(base, DictKind):
             key = _string_value(index)
             if key is not None:
                 return base.get(key)
-        if isinstance(base, (Probs, LogProbs)) and isinstance(index, (cst.Name, cst.Attribute)):
+        if isinstance(base, (Probs, LogProbs)) and isinstance(index, (ast.Name, ast.Attribute)):
             # `out[mask]`, `out[idx]`: a selection of rows keeps what each row holds.
             return base
         return UNKNOWN
 
-    def _eval_binary(self, node: cst.BinaryOperation) -> Kind:
+    def _eval_binary(self, node: ast.BinOp) -> Kind:
         left = self.eval(node.left)
         right = self.eval(node.right)
         left_act = probability_activation(left)
@@ -853,9 +849,9 @@ class _Scope:
             return UNKNOWN
         activation = left_act or right_act
         assert activation is not None
-        if isinstance(node.operator, cst.MatrixMultiply):
+        if isinstance(node.op, ast.MatMult):
             return Mixture(activation)
-        if isinstance(node.operator, cst.Add) and (left_act is None or right_act is None):
+        if isinstance(node.op, ast.Add) and (left_act is None or right_act is None):
             # `p + eps`: still probabilities, but the softmax can no longer be removed.
             probs = left if left_act is not None else right
             other = right if left_act is not None else left
@@ -865,15 +861,15 @@ class _Scope:
 
     # -- calls -------------------------------------------------------------------------------
 
-    def _eval_call(self, node: cst.Call) -> Kind:
+    def _eval_call(self, node: ast.Call) -> Kind:
         func = node.func
         qualified = self.flow.imports.qualify(func)
         if qualified is not None:
             result = self._eval_qualified_call(node, qualified)
             if result is not None:
                 return result
-        if isinstance(func, cst.Attribute) and qualified is None:
-            method = func.attr.value
+        if isinstance(func, ast.Attribute) and qualified is None:
+            method = func.attr
             receiver = self.eval(func.value)
             if isinstance(receiver, SelfReference):
                 # `self.act(x)`, `self.criterion(p, y)`: what `__init__` stored there.
@@ -882,7 +878,7 @@ class _Scope:
         callee = self.eval(func)
         return self._apply(node, callee)
 
-    def _eval_qualified_call(self, node: cst.Call, qualified: str) -> Kind | None:
+    def _eval_qualified_call(self, node: ast.Call, qualified: str) -> Kind | None:
         if qualified in names.ACTIVATION_FUNCTIONS:
             op = names.ACTIVATION_FUNCTIONS[qualified]
             return self._activation_call(node, op, _argument(node, 0, "input"), node.func, 1)
@@ -894,7 +890,7 @@ class _Scope:
                 self._note_implicit_dim(node, op)
             return ActivationModule(op, node, dim)
         if qualified in names.SEQUENTIAL:
-            elements = tuple(self.eval(arg.value) for arg in node.args)
+            elements = tuple(self.eval(_unstarred(arg)) for arg in node.args)
             return SequentialModule(node, elements, self.flow.path)
         if qualified in names.LOSS_MODULES:
             self._eval_arguments(node)
@@ -921,10 +917,10 @@ class _Scope:
             return self._log_of(node, self.eval(argument) if argument is not None else UNKNOWN)
         return None
 
-    def _eval_method(self, node: cst.Call, method: str, receiver: Kind) -> Kind:
+    def _eval_method(self, node: ast.Call, method: str, receiver: Kind) -> Kind:
         if method in names.ACTIVATION_METHODS and not isinstance(receiver, (SelfReference,)):
             func = node.func
-            assert isinstance(func, cst.Attribute)
+            assert isinstance(func, ast.Attribute)
             op = names.ACTIVATION_METHODS[method]
             self._eval_arguments(node)
             return self._make_activation(node, op, func.value, func, _argument(node, 0, "dim"))
@@ -933,9 +929,9 @@ class _Scope:
             self._note_model_escape(node, positional, keywords, None)
         if method == "log":
             return self._log_of(node, receiver)
-        if method == "round" and not node.args:
+        if method == "round" and not node.args and not node.keywords:
             func = node.func
-            assert isinstance(func, cst.Attribute)
+            assert isinstance(func, ast.Attribute)
             self.flow.thresholds.append(Threshold(node, func.value, receiver, self.name))
         if method == "forward":
             callee = receiver
@@ -955,7 +951,7 @@ class _Scope:
                 return receiver
         return UNKNOWN
 
-    def _apply(self, node: cst.Call, callee: Kind, already_evaluated: bool = False) -> Kind:
+    def _apply(self, node: ast.Call, callee: Kind, already_evaluated: bool = False) -> Kind:
         if isinstance(callee, ActivationModule):
             argument = _argument(node, 0, "input")
             return self._make_activation_from_call(node, callee.op, argument, callee)
@@ -1001,7 +997,7 @@ class _Scope:
             return self.flow.function_returns(callee.function_key)
         return UNKNOWN
 
-    def _record(self, reference: ClassReference, node: cst.Call) -> Kind | None:
+    def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
         """A plain data class (no `forward`): its fields keep the kinds they were given, so
         `Output(logits=softmax(z)).logits` is still the softmax."""
         owner = self.flow._owner_flow(reference.class_key)
@@ -1009,34 +1005,32 @@ class _Scope:
         if info is None or "forward" in info.methods or "__call__" in info.methods:
             return None
         fields = [
-            item.target.value
-            for item in _block_statements(info.node.body)
-            if isinstance(item, cst.SimpleStatementLine)
-            for item in item.body
-            if isinstance(item, cst.AnnAssign) and isinstance(item.target, cst.Name)
+            item.target.id
+            for item in info.node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
         ]
         if not fields:
             return None
         values: list[tuple[str, Kind]] = []
         positional = 0
-        for arg in node.args:
-            if arg.star:
+        for arg in names.source_order_arguments(node):
+            if isinstance(arg, ast.Starred) or (isinstance(arg, ast.keyword) and arg.arg is None):
                 return None
-            kind = self.evaluated_argument(arg.value)
-            if arg.keyword is not None:
-                values.append((arg.keyword.value, kind))
+            if isinstance(arg, ast.keyword):
+                assert arg.arg is not None
+                values.append((arg.arg, self.evaluated_argument(arg.value)))
             elif positional < len(fields):
-                values.append((fields[positional], kind))
+                values.append((fields[positional], self.evaluated_argument(arg)))
                 positional += 1
         return RecordKind(reference.class_key, tuple(values))
 
-    def evaluated_argument(self, node: cst.BaseExpression) -> Kind:
+    def evaluated_argument(self, node: ast.expr) -> Kind:
         """The kind of an argument already evaluated by the caller (its reads are counted)."""
         return self._argument_cache.get(id(node), UNKNOWN)
 
     def _note_model_escape(
         self,
-        node: cst.Call,
+        node: ast.Call,
         positional: tuple[Kind, ...] | None,
         keywords: dict[str, Kind],
         function_key: str | None,
@@ -1050,24 +1044,26 @@ class _Scope:
                 key = kind.class_key if isinstance(kind, ModelInstance) else kind.key
                 self.flow.model_escapes.append(ModelEscape(key, node, self.name, function_key))
 
-    def _argument_kinds(self, node: cst.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
+    def _argument_kinds(self, node: ast.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
         """The kinds of a call's arguments; positional None when `*args` hides positions."""
         positional: list[Kind] = []
         keywords: dict[str, Kind] = {}
         starred = False
-        for arg in node.args:
-            kind = self.eval(arg.value)
-            self._argument_cache[id(arg.value)] = kind
-            if arg.star:
+        for arg in names.source_order_arguments(node):
+            value = arg.value if isinstance(arg, (ast.keyword, ast.Starred)) else arg
+            kind = self.eval(value)
+            self._argument_cache[id(value)] = kind
+            if isinstance(arg, ast.Starred) or (isinstance(arg, ast.keyword) and arg.arg is None):
                 starred = True
-            elif arg.keyword is not None:
-                keywords[arg.keyword.value] = kind
+            elif isinstance(arg, ast.keyword):
+                assert arg.arg is not None
+                keywords[arg.arg] = kind
             else:
                 positional.append(kind)
         return (None if starred else tuple(positional)), keywords
 
     def _apply_sequential(
-        self, sequential: SequentialModule, current: Kind, call: cst.Call
+        self, sequential: SequentialModule, current: Kind, call: ast.Call
     ) -> Kind:
         for index, element in enumerate(sequential.elements):
             if isinstance(element, ActivationModule):
@@ -1088,17 +1084,18 @@ class _Scope:
                 current = UNKNOWN
         return current
 
-    def _eval_arguments(self, node: cst.Call, skip: cst.BaseExpression | None = None) -> None:
-        for arg in node.args:
-            if arg.value is not skip:
-                self.eval(arg.value)
+    def _eval_arguments(self, node: ast.Call, skip: ast.expr | None = None) -> None:
+        for arg in names.source_order_arguments(node):
+            value = arg.value if isinstance(arg, (ast.keyword, ast.Starred)) else arg
+            if value is not skip:
+                self.eval(value)
 
     def _activation_call(
         self,
-        node: cst.Call,
+        node: ast.Call,
         op: str,
-        argument: cst.BaseExpression | None,
-        callee: cst.CSTNode,
+        argument: ast.expr | None,
+        callee: ast.AST,
         dim_position: int,
     ) -> Kind:
         self._eval_arguments(node, skip=argument)
@@ -1111,11 +1108,11 @@ class _Scope:
 
     def _make_activation(
         self,
-        node: cst.Call,
+        node: ast.Call,
         op: str,
-        argument: cst.BaseExpression,
-        callee: cst.CSTNode,
-        dim: cst.BaseExpression | None,
+        argument: ast.expr,
+        callee: ast.AST,
+        dim: ast.expr | None,
     ) -> Kind:
         input_kind = self.eval(argument)
         activation = Activation(
@@ -1134,9 +1131,9 @@ class _Scope:
 
     def _make_activation_from_call(
         self,
-        node: cst.Call,
+        node: ast.Call,
         op: str,
-        argument: cst.BaseExpression | None,
+        argument: ast.expr | None,
         module: ActivationModule,
     ) -> Kind:
         if argument is None:
@@ -1145,18 +1142,18 @@ class _Scope:
         self._eval_arguments(node, skip=argument)
         return self._make_activation(node, op, argument, module.constructor, module.dim)
 
-    def _bindings_of(self, expression: cst.BaseExpression) -> tuple[tuple[str, int], ...] | None:
+    def _bindings_of(self, expression: ast.expr) -> tuple[tuple[str, int], ...] | None:
         """The names a simple expression (`z`, `out.logits`) is made of, with their bindings."""
-        base: cst.BaseExpression = expression
-        while isinstance(base, cst.Attribute):
+        base: ast.expr = expression
+        while isinstance(base, ast.Attribute):
             base = base.value
-        if not isinstance(base, cst.Name):
+        if not isinstance(base, ast.Name):
             return None
-        binding = self.env.get(base.value)
+        binding = self.env.get(base.id)
         # 0: a global or builtin not bound in this scope; it stays 0 until assigned here.
-        return ((base.value, binding.id if binding is not None else 0),)
+        return ((base.id, binding.id if binding is not None else 0),)
 
-    def _loss_call(self, node: cst.Call, criterion: Criterion) -> Kind:
+    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:
         argument = _argument(node, 0, "input")
         input_kind = self.eval(argument) if argument is not None else UNKNOWN
         self._eval_arguments(node, skip=argument)
@@ -1177,7 +1174,7 @@ class _Scope:
             )
         return UNKNOWN
 
-    def _log_of(self, node: cst.Call, value: Kind) -> Kind:
+    def _log_of(self, node: ast.Call, value: Kind) -> Kind:
         if isinstance(value, Probs) and value.activation.op == names.SOFTMAX:
             bindings = {name: binding.id for name, binding in self.env.items()}
             self.flow.logs_of_probs.append(LogOfProbs(node, value, self.name, bindings))
@@ -1186,7 +1183,7 @@ class _Scope:
             return LogProbs(None, unstable=False)
         return UNKNOWN
 
-    def _note_implicit_dim(self, node: cst.Call, op: str) -> None:
+    def _note_implicit_dim(self, node: ast.Call, op: str) -> None:
         self.flow.implicit_dims.setdefault(id(node), ImplicitDim(node, op))
 
 
@@ -1242,9 +1239,9 @@ _NON_READERS = frozenset(
 )
 
 
-def _reads_nothing(func: cst.BaseExpression) -> bool:
-    if isinstance(func, cst.Name):
-        return func.value in _NON_READERS
+def _reads_nothing(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id in _NON_READERS
     dotted = names.dotted_name(func)
     return dotted in ("torch.save", "torch.jit.save", "torch.onnx.export")
 
@@ -1284,46 +1281,42 @@ def _is_passthrough(kind: Kind) -> bool:
     return isinstance(kind, (Criterion, ModelInstance))
 
 
-def _argument(node: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
-    positional = 0
-    for arg in node.args:
-        if arg.star:
-            return None
-        if arg.keyword is not None:
-            if arg.keyword.value == keyword:
-                return arg.value
-            continue
-        if positional == position:
-            return arg.value
-        positional += 1
+_argument = names.call_argument
+
+
+def _unstarred(node: ast.expr) -> ast.expr:
+    return node.value if isinstance(node, ast.Starred) else node
+
+
+def _string_value(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
     return None
 
 
-def _string_value(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
+def _integer(node: ast.expr) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
     return None
 
 
-def _parameters(function: cst.FunctionDef) -> Iterator[cst.Param]:
-    params = function.params
-    yield from params.posonly_params
-    yield from params.params
-    yield from params.kwonly_params
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    annotation: ast.expr | None
+    default: ast.expr | None
 
 
-def _block_statements(body: cst.CSTNode) -> Sequence[cst.CSTNode]:
-    if isinstance(body, (cst.IndentedBlock, cst.Else, cst.Finally)):
-        inner = body.body
-        if isinstance(inner, cst.BaseSuite):
-            return _block_statements(inner)
-        return list(inner)
-    if isinstance(body, cst.SimpleStatementSuite):
-        return [cst.SimpleStatementLine(body=body.body)]
-    if isinstance(body, cst.ExceptHandler):
-        return _block_statements(body.body)
-    return []
+def _parameters(function: FunctionNode) -> Iterator[Parameter]:
+    """Named parameters (not `*args`/`**kwargs`) with their annotations and defaults."""
+    arguments = function.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    first_default = len(positional) - len(arguments.defaults)
+    for index, parameter in enumerate(positional):
+        default = arguments.defaults[index - first_default] if index >= first_default else None
+        yield Parameter(parameter.arg, parameter.annotation, default)
+    for parameter, keyword_default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+        yield Parameter(parameter.arg, parameter.annotation, keyword_default)
 
 
 def _join_all(kinds: list[Kind]) -> Kind:
@@ -1392,14 +1385,14 @@ def refine_parameters(flows: list[ModuleFlow]) -> None:
 
 
 def _agreed_parameters(
-    function: cst.FunctionDef, calls: list[CallSite], is_method: bool
+    function: FunctionNode, calls: list[CallSite], is_method: bool
 ) -> dict[str, Kind]:
-    params = [*function.params.posonly_params, *function.params.params]
+    params = [*function.args.posonlyargs, *function.args.args]
     if is_method:
         params = params[1:]
     agreed: dict[str, Kind] = {}
     for position, param in enumerate(params):
-        name = param.name.value
+        name = param.arg
         kinds: list[Kind] = []
         for call in calls:
             if call.positional is None:

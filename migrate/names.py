@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
-import libcst as cst
+import ast
+from collections.abc import Iterator
 
 LOCAL_PREFIX = "<local>."
 
@@ -94,14 +93,48 @@ TRIGGER_WORDS = (
 )
 
 
-def dotted_name(node: cst.BaseExpression) -> str | None:
+def dotted_name(node: ast.expr) -> str | None:
     """`a.b.c` for a chain of names and attributes; None for anything else."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
         base = dotted_name(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
+        return None if base is None else f"{base}.{node.attr}"
     return None
+
+
+def call_argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    """The argument at `position` or passed as `keyword`; None when absent, or when a
+    `*args` or `**kwargs` written before it hides which one it is."""
+    positional = 0
+    for argument in source_order_arguments(call):
+        if isinstance(argument, ast.keyword):
+            if argument.arg is None:
+                return None
+            if argument.arg == keyword:
+                return argument.value
+            continue
+        if isinstance(argument, ast.Starred):
+            return None
+        if positional == position:
+            return argument
+        positional += 1
+    return None
+
+
+def source_order_arguments(call: ast.Call) -> list[ast.expr | ast.keyword]:
+    """Positional and keyword arguments in the order they are written."""
+    arguments: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
+    return sorted(arguments, key=lambda node: (node.lineno, node.col_offset))
+
+
+def last_argument(call: ast.Call) -> ast.expr | None:
+    """The value of the argument written last (positional or keyword)."""
+    arguments = source_order_arguments(call)
+    if not arguments:
+        return None
+    last = arguments[-1]
+    return last.value if isinstance(last, ast.keyword) else last
 
 
 class ImportTable:
@@ -111,25 +144,23 @@ class ImportTable:
         self.names: dict[str, str] = {}
 
     @classmethod
-    def of_module(cls, module: cst.Module) -> ImportTable:
+    def of_module(cls, tree: ast.Module) -> ImportTable:
         table = cls()
-        collector = _ImportCollector(table)
         # Imports are statements: walking statement bodies finds them all without visiting
-        # every expression node (a full libcst visit costs more than the parse).
-        for statement in _statements(module.body):
-            for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
-                if isinstance(small, cst.Import):
-                    collector.visit_Import(small)
-                elif isinstance(small, cst.ImportFrom):
-                    collector.visit_ImportFrom(small)
+        # every expression node.
+        for statement in statements(tree.body):
+            if isinstance(statement, ast.Import):
+                table._add_import(statement)
+            elif isinstance(statement, ast.ImportFrom):
+                table._add_import_from(statement)
         # A class or function the module defines itself shadows an import of the same name:
         # a project's own `CrossEntropyLoss` is not torch's.
-        for statement in module.body:
-            if isinstance(statement, (cst.ClassDef, cst.FunctionDef)):
-                table.names[statement.name.value] = LOCAL_PREFIX + statement.name.value
+        for statement in tree.body:
+            if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                table.names[statement.name] = LOCAL_PREFIX + statement.name
         return table
 
-    def qualify(self, node: cst.BaseExpression) -> str | None:
+    def qualify(self, node: ast.expr) -> str | None:
         dotted = dotted_name(node)
         if dotted is None:
             return None
@@ -139,51 +170,31 @@ class ImportTable:
             return None
         return f"{resolved}.{rest}" if rest else resolved
 
+    def _add_import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname is not None:
+                self.names[alias.asname] = alias.name
+            else:
+                head = alias.name.split(".")[0]
+                self.names[head] = head
 
-def _statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    def _add_import_from(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        for alias in node.names:
+            if alias.name == "*":
+                return
+            self.names[alias.asname or alias.name] = f"{module}.{alias.name}"
+
+
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of `body`, nested blocks included, outside nested definitions too."""
     for statement in body:
         yield statement
-        for child in statement.children:
-            if isinstance(child, (cst.IndentedBlock, cst.Else, cst.Finally, cst.ExceptHandler)):
-                yield from _statements(_inner_body(child))
-            elif isinstance(child, (cst.If,)):  # elif
-                yield from _statements([child])
-        handlers = getattr(statement, "handlers", ())
-        for handler in handlers:
-            yield from _statements(_inner_body(handler))
-
-
-def _inner_body(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
-    body = getattr(node, "body", ())
-    if isinstance(body, cst.BaseSuite):
-        return _inner_body(body)
-    return body if isinstance(body, Sequence) else ()
-
-
-class _ImportCollector:
-    def __init__(self, table: ImportTable) -> None:
-        self.table = table
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            full = dotted_name(alias.name)
-            if full is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.table.names[alias.asname.name.value] = full
-            else:
-                head = full.split(".")[0]
-                self.table.names[head] = head
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if isinstance(node.names, cst.ImportStar):
-            return
-        module = "." * len(node.relative) + (dotted_name(node.module) or "" if node.module else "")
-        for alias in node.names:
-            name = dotted_name(alias.name)
-            if name is None:
-                continue
-            local = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            self.table.names[local] = f"{module}.{name}"
+        for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(statement, field_name, None)
+            if isinstance(inner, list):
+                for item in inner:
+                    if isinstance(item, ast.stmt):
+                        yield from statements([item])
+                    elif isinstance(item, (ast.ExceptHandler, ast.match_case)):
+                        yield from statements(item.body)

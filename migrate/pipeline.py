@@ -11,7 +11,7 @@ import stat
 import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ from migrate.engine import (
 from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
-from migrate.selection import collection_paused, cut_source, select_files
+from migrate.selection import collection_paused, select_files
 from migrate.units import RefusedUnit, UnitPlan, gate_units
 from migrate.writer import PlannedWrite, UnitWriteFailure, unified_diff, write_unit
 
@@ -204,18 +204,11 @@ def _analyze(
             module_name_for(path, package_dirs),
             tuple(_per_file_ignores(config, path)),
             writable=not options.write or (_writable(path) and path not in protected),
-            python_parsed=path in screens and screens[path].syntax_error is None,
         )
         for path in files
         if path in candidates
     }
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
-        # A large check without fixes: libcst reads only the definitions that matter of the
-        # files that have many (the rest become blank lines, so positions stay the same).
-        for path, kept in selection.kept_definitions.items():
-            cut = cut_source(readable[path].text, screens[path].outline, kept)
-            if cut is not None:
-                modules[displays[path]] = replace(modules[displays[path]], parse_source=cut)
         # Only modules that hand out an activation's output matter to another file's flow:
         # the providers the selection found (with the factories and package `__init__` files
         # on the way to them) and the kept files that return an activation.
@@ -348,7 +341,7 @@ def _check_in_batches(
     every core. Memory stays that of one batch per worker, not of the whole tree."""
     plan = plan_batches(
         {
-            path: (module.module_name, module.parse_source or module.source)
+            path: (module.module_name, module.source)
             for path, module in modules.items()
         },
         BATCH_BYTES,

@@ -1,6 +1,8 @@
 """ml2mc: migrate PyTorch multi-label classifiers to multi-class, and prove it."""
 
-__version__ = "0.1.0"
+from migrate.version import __version__
+
+__all__ = ["__version__", "main"]
 
 
 def main() -> None:

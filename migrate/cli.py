@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from migrate import __version__, report
+from migrate import report
 from migrate.config import ConfigError
 from migrate.discovery import DiscoveryError
 from migrate.docs import diagnostic_by_code, diagnostic_markdown
@@ -29,6 +29,7 @@ from migrate.pipeline import (
 )
 from migrate.registry import all_rules, known_prefix, rule_by_code
 from migrate.rule import Applicability
+from migrate.version import __version__
 
 app = typer.Typer(
     name="ml2mc",

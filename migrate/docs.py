@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.registry import all_rules
-from migrate.report import rule_markdown
 from migrate.rule import Invalid, Rule, Valid
 
 RULES_MARKDOWN = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
@@ -68,6 +67,14 @@ def diagnostic_markdown(item: Diagnostic) -> str:
     return f"# {item.code} {item.name}\n\n{item.summary}. Tool diagnostic, no fix.\n\n" + (
         f"{item.documentation}\n"
     )
+
+
+def rule_markdown(rule: type[Rule]) -> str:
+    fix = rule.safety.value if rule.safety else "none"
+    header = f"# {rule.code} {rule.name}\n\n{rule.summary}. Fix: {fix}."
+    if not rule.default_enabled:
+        header += " Opt-in: runs only when selected explicitly."
+    return f"{header}\n\n{rule.documentation()}\n"
 
 
 def rule_page(rule: type[Rule]) -> str:

@@ -10,14 +10,17 @@ import ast
 import re
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from migrate.flow import ModuleFlow
+from migrate.findings import Edit, Span
+from migrate.flow import ModuleFlow, ProjectLookup
 from migrate.names import ImportTable
-from migrate.rule import Edit, Span
 
-if TYPE_CHECKING:
-    from migrate.index import ProjectIndex
+
+class Project(ProjectLookup, Protocol):
+    """What one module's facts may ask of the run's other modules (`migrate.index`)."""
+
+    def facts_of_path(self, path: str) -> ModuleFacts | None: ...
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -28,7 +31,7 @@ class ModuleFacts:
         path: str,
         source: str,
         module_name: str = "__main__",
-        project: ProjectIndex | None = None,
+        project: Project | None = None,
         data_dependent_fixes: bool = False,
         tree: ast.Module | None = None,
     ) -> None:
@@ -182,6 +185,16 @@ class ModuleFacts:
             start = self.source.rindex("(", 0, start)
             end = self.source.index(")", end) + 1
         return start, end
+
+    def attribute_name_offsets(self, node: ast.Attribute) -> tuple[int, int]:
+        """Where the name after the dot is (`sigmoid` in `torch.sigmoid`): the node ends
+        with it, and a name holds no spaces."""
+        end = self.offsets(node)[1]
+        return end - len(node.attr), end
+
+    def replace_attribute_name(self, node: ast.Attribute, replacement: str) -> Edit:
+        start, end = self.attribute_name_offsets(node)
+        return Edit(self.path, start, end, replacement)
 
     def code(self, node: ast.AST) -> str:
         start, end = self.offsets(node)

@@ -6,23 +6,85 @@ the rule then reports without fixing.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.flow import Activation, LogProbs, LossUse, Probs
 from migrate.rule import Applicability, Edit, Fix, Span
 
-_ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
+_ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript)
 
 
-def parenthesized(facts: ModuleFacts, node: cst.BaseExpression) -> str:
+def _is_atomic(node: ast.expr) -> bool:
+    """A name, attribute, call, subscript or number: needs no parentheses before `.method`.
+    (`True` and `None` are names, a string or `1j` is not a number here.)"""
+    if isinstance(node, _ATOMIC):
+        return True
+    return isinstance(node, ast.Constant) and (
+        node.value is None or type(node.value) in (int, float, bool)
+    )
+
+
+def parenthesized(facts: ModuleFacts, node: ast.expr) -> str:
     code = facts.code(node)
-    if isinstance(node, _ATOMIC) or node.lpar:
+    if _is_atomic(node) or facts.has_parentheses(node):
         return code
     return f"({code})"
+
+
+def arguments(call: ast.Call) -> list[ast.expr | ast.keyword]:
+    """Positional and keyword arguments in the order they are written."""
+    return names.source_order_arguments(call)
+
+
+def argument_keyword(argument: ast.expr | ast.keyword) -> str | None:
+    """The keyword an argument is passed with; None for `x`, `*x` and `**x`."""
+    return argument.arg if isinstance(argument, ast.keyword) else None
+
+
+def argument_value(argument: ast.expr | ast.keyword) -> ast.expr:
+    """The expression an argument passes: `v` of `k=v`, `x` of `*x` and of `**x`."""
+    if isinstance(argument, (ast.keyword, ast.Starred)):
+        return argument.value
+    return argument
+
+
+def argument_count(call: ast.Call) -> int:
+    return len(call.args) + len(call.keywords)
+
+
+def argument_call(facts: ModuleFacts, node: ast.AST) -> ast.Call | None:
+    """The call that `node` is an argument of (`f(node)`, `f(k=node)`, `f(*node)`,
+    `f(**node)`); None otherwise."""
+    parent = facts.parents.get(node)
+    if isinstance(parent, ast.Call):
+        return parent if parent.func is not node else None
+    if isinstance(parent, ast.Starred):
+        call = facts.parents.get(parent)
+        if isinstance(call, ast.Call) and any(arg is parent for arg in call.args):
+            return call
+        return None
+    if isinstance(parent, ast.keyword):
+        call = facts.parents.get(parent)
+        return call if isinstance(call, ast.Call) else None
+    return None
+
+
+def attribute_name_offsets(facts: ModuleFacts, attribute: ast.Attribute) -> tuple[int, int]:
+    """The range of the name after the dot (`softmax` of `F.softmax`): the end of the
+    attribute's own text."""
+    end = facts.offsets(attribute)[1]
+    start = end
+    while start > 0 and f"a{facts.source[start - 1]}".isidentifier():
+        start -= 1
+    return start, end
+
+
+def replace_attribute_name(facts: ModuleFacts, attribute: ast.Attribute, text: str) -> Edit:
+    start, end = attribute_name_offsets(facts, attribute)
+    return Edit(facts.path, start, end, text)
 
 
 def remove_activation(facts: ModuleFacts, activation: Activation) -> list[Edit] | None:
@@ -34,22 +96,22 @@ def remove_activation(facts: ModuleFacts, activation: Activation) -> list[Edit] 
     return None
 
 
-def drop_argument(facts: ModuleFacts, call: cst.Call, index: int) -> list[Edit] | None:
-    args = call.args
+def drop_argument(facts: ModuleFacts, call: ast.Call, index: int) -> list[Edit] | None:
+    args = [argument_value(argument) for argument in arguments(call)]
     if index >= len(args):
         return None
     if index > 0:
         # From the end of the previous element: its comma and the line break go with it.
-        start = facts.offsets(args[index - 1].value)[1]
-        end = facts.offsets(args[index].value)[1]
+        start = facts.offsets(args[index - 1])[1]
+        end = facts.offsets(args[index])[1]
         return [Edit(facts.path, start, end, "")]
     if len(args) == 1:
         # Up to the closing parenthesis, so a trailing comma does not stay behind alone.
-        start = facts.offsets(args[0].value)[0]
+        start = facts.offsets(args[0])[0]
         end = facts.offsets(call)[1] - 1
         return [Edit(facts.path, start, end, "")]
-    start = facts.offsets(args[0].value)[0]
-    end = facts.offsets(args[1].value)[0]
+    start = facts.offsets(args[0])[0]
+    end = facts.offsets(args[1])[0]
     return [Edit(facts.path, start, end, "")]
 
 
@@ -62,9 +124,9 @@ def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -
     )
 
 
-def reads_of_result(facts: ModuleFacts, use_node: cst.BaseExpression) -> int | None:
+def reads_of_result(facts: ModuleFacts, use_node: ast.AST) -> int | None:
     """How often the variable named by `use_node` is read; None if it is not a name."""
-    if not isinstance(use_node, cst.Name):
+    if not isinstance(use_node, ast.Name):
         return None
     flow = facts.flow
     for reads in flow.reads.values():
@@ -73,14 +135,51 @@ def reads_of_result(facts: ModuleFacts, use_node: cst.BaseExpression) -> int | N
     return None
 
 
-def name_occurrences(facts: ModuleFacts, function_name: str, name: str) -> int:
-    """Every `Name` spelled `name` in the function body: a backstop against reads that the
-    interpreter does not see (closures, nested functions)."""
+def _scope(facts: ModuleFacts, function_name: str) -> ast.AST:
     function = facts.flow.function_node(function_name)
-    root: cst.CSTNode = function if function is not None else facts.module
-    collector = _NameCollector(name)
-    root.visit(collector)
-    return len(collector.found)
+    return function if function is not None else facts.tree
+
+
+def name_occurrences(facts: ModuleFacts, function_name: str, name: str) -> int:
+    """Every spelling of `name` in the function (variables, attribute names, keywords,
+    parameters, definitions, imports): a backstop against reads that the interpreter does
+    not see (closures, nested functions)."""
+    return len(spellings(_scope(facts, function_name), name))
+
+
+def spellings(root: ast.AST, name: str) -> list[ast.AST]:
+    """Every place under `root` where the identifier `name` is written: a `Name`, or the node
+    that spells it (`x.name`, `f(name=...)`, `def name`, `import a as name`, `global name`,
+    ...), once per spelling."""
+    found: list[ast.AST] = []
+    for node in ast.walk(root):
+        spelled: list[str | None]
+        if isinstance(node, ast.Name):
+            spelled = [node.id]
+        elif isinstance(node, ast.Attribute):
+            spelled = [node.attr]
+        elif isinstance(node, ast.keyword):
+            spelled = [node.arg]
+        elif isinstance(node, ast.arg):
+            spelled = [node.arg]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            spelled = [node.name]
+        elif isinstance(node, ast.alias):
+            spelled = [*node.name.split("."), node.asname]
+        elif isinstance(node, ast.ImportFrom):
+            spelled = list(node.module.split(".")) if node.module else []
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            spelled = list(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            spelled = [node.name]
+        elif isinstance(node, ast.MatchMapping):
+            spelled = [node.rest]
+        elif isinstance(node, ast.MatchClass):
+            spelled = list(node.kwd_attrs)
+        else:
+            continue
+        found.extend(node for word in spelled if word == name)
+    return found
 
 
 def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) -> list[Edit] | None:
@@ -98,7 +197,7 @@ def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) ->
         return remove_activation(facts, activation)
     if activation.sequential is not None:
         return None
-    if isinstance(use.input_node, cst.Name) and _sole_reader(facts, use, activation):
+    if isinstance(use.input_node, ast.Name) and _sole_reader(facts, use, activation):
         return remove_activation(facts, activation)
     if activation.input is not None and input_still_valid(activation, use.bindings_at_call):
         return [facts.replace(use.input_node, facts.code(activation.input))]
@@ -106,44 +205,38 @@ def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) ->
 
 
 def _sole_reader(facts: ModuleFacts, use: LossUse, activation: Activation) -> bool:
-    assert isinstance(use.input_node, cst.Name)
+    assert isinstance(use.input_node, ast.Name)
     reads = reads_of_result(facts, use.input_node)
     if reads != 1:
         return False
     # The assignment target and the single read: exactly two spellings in the function.
-    return name_occurrences(facts, use.function, use.input_node.value) == 2 and _assigned_once(
-        facts, use.function, use.input_node.value
+    return name_occurrences(facts, use.function, use.input_node.id) == 2 and _assigned_once(
+        facts, use.function, use.input_node.id
     )
 
 
 def _assigned_once(facts: ModuleFacts, function_name: str, name: str) -> bool:
-    function = facts.flow.function_node(function_name)
-    root: cst.CSTNode = function if function is not None else facts.module
-    counter = _AssignmentCounter(name)
-    root.visit(counter)
-    return counter.count == 1
-
-
-class _AssignmentCounter(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.count = 0
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        if isinstance(node.target, cst.Name) and node.target.value == self.name:
-            self.count += 1
+    """Exactly one plain `name = ...` target (chained targets count one each; tuple
+    targets, `+=`, annotated assignments and loops do not count)."""
+    count = 0
+    for node in ast.walk(_scope(facts, function_name)):
+        if isinstance(node, ast.Assign):
+            count += sum(
+                1 for target in node.targets if isinstance(target, ast.Name) and target.id == name
+            )
+    return count == 1
 
 
 def rename_callee(facts: ModuleFacts, activation: Activation, new_name: str) -> list[Edit] | None:
     """`F.softmax` -> `F.log_softmax`, `z.softmax(1)` -> `z.log_softmax(1)`,
     `nn.Softmax(dim=1)` -> `nn.LogSoftmax(dim=1)`; None when the callee is a bare name."""
     callee = activation.callee
-    if isinstance(callee, cst.Attribute):
-        return [facts.replace(callee.attr, new_name)]
+    if isinstance(callee, ast.Attribute):
+        return [replace_attribute_name(facts, callee, new_name)]
     return None
 
 
-def describe(facts: ModuleFacts, node: cst.CSTNode, limit: int = 60) -> str:
+def describe(facts: ModuleFacts, node: ast.AST, limit: int = 60) -> str:
     """The source of a node on one line, shortened for a message."""
     text = " ".join(facts.code(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -189,20 +282,18 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
     model's computation: it cannot be un-softmaxed, only given the log the loss expects.
     """
     callee = use.call.func
-    if not use.criterion.is_function or not isinstance(callee, cst.Attribute):
+    if not use.criterion.is_function or not isinstance(callee, ast.Attribute):
         return (
             None,
             "the mixture feeds a loss module; replace it by `nn.NLLLoss` on its log by hand",
         )
     if facts.imports.names.get("torch") != "torch":
         return None, "`torch` is not imported under that name in this module"
-    if any(
-        arg.keyword is not None and arg.keyword.value == "label_smoothing" for arg in use.call.args
-    ):
+    if any(keyword.arg == "label_smoothing" for keyword in use.call.keywords):
         return None, "`nll_loss` has no `label_smoothing`"
     probabilities = parenthesized(facts, use.input_node)
     edits = [
-        facts.replace(callee.attr, "nll_loss"),
+        replace_attribute_name(facts, callee, "nll_loss"),
         facts.replace(use.input_node, f"torch.log({probabilities}.clamp_min({MIXTURE_EPSILON}))"),
     ]
     return Fix(
@@ -210,7 +301,7 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
     ), None
 
 
-def loss_references(facts: ModuleFacts, loss: str) -> list[cst.BaseExpression]:
+def loss_references(facts: ModuleFacts, loss: str) -> list[ast.expr]:
     """Every spelling of the loss `loss` in the module: `nn.BCELoss`, `F.binary_cross_entropy`,
     `torch.nn.BCELoss` (as called, bound to a name, or given as a default)."""
     spelled = {names.BCE: ("BCELoss", "binary_cross_entropy")}.get(loss, ())
@@ -218,56 +309,59 @@ def loss_references(facts: ModuleFacts, loss: str) -> list[cst.BaseExpression]:
     if spelled and not any(word in facts.source for word in spelled):
         return []  # a full tree walk costs more than the parse: skip it when it cannot match
     finder = _LossReferenceFinder(facts, loss)
-    facts.module.visit(finder)
-    return finder.found
+    finder.visit(facts.tree)
+    # In the order they are written (a visit follows the fields, not the text).
+    return sorted(finder.found, key=lambda node: (node.lineno, node.col_offset))
 
 
-class _LossReferenceFinder(cst.CSTVisitor):
+class _LossReferenceFinder(ast.NodeVisitor):
     def __init__(self, facts: ModuleFacts, loss: str) -> None:
         self.facts = facts
         self.loss = loss
-        self.found: list[cst.BaseExpression] = []
+        self.found: list[ast.expr] = []
 
-    def _matches(self, node: cst.BaseExpression) -> bool:
+    def _matches(self, node: ast.expr) -> bool:
         qualified = self.facts.imports.qualify(node)
         return qualified is not None and (
             names.LOSS_MODULES.get(qualified) == self.loss
             or names.LOSS_FUNCTIONS.get(qualified) == self.loss
         )
 
-    def _used_as_loss(self, node: cst.BaseExpression) -> bool:
+    def _used_as_loss(self, node: ast.expr) -> bool:
         """Called, or handed on as a loss: bound to a name, a default, an argument, returned.
         Not a dict key or a comparison (`torch/overrides.py` lists functions as keys)."""
         parent = self.facts.parents.get(node)
-        if isinstance(parent, cst.Call):
-            return parent.func is node
-        return isinstance(parent, (cst.Assign, cst.AnnAssign, cst.Param, cst.Arg, cst.Return))
+        if isinstance(parent, ast.Call):
+            return True  # the callee, or an argument
+        if isinstance(parent, ast.Assign):
+            return parent.value is node
+        if isinstance(parent, ast.AnnAssign):
+            return parent.annotation is not node
+        if isinstance(parent, ast.ClassDef):
+            return any(base is node for base in parent.bases)  # `class L(nn.BCELoss)`
+        if isinstance(parent, ast.Starred):
+            return argument_call(self.facts, parent) is not None
+        # A default (`def f(loss=nn.BCELoss)`), a keyword argument, a return value.
+        return isinstance(parent, (ast.arguments, ast.keyword, ast.Return))
 
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
+    def visit_Attribute(self, node: ast.Attribute) -> None:
         if self._matches(node):
             if self._used_as_loss(node):
                 self.found.append(node)
-            return False
-        return True
-
-    def visit_Name(self, node: cst.Name) -> None:
-        parent = self.facts.parents.get(node)
-        if isinstance(parent, (cst.Attribute, cst.ImportAlias, cst.AsName)):
             return
-        if isinstance(parent, (cst.ClassDef, cst.FunctionDef, cst.Param)):
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        parent = self.facts.parents.get(node)
+        # Part of an attribute, or a parameter's default given by its bare name.
+        if isinstance(parent, (ast.Attribute, ast.arguments)):
             return
         if self._matches(node) and self._used_as_loss(node):
             self.found.append(node)
 
-    def visit_Import(self, node: cst.Import) -> bool:
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        return False
-
 
 def loss_to_cross_entropy(
-    facts: ModuleFacts, reference: cst.BaseExpression, blocking: frozenset[str]
+    facts: ModuleFacts, reference: ast.expr, blocking: frozenset[str]
 ) -> tuple[Fix | None, str | None]:
     """`nn.BCELoss(...)` -> `nn.CrossEntropyLoss(...)`, `F.binary_cross_entropy` ->
     `F.cross_entropy`, keeping `reduction`; arguments without an equivalent block the fix."""
@@ -275,10 +369,10 @@ def loss_to_cross_entropy(
     is_module = qualified in names.LOSS_MODULES
     new_name = "CrossEntropyLoss" if is_module else "cross_entropy"
     parent = facts.parents.get(reference)
-    call = parent if isinstance(parent, cst.Call) and parent.func is reference else None
+    call = parent if isinstance(parent, ast.Call) and parent.func is reference else None
     if call is not None:
-        for argument in call.args:
-            keyword = argument.keyword.value if argument.keyword is not None else None
+        for index, argument in enumerate(arguments(call)):
+            keyword = argument_keyword(argument)
             if keyword in blocking:
                 return None, (
                     f"`{keyword}=` has no CrossEntropyLoss equivalent; use `weight=` with one "
@@ -287,12 +381,12 @@ def loss_to_cross_entropy(
             if keyword in ("size_average", "reduce"):
                 return None, f"legacy `{keyword}=`: replace it by `reduction=` first"
             limit = 2 if not is_module else 0
-            if keyword is None and is_module and argument is call.args[0]:
+            if keyword is None and is_module and index == 0:
                 return None, "positional arguments to the loss constructor; name them first"
-            if keyword is None and not is_module and call.args.index(argument) >= limit:
+            if keyword is None and not is_module and index >= limit:
                 return None, "positional loss options; name them first"
-    if isinstance(reference, cst.Attribute):
-        edit = facts.replace(reference.attr, new_name)
+    if isinstance(reference, ast.Attribute):
+        edit = replace_attribute_name(facts, reference, new_name)
     else:
         module = "torch.nn" if is_module else "torch.nn.functional"
         holder = next(
@@ -326,25 +420,21 @@ def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int)
     """Delete `import x as local_name` when the edits remove its last `uses_removed` uses.
 
     Only a statement that imports nothing else is deleted, whole line included."""
-    counter = _NameCollector(local_name)
-    facts.module.visit(counter)
-    import_line: cst.SimpleStatementLine | None = None
+    spelled = len(spellings(facts.tree, local_name))
+    import_line: ast.stmt | None = None
     spellings_in_imports = 0
-    for statement in facts.module.body:
-        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    for statement in facts.tree.body:
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
             continue
-        small = statement.body[0]
-        if not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(
-            small.names, cst.ImportStar
-        ):
+        if not facts.is_only_statement_on_line(statement):
             continue
-        for alias in small.names:
-            bound = alias.asname.name if alias.asname is not None else alias.name
-            if isinstance(bound, cst.Name) and bound.value == local_name:
+        for alias in statement.names:
+            bound = alias.asname if alias.asname is not None else alias.name
+            if bound == local_name:
                 spellings_in_imports += 1
-                if len(small.names) == 1:
+                if len(statement.names) == 1:
                     import_line = statement
-    if import_line is None or len(counter.found) - spellings_in_imports != uses_removed:
+    if import_line is None or spelled - spellings_in_imports != uses_removed:
         return []
     span = facts.span(import_line)
     return [
@@ -356,22 +446,9 @@ def unfollowed_spellings(facts: ModuleFacts, function_name: str, name: str) -> i
     """How many spellings of `name` in the function the interpreter neither saw read nor saw
     assigned: reads in nested functions, `del`, `global`... A fix that relies on knowing every
     reader of a variable needs this to be 0."""
-    function = facts.flow.function_node(function_name)
-    root: cst.CSTNode = function if function is not None else facts.module
-    collector = _NameCollector(name)
-    root.visit(collector)
+    found = spellings(_scope(facts, function_name), name)
     flow = facts.flow
     known: set[int] = {id(target) for target in flow.assignments}
     for reads in flow.reads.values():
         known.update(id(read) for read in reads)
-    return sum(1 for node in collector.found if id(node) not in known)
-
-
-class _NameCollector(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.found: list[cst.Name] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value == self.name:
-            self.found.append(node)
+    return sum(1 for node in found if id(node) not in known)

@@ -4,11 +4,9 @@ can follow a class or function defined in another (absolute, relative and re-exp
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from migrate.analysis.graph import absolute_module
 from migrate.names import LOCAL_PREFIX
 
 if TYPE_CHECKING:
@@ -16,25 +14,6 @@ if TYPE_CHECKING:
     from migrate.flow import ModuleFlow
 
 MAX_REEXPORT_DEPTH = 8
-_CLASS_DEFINITION = re.compile(r"^class\s+(\w+)", re.MULTILINE)
-
-
-def module_name_for(path: PurePath, package_dirs: Iterable[PurePath] = ()) -> str:
-    """`pkg/sub/mod.py` -> `pkg.sub.mod`, walking up while folders hold `__init__.py`.
-
-    `package_dirs` lists the folders known to hold an `__init__.py`."""
-    packages = set(package_dirs)
-    parts = [path.stem] if path.stem != "__init__" else []
-    folder = path.parent
-    while folder in packages and folder != folder.parent:
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return ".".join(parts) or path.stem
-
-
-def defined_classes(source: str) -> set[str]:
-    """Top-level class names, by a cheap text test (used to find the readers of a model)."""
-    return set(_CLASS_DEFINITION.findall(source))
 
 
 class ProjectIndex:
@@ -62,10 +41,7 @@ class ProjectIndex:
         level = len(qualified) - len(qualified.lstrip("."))
         importer = self.by_module.get(from_module)
         is_package = importer is not None and importer.path.endswith("__init__.py")
-        package_parts = from_module.split(".") if is_package else from_module.split(".")[:-1]
-        base = package_parts[: len(package_parts) - (level - 1)] if level > 1 else package_parts
-        rest = qualified[level:]
-        return ".".join([*base, rest]) if rest else ".".join(base)
+        return absolute_module(qualified[level:], level, from_module, is_package)
 
     def _resolve(self, qualified: str, depth: int) -> tuple[ModuleFlow, str] | None:
         if depth > MAX_REEXPORT_DEPTH:

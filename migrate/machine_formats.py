@@ -15,11 +15,11 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from migrate import __version__
 from migrate.docs import TOOL_DIAGNOSTICS, rule_page
 from migrate.engine import Finding
 from migrate.registry import all_rules
 from migrate.rule import Fix, Rule, Span
+from migrate.version import __version__
 
 if TYPE_CHECKING:
     from migrate.pipeline import FileReport, RunResult

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate.analysis.graph import ProjectGraph
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
@@ -26,7 +27,6 @@ from migrate.engine import (
     diagnostic,
     reraise_interrupt,
 )
-from migrate.index import module_name_for
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
 from migrate.selection import collection_paused, select_files
@@ -194,14 +194,18 @@ def _analyze(
     migration's fixes then pass the unit gate (`migrate.units`): a unit is kept whole or
     reset whole."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
-    selection = select_files(readable, rules, options.fix is not None)
-    candidates, screens = selection.files, selection.screens
-    package_dirs = {path.parent for path in files if path.name == "__init__.py"}
+    graph = ProjectGraph(
+        {
+            path: source.text if isinstance(source, SourceFile) else ""
+            for path, source in sources.items()
+        }
+    )
+    candidates = select_files(readable, rules, options.fix is not None, graph)
     displays = {path: display_path(path) for path in files}
     modules = {
         displays[path]: ModuleInput(
             readable[path].text,
-            module_name_for(path, package_dirs),
+            graph.module_name(path),
             tuple(_per_file_ignores(config, path)),
             writable=not options.write or (_writable(path) and path not in protected),
         )
@@ -209,21 +213,18 @@ def _analyze(
         if path in candidates
     }
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
-        # Only modules that hand out an activation's output matter to another file's flow:
-        # the providers the selection found (with the factories and package `__init__` files
-        # on the way to them) and the kept files that return an activation.
-        relevant = {
-            displays[path]
+        imports = {
+            displays[path]: {displays[Path(found)] for found in graph.imports_of(path)}
+            & set(modules)
             for path in candidates
-            if path in selection.providers or (path in screens and screens[path].returns_activation)
         }
-        outcomes = _check_in_batches(modules, rules, relevant)
+        outcomes = _check_in_batches(modules, rules, imports)
     else:
         outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
         texts = {displays[path]: source.text for path, source in readable.items()}
-        names = {displays[path]: module_name_for(path, package_dirs) for path in readable}
+        names = {displays[path]: graph.module_name(path) for path in readable}
         unwritable = {
             displays[path]: (
                 "has uncommitted changes (commit or stash first, or pass --allow-dirty)"
@@ -335,17 +336,12 @@ BATCH_BYTES = 600_000
 
 
 def _check_in_batches(
-    modules: dict[str, ModuleInput], rules: list[Rule], relevant: set[str]
+    modules: dict[str, ModuleInput], rules: list[Rule], imports: dict[str, set[str]]
 ) -> dict[str, FileOutcome]:
     """A large check without fixes: batches of folders with the modules they import, on
     every core. Memory stays that of one batch per worker, not of the whole tree."""
     plan = plan_batches(
-        {
-            path: (module.module_name, module.source)
-            for path, module in modules.items()
-        },
-        BATCH_BYTES,
-        relevant,
+        {path: len(module.source) for path, module in modules.items()}, imports, BATCH_BYTES
     )
     codes = [rule.code for rule in rules]
     jobs = [

@@ -10,14 +10,19 @@ whole fix refuse, with the reason.
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import (
+    argument_call,
+    argument_count,
+    argument_keyword,
+    argument_value,
+    arguments,
     describe,
     loss_path_edits,
     name_occurrences,
@@ -112,18 +117,18 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
     decision = _decision_node(facts, call) if policy.decisions_to_argmax else None
     if decision is not None:
         return decision_edits(facts, decision, call)
-    if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
-        target = parent.targets[0].target
-        if isinstance(target, cst.Name):
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0]
+        if isinstance(target, ast.Name):
             return _variable_edits(facts, model_call, target, policy)
         raise Refusal(
             f"the output of `{describe(facts, call)}` is unpacked at line "
             f"{facts.span(call).line}; its elements are not followed"
         )
-    if isinstance(parent, cst.Return) and _is_prediction_entry(facts, model_call.function):
+    if isinstance(parent, ast.Return) and _is_prediction_entry(facts, model_call.function):
         # `predict_step` returns probabilities to whoever predicts: keep giving them.
         return [facts.replace(call, policy.wrap(facts.code(call)))]
-    if isinstance(parent, cst.Return):
+    if isinstance(parent, ast.Return):
         raise Refusal(
             f"`{model_call.function}` returns the output of `{describe(facts, call)}` "
             f"(line {facts.span(call).line}); its callers are not followed"
@@ -148,22 +153,22 @@ def _is_prediction_entry(facts: ModuleFacts, function: str) -> bool:
 
 
 def _variable_edits(
-    facts: ModuleFacts, model_call: ModelCall, target: cst.Name, policy: ReaderPolicy
+    facts: ModuleFacts, model_call: ModelCall, target: ast.Name, policy: ReaderPolicy
 ) -> list[Edit]:
     flow = facts.flow
     binding = flow.assignments.get(target)
     reads = flow.reads.get(binding, []) if binding is not None else []
-    spelled = name_occurrences(facts, model_call.function, target.value)
+    spelled = name_occurrences(facts, model_call.function, target.id)
     if spelled != len(reads) + 1:
         raise Refusal(
-            f"`{target.value}` (line {facts.span(target).line}) is assigned or read in ways "
+            f"`{facts.code(target)}` (line {facts.span(target).line}) is assigned or read in ways "
             "that are not followed (reassigned, or read in a nested function)"
         )
     edits: list[Edit] = []
     loss_reads = [read for read in reads if read in flow.loss_inputs]
     for read in loss_reads:
         _check_loss(facts, read, policy)
-    other_reads: list[cst.Name] = []
+    other_reads: list[ast.Name] = []
     for read in reads:
         if read in flow.loss_inputs:
             continue
@@ -182,11 +187,11 @@ def _variable_edits(
         edits.append(facts.replace(call, policy.wrap(facts.code(call))))
         return edits
     for read in other_reads:
-        edits.append(facts.replace(read, policy.wrap(read.value)))
+        edits.append(facts.replace(read, policy.wrap(facts.code(read))))
     return edits
 
 
-def _check_loss(facts: ModuleFacts, node: cst.CSTNode, policy: ReaderPolicy) -> None:
+def _check_loss(facts: ModuleFacts, node: ast.AST, policy: ReaderPolicy) -> None:
     use = facts.flow.loss_inputs[node]
     if use.loss not in policy.losses:
         raise Refusal(
@@ -194,35 +199,32 @@ def _check_loss(facts: ModuleFacts, node: cst.CSTNode, policy: ReaderPolicy) -> 
             f"{facts.span(use.call).line}, which does not take logits"
         )
     constructor = use.criterion.node
-    arguments = constructor.args if isinstance(constructor, cst.Call) else ()
-    call_arguments = use.call.args
-    for argument in (*arguments, *call_arguments):
-        if argument.keyword is not None and argument.keyword.value in _BLOCKING_LOSS_ARGUMENTS:
+    keywords = constructor.keywords if isinstance(constructor, ast.Call) else []
+    for keyword in (*keywords, *use.call.keywords):
+        if keyword.arg is not None and keyword.arg in _BLOCKING_LOSS_ARGUMENTS:
             if use.loss != names.CROSS_ENTROPY:
                 raise Refusal(
                     f"the loss at line {facts.span(use.call).line} uses "
-                    f"`{argument.keyword.value}=`, which has no CrossEntropyLoss equivalent"
+                    f"`{keyword.arg}=`, which has no CrossEntropyLoss equivalent"
                 )
 
 
-def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
+def _decision_node(facts: ModuleFacts, node: ast.AST) -> ast.expr | None:
     """The threshold expression around `node` (`p > 0.5`, `(p >= t).int()`, `torch.round(p)`,
     `p.round()`), widened to the casts around it; None when `node` is not thresholded."""
     parent = facts.parents.get(node)
-    decision: cst.CSTNode | None = None
-    if isinstance(parent, cst.Comparison) and parent.left is node and len(parent.comparisons) == 1:
-        operator = parent.comparisons[0].operator
-        if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)):
+    decision: ast.expr | None = None
+    if isinstance(parent, ast.Compare) and parent.left is node and len(parent.ops) == 1:
+        if isinstance(parent.ops[0], (ast.Gt, ast.GtE)):
             decision = parent
-    elif (
-        isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "round"
-    ):
+    elif isinstance(parent, ast.Attribute) and parent.value is node and parent.attr == "round":
         grand = facts.parents.get(parent)
-        if isinstance(grand, cst.Call) and not grand.args:
+        if _is_call_without_arguments(grand, parent):
+            assert isinstance(grand, ast.Call)
             decision = grand
-    elif isinstance(parent, cst.Arg):
-        call = facts.parents.get(parent)
-        if isinstance(call, cst.Call) and len(call.args) == 1:
+    else:
+        call = argument_call(facts, node)
+        if call is not None and argument_count(call) == 1:
             if facts.imports.qualify(call.func) == "torch.round":
                 decision = call
     if decision is None:
@@ -230,78 +232,82 @@ def _decision_node(facts: ModuleFacts, node: cst.CSTNode) -> cst.CSTNode | None:
     return widen_decision(facts, decision)
 
 
-def widen_decision(facts: ModuleFacts, decision: cst.CSTNode) -> cst.CSTNode:
+def _is_call_without_arguments(node: ast.AST | None, func: ast.expr) -> bool:
+    """`func()`: `node` calls `func` with no argument."""
+    return isinstance(node, ast.Call) and node.func is func and argument_count(node) == 0
+
+
+def widen_decision(facts: ModuleFacts, decision: ast.expr) -> ast.expr:
     """`(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral."""
     while True:
         outer = facts.parents.get(decision)
-        if (
-            isinstance(outer, cst.Attribute)
-            and outer.value is decision
-            and outer.attr.value in _CASTS
-        ):
+        if isinstance(outer, ast.Attribute) and outer.value is decision and outer.attr in _CASTS:
             call = facts.parents.get(outer)
-            if isinstance(call, cst.Call) and not call.args:
+            if _is_call_without_arguments(call, outer):
+                assert isinstance(call, ast.Call)
                 decision = call
                 continue
         return decision
 
 
-def _decision_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
+def _decision_edit(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> Edit:
     return argmax_edit(facts, decision, value)
 
 
-def argmax_edit(facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression) -> Edit:
+def argmax_edit(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> Edit:
     """Replace the decision, its own parentheses included, by `value.argmax(dim=1)`."""
     start, end = facts.offsets_with_parentheses(decision)
     return Edit(facts.path, start, end, f"{parenthesized(facts, value)}.argmax(dim=1)")
 
 
-def strip_casts(node: cst.BaseExpression) -> cst.BaseExpression:
+def strip_casts(node: ast.expr) -> ast.expr:
     """`y.bool()` -> `y`: the cast is meaningless once the value is taken by argmax."""
     while (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value in _CASTS
-        and not node.args
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _CASTS
+        and argument_count(node) == 0
     ):
         node = node.func.value
     return node
 
 
-def decision_edits(
-    facts: ModuleFacts, decision: cst.CSTNode, value: cst.BaseExpression
-) -> list[Edit]:
+def decision_edits(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> list[Edit]:
     """The threshold becomes `argmax(dim=1)`, and what compares the decision element-wise is
     adapted to its new shape: a `(N, C)` indicator matrix becomes `(N,)` class indices."""
     return [_decision_edit(facts, decision, value), *decision_followups(facts, decision)]
 
 
-def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
+def decision_followups(facts: ModuleFacts, decision: ast.expr) -> list[Edit]:
     parent = facts.parents.get(decision)
-    if isinstance(parent, cst.Comparison):
+    # Only as the left side: `a == (p > 0.5)` compares something else with the decision.
+    if isinstance(parent, ast.Compare) and parent.left is decision:
         raise Refusal(
             f"the decision at line {facts.span(decision).line} is compared in place; its shape "
             "changes from (N, C) to (N,)"
         )
-    if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1):
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1):
         return []
-    target = parent.targets[0].target
-    if not isinstance(target, cst.Name):
+    target = parent.targets[0]
+    if not isinstance(target, ast.Name):
         return []
     flow = facts.flow
     binding = flow.assignments.get(target)
     edits: list[Edit] = []
     for read in flow.reads.get(binding, []) if binding is not None else []:
         comparison = facts.parents.get(read)
-        if not isinstance(comparison, cst.Comparison) or len(comparison.comparisons) != 1:
+        # `preds == y`: the decision read on the left of a single comparison.
+        if not isinstance(comparison, ast.Compare) or len(comparison.ops) != 1:
             continue
-        if not isinstance(comparison.comparisons[0].operator, (cst.Equal, cst.NotEqual)):
+        if comparison.left is not read:
             continue
-        other = comparison.comparisons[0].comparator if comparison.left is read else comparison.left
+        if not isinstance(comparison.ops[0], (ast.Eq, ast.NotEq)):
+            continue
+        other = comparison.comparators[0]
         if not will_be_class_indices(facts, other):
             if not facts.data_dependent_fixes:
                 raise Refusal(
-                    f"`{target.value}` is compared with `{describe(facts, other)}` at line "
+                    f"`{facts.code(target)}` is compared with `{describe(facts, other)}` at line "
                     f"{facts.span(comparison).line}, which is not proven to be one-hot; "
                     "rerun with --unsafe-fixes to compare with its argmax"
                 )
@@ -311,82 +317,96 @@ def decision_followups(facts: ModuleFacts, decision: cst.CSTNode) -> list[Edit]:
     return edits
 
 
-def _drop_row_reduction(facts: ModuleFacts, comparison: cst.Comparison) -> list[Edit]:
+def _drop_row_reduction(facts: ModuleFacts, comparison: ast.Compare) -> list[Edit]:
     """`(preds == targets).all(dim=1)` compared rows of labels; on class indices the
     comparison is already per example, so the `.all(dim=1)` goes."""
     attribute = facts.parents.get(comparison)
     if not (
-        isinstance(attribute, cst.Attribute)
+        isinstance(attribute, ast.Attribute)
         and attribute.value is comparison
-        and attribute.attr.value in ("all", "any")
+        and attribute.attr in ("all", "any")
     ):
         return []
     call = facts.parents.get(attribute)
-    if not isinstance(call, cst.Call) or len(call.args) != 1:
+    if not isinstance(call, ast.Call) or call.func is not attribute or argument_count(call) != 1:
         return []
-    if facts.code(call.args[0].value) not in ("1", "-1"):
+    if facts.code(argument_value(arguments(call)[0])) not in ("1", "-1"):
         return []
-    start = facts.offsets(attribute.dot)[0] if attribute.dot in facts.positions else None
+    start = _dot_offset(facts, facts.offsets_with_parentheses(comparison)[1])
     if start is None:
         return []
     end = facts.offsets(call)[1]
     return [Edit(facts.path, start, end, "")]
 
 
-def one_hot_index(facts: ModuleFacts, node: cst.BaseExpression) -> cst.BaseExpression | None:
+def _dot_offset(facts: ModuleFacts, offset: int) -> int | None:
+    """Where the `.` of an attribute is, from the end of the attribute's value: past spaces,
+    line continuations and comments (inside brackets a line may end in one)."""
+    source = facts.source
+    while offset < len(source):
+        character = source[offset]
+        if character == ".":
+            return offset
+        if character == "#":
+            line_end = source.find("\n", offset)
+            offset = len(source) if line_end < 0 else line_end
+        elif character.isspace() or character == "\\":
+            offset += 1
+        else:
+            return None
+    return None
+
+
+def one_hot_index(facts: ModuleFacts, node: ast.expr) -> ast.expr | None:
     """`idx` when `node` is `F.one_hot(idx, C)` (with casts), or a name assigned exactly that."""
-    value: cst.BaseExpression = node
-    if isinstance(node, cst.Name):
+    value: ast.expr = node
+    if isinstance(node, ast.Name):
         assigned = assigned_value(facts, node)
         if assigned is None:
             return None
         value = assigned
-    while (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Attribute)
-        and value.func.attr.value in _CASTS
-        and not value.args
-    ):
-        value = value.func.value
-    if isinstance(value, cst.Call) and value.args:
+    value = strip_casts(value)
+    if isinstance(value, ast.Call) and argument_count(value):
         qualified = facts.imports.qualify(value.func)
-        if qualified == "torch.nn.functional.one_hot" and value.args[0].keyword is None:
-            return value.args[0].value
+        first = arguments(value)[0]
+        if qualified == "torch.nn.functional.one_hot" and argument_keyword(first) is None:
+            return argument_value(first)
     return None
 
 
-def assigned_value(facts: ModuleFacts, read: cst.Name) -> cst.BaseExpression | None:
+def assigned_value(facts: ModuleFacts, read: ast.Name) -> ast.expr | None:
     """The value a read name was assigned, when the binding comes from one plain assignment."""
     flow = facts.flow
     # A function interpreted twice (refined parameters) has two bindings for the same read.
     bindings = {binding for binding, reads in flow.reads.items() if read in reads}
     for target, target_binding in flow.assignments.items():
         if target_binding in bindings:
-            assign_target = facts.parents.get(target)
-            assign = facts.parents.get(assign_target) if assign_target is not None else None
-            if isinstance(assign, cst.Assign) and len(assign.targets) == 1:
+            assign = facts.parents.get(target)
+            if isinstance(assign, ast.Assign) and len(assign.targets) == 1:
                 return assign.value
+            if isinstance(assign, ast.NamedExpr):
+                # `y = (x := value)`: the walrus itself is what the outer assignment holds.
+                outer = facts.parents.get(assign)
+                if isinstance(outer, ast.Assign) and len(outer.targets) == 1:
+                    return outer.value
     return None
 
 
-def will_be_class_indices(facts: ModuleFacts, node: cst.BaseExpression) -> bool:
+def will_be_class_indices(facts: ModuleFacts, node: ast.expr) -> bool:
     """A one-hot of class indices: MC106 turns its non-loss reads into the indices."""
     return one_hot_index(facts, node) is not None
 
 
-def _check_not_passed_to_unknown(facts: ModuleFacts, node: cst.CSTNode) -> None:
+def _check_not_passed_to_unknown(facts: ModuleFacts, node: ast.AST) -> None:
     """Refuse when the output is an argument of a call that may be a loss or may forward it to
     one: a parameter, a method of an unknown object, a project function. Builtins and
     functions imported from libraries only read it."""
-    parent = facts.parents.get(node)
-    if not isinstance(parent, cst.Arg):
-        return
-    call = facts.parents.get(parent)
-    if not isinstance(call, cst.Call):
+    call = argument_call(facts, node)
+    if call is None:
         return
     func = call.func
-    if isinstance(func, cst.Name) and func.value in _READING_BUILTINS:
-        if func.value not in facts.imports.names:
+    if isinstance(func, ast.Name) and func.id in _READING_BUILTINS:
+        if func.id not in facts.imports.names:
             return
     qualified = facts.imports.qualify(func)
     project = facts.project
@@ -426,15 +446,19 @@ def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
     """`import torch` after the module's last top-level import, unless `torch` is bound."""
     if facts.imports.names.get("torch") == "torch":
         return []
-    last_import: cst.CSTNode | None = None
-    for statement in facts.module.body:
-        if isinstance(statement, cst.SimpleStatementLine) and any(
-            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
-        ):
-            last_import = statement
+    body = facts.tree.body
+    last_import: int | None = None
+    for index, statement in enumerate(body):
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            last_import = index
     if last_import is None:
         return [facts.insert_at(0, "import torch\n")]
-    next_line = facts.span(last_import).end_line + 1
+    # After the whole line: `import a; b = f(\n  1)` ends where `b = ...` ends.
+    while last_import + 1 < len(body) and body[last_import + 1].lineno == _end_line(
+        body[last_import]
+    ):
+        last_import += 1
+    next_line = facts.span(body[last_import]).end_line + 1
     return [facts.insert_at(facts.line_offset(next_line), "import torch\n")]
 
 
@@ -521,21 +545,22 @@ def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[E
     """`self.act = nn.Sigmoid()` goes when `self.act(...)` was its only use (it holds no
     parameters, so old checkpoints still load)."""
     call = activation.call
-    if call is None or not isinstance(call.func, cst.Attribute):
+    if call is None or not isinstance(call.func, ast.Attribute):
         return []
     receiver = call.func.value
-    if not (isinstance(receiver, cst.Name) and receiver.value == "self"):
+    if not (isinstance(receiver, ast.Name) and receiver.id == "self"):
         return []
-    attribute = call.func.attr.value
+    attribute = call.func.attr
     uses = len(re.findall(rf"\.{re.escape(attribute)}\b", facts.source))
     if uses != 2:  # the assignment and the call being removed
         return []
     constructor = activation.callee
     assign = facts.parents.get(constructor) if constructor is not None else None
-    line = facts.parents.get(assign) if isinstance(assign, cst.Assign) else None
-    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+    if not isinstance(assign, ast.Assign) or assign.value is not constructor:
         return []
-    span = facts.span(line)
+    if not facts.is_only_statement_on_line(assign):
+        return []
+    span = facts.span(assign)
     return [
         Edit(facts.path, facts.line_offset(span.line), facts.line_offset(span.end_line + 1), "")
     ]
@@ -544,40 +569,52 @@ def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[E
 def binary_head(facts: ModuleFacts, activation: Activation) -> bool:
     """Whether the layer under the activation is `nn.Linear(n, 1)`: in the same Sequential, or
     a `self.` attribute the activation's input calls."""
-    linear: cst.CSTNode | None = None
+    linear: ast.AST | None = None
     if activation.sequential is not None and activation.element_index:
-        linear = activation.sequential.args[activation.element_index - 1].value
+        elements = arguments(activation.sequential)
+        linear = argument_value(elements[activation.element_index - 1])
     elif activation.input is not None:
         inner = activation.input
-        while isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute):
-            if inner.func.attr.value in ("squeeze", "view", "flatten", "reshape"):
+        while isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
+            if inner.func.attr in ("squeeze", "view", "flatten", "reshape"):
                 inner = inner.func.value
                 continue
             break
-        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute):
-            attribute = inner.func.attr.value
+        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
+            attribute = inner.func.attr
             match = re.search(
                 rf"self\.{re.escape(attribute)}\s*=\s*((?:nn\.|torch\.nn\.)?Linear\([^()]*\))",
                 facts.source,
             )
             if match is not None:
-                return _single_output(cst.parse_expression(match.group(1)))
-    return _single_output(linear)
+                text = match.group(1)
+                layer = ast.parse(text, mode="eval").body
+                return _single_output(layer, lambda node: ast.get_source_segment(text, node))
+    return _single_output(linear, facts.code)
 
 
-def _single_output(node: cst.CSTNode | None) -> bool:
-    if not isinstance(node, cst.Call) or not node.func:
+def _single_output(node: ast.AST | None, code: Callable[[ast.AST], str | None]) -> bool:
+    """`Linear(n, 1)` or `Linear(n, out_features=1)`, the `1` written as such."""
+    if not isinstance(node, ast.Call):
         return False
-    name = (
-        node.func.attr.value
-        if isinstance(node.func, cst.Attribute)
-        else getattr(node.func, "value", "")
-    )
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     if name != "Linear":
         return False
+    layer_arguments = arguments(node)
     out = next(
-        (a.value for a in node.args if a.keyword and a.keyword.value == "out_features"), None
+        (argument_value(a) for a in layer_arguments if argument_keyword(a) == "out_features"),
+        None,
     )
-    if out is None and len(node.args) > 1 and node.args[1].keyword is None:
-        out = node.args[1].value
-    return isinstance(out, cst.Integer) and out.value == "1"
+    if out is None and len(layer_arguments) > 1 and argument_keyword(layer_arguments[1]) is None:
+        out = argument_value(layer_arguments[1])
+    return (
+        isinstance(out, ast.Constant)
+        and type(out.value) is int
+        and out.value == 1
+        and code(out) == "1"
+    )
+
+
+def _end_line(statement: ast.stmt) -> int:
+    return statement.end_lineno if statement.end_lineno is not None else statement.lineno

@@ -22,6 +22,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from migrate.docs import rule_page
 from migrate.engine import Finding
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Rule, Violation
@@ -437,18 +438,8 @@ def print_rules(rules: tuple[type[Rule], ...]) -> None:
     console.print(table)
 
 
-def rule_markdown(rule: type[Rule]) -> str:
-    fix = rule.safety.value if rule.safety else "none"
-    header = f"# {rule.code} {rule.name}\n\n{rule.summary}. Fix: {fix}."
-    if not rule.default_enabled:
-        header += " Opt-in: runs only when selected explicitly."
-    return f"{header}\n\n{rule.documentation()}\n"
-
-
 def print_explain(rule: type[Rule]) -> None:
     """The rule's page, as in docs/rules.md: docstring and tested examples."""
-    from migrate.docs import rule_page
-
     print_markdown(rule_page(rule))
 
 

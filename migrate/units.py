@@ -28,10 +28,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from migrate.analysis.graph import import_statements, imported_modules
 from migrate.engine import FileOutcome, Finding
 from migrate.rule import Violation
-from migrate.screen import called_name, screen_source
-from migrate.selection import candidate_modules
 
 # Reported but never blocking: see the module docstring.
 NOT_BLOCKING = frozenset({"MC106"})
@@ -141,16 +140,17 @@ def gate_units(
 def _imported_files(
     path: str, source: str, module_name: str, by_module: dict[str, str]
 ) -> set[str]:
-    targets = screen_source(source, look_for_sites=False).import_targets
+    imported = imported_modules(
+        import_statements(source), module_name, PurePosixPath(path).name == "__init__.py"
+    )
     found: set[str] = set()
-    for target in targets:
-        for module, _ in candidate_modules(target, module_name, PurePosixPath(path)):
-            # `import a.b.c` loads the packages on the way too.
-            parts = module.split(".")
-            for end in range(len(parts), 0, -1):
-                file = by_module.get(".".join(parts[:end]))
-                if file is not None and file != path:
-                    found.add(file)
+    for item in imported:
+        # `import a.b.c` loads the packages on the way too.
+        parts = item.module.split(".")
+        for end in range(len(parts), 0, -1):
+            file = by_module.get(".".join(parts[:end]))
+            if file is not None and file != path:
+                found.add(file)
     return found
 
 
@@ -580,3 +580,12 @@ def _reset(outcome: FileOutcome) -> None:
     ]
     outcome.remaining = [finding.violation for finding in outcome.findings]
     outcome.model_relations = []
+
+
+def called_name(func: ast.expr) -> str | None:
+    """The last name of a callee: `torch.sigmoid` -> `sigmoid`, `Linear` -> `Linear`."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
@@ -260,10 +259,14 @@ class SigmoidOutputLayer(Rule):
         return model_sigmoid_fix(facts, class_name, activation, self.fix_title)
 
 
-def _applied_to_an_argument(forward: cst.FunctionDef | None, activation: Activation) -> bool:
+def _applied_to_an_argument(
+    forward: ast.FunctionDef | ast.AsyncFunctionDef | None, activation: Activation
+) -> bool:
     """`forward(self, x): return torch.sigmoid(x)`: the class *is* an activation, not a model
     whose output layer is followed by one."""
-    if forward is None or not isinstance(activation.input, cst.Name):
+    if forward is None or not isinstance(activation.input, ast.Name):
         return False
-    parameters = [param.name.value for param in forward.params.params]
-    return activation.input.value in parameters[1:]
+    # The plain parameters only (libcst's `params.params`): not positional-only, `*args`
+    # or keyword-only ones.
+    parameters = [param.arg for param in forward.args.args]
+    return activation.input.id in parameters[1:]

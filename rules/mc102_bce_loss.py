@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
@@ -119,12 +118,12 @@ class BceLoss(Rule):
             yield self.violation(facts, reference, message, fix, reason)
 
 
-def _inputs_become_logits(facts: ModuleFacts, reference: cst.BaseExpression) -> str | None:
+def _inputs_become_logits(facts: ModuleFacts, reference: ast.expr) -> str | None:
     """BCELoss takes probabilities; as CrossEntropyLoss it needs logits. Fix only when every
     input it is given is a sigmoid output that the migration removes."""
     parent = facts.parents.get(reference)
     criterion_node = (
-        parent if isinstance(parent, cst.Call) and parent.func is reference else reference
+        parent if isinstance(parent, ast.Call) and parent.func is reference else reference
     )
     uses = [use for use in facts.flow.loss_uses if use.criterion.node is criterion_node]
     if not uses:

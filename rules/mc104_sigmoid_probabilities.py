@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
@@ -11,16 +10,34 @@ from migrate.flow import Activation
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 
-def is_logit_like(facts: ModuleFacts, node: cst.BaseExpression | None) -> bool:
+def is_logit_like(facts: ModuleFacts, node: ast.AST | None) -> bool:
     """A classifier's raw scores: `outputs.logits`, a variable named `logits` / `*_logits`."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-        if node.func.attr.value in ("detach", "float", "cpu", "double") and not node.args:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        no_arguments = not node.args and not node.keywords
+        if node.func.attr in ("detach", "float", "cpu", "double") and no_arguments:
             return is_logit_like(facts, node.func.value)
-    if isinstance(node, cst.Attribute):
-        return "logit" in node.attr.value.lower()
-    if isinstance(node, cst.Name):
-        return "logit" in node.value.lower()
+    if isinstance(node, ast.Attribute):
+        return "logit" in node.attr.lower()
+    if isinstance(node, ast.Name):
+        return "logit" in node.id.lower()
     return False
+
+
+def attribute_name_offsets(facts: ModuleFacts, node: ast.Attribute) -> tuple[int, int]:
+    """The range of the name after the dot (`ast.Attribute.attr` is a plain str): the
+    identifier that ends the attribute's text. Scanned in the source rather than measured
+    with `len(node.attr)`, since `ast` NFKC-normalises identifiers."""
+    end = facts.offsets(node)[1]
+    start = end
+    while start > 0 and ("_" + facts.source[start - 1]).isidentifier():
+        start -= 1
+    return start, end
+
+
+def replace_attribute_name(facts: ModuleFacts, node: ast.Attribute, text: str) -> Edit:
+    """Rename `a.b` to `a.text` (what `facts.replace(node.attr, text)` was with libcst)."""
+    start, end = attribute_name_offsets(facts, node)
+    return Edit(facts.path, start, end, text)
 
 
 class SigmoidProbabilities(Rule):
@@ -123,12 +140,12 @@ class SigmoidProbabilities(Rule):
 def _to_softmax(facts: ModuleFacts, activation: Activation) -> list[Edit] | None:
     callee = activation.callee
     call = activation.call
-    if not isinstance(callee, cst.Attribute) or call is None:
+    if not isinstance(callee, ast.Attribute) or call is None:
         return None
     closing = facts.offsets(call)[1] - 1
     method = activation.input is callee.value
-    separator = "" if method and not call.args else ", "
+    separator = "" if method and not call.args and not call.keywords else ", "
     return [
-        facts.replace(callee.attr, "softmax"),
+        replace_attribute_name(facts, callee, "softmax"),
         Edit(facts.path, closing, closing, f"{separator}dim=1"),
     ]

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate import names
 from migrate.facts import ModuleFacts
@@ -115,7 +114,7 @@ class ThresholdDecision(Rule):
             yield self.violation(facts, decision, message, fix)
 
 
-def _decided_value(facts: ModuleFacts, threshold: object) -> cst.BaseExpression | None:
+def _decided_value(facts: ModuleFacts, threshold: object) -> ast.expr | None:
     """What argmax runs on: the logits under an inline sigmoid, else the thresholded value."""
     from migrate.flow import Threshold
 
@@ -128,8 +127,15 @@ def _decided_value(facts: ModuleFacts, threshold: object) -> cst.BaseExpression 
         if call is not None and call is threshold.value and kind.activation.input is not None:
             return kind.activation.input
         return threshold.value
-    if isinstance(threshold.node, cst.Comparison) and is_logit_like(facts, threshold.value):
-        comparator = threshold.node.comparisons[0].comparator
-        if isinstance(comparator, (cst.Integer, cst.Float)) and float(comparator.value) == 0:
+    if isinstance(threshold.node, ast.Compare) and is_logit_like(facts, threshold.value):
+        comparator = threshold.node.comparators[0]
+        if _is_zero_number(comparator):
             return threshold.value
     return None
+
+
+def _is_zero_number(node: ast.expr) -> bool:
+    """An integer or float literal equal to 0 (`0`, `0.0`); not `False`, not `0j`, not `-0`."""
+    if not isinstance(node, ast.Constant) or isinstance(node.value, bool):
+        return False
+    return isinstance(node.value, (int, float)) and float(node.value) == 0

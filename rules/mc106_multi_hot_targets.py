@@ -1,8 +1,7 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate.facts import ModuleFacts
 from migrate.fixes import (
@@ -107,9 +106,12 @@ class MultiHotTargets(Rule):
         flow = facts.flow
         loss_targets = {id(use.target_node) for use in flow.loss_uses if use.target_node}
         for target, binding in list(flow.assignments.items()):
-            assign_target = facts.parents.get(target)  # AssignTarget -> Assign
-            assign = facts.parents.get(assign_target) if assign_target is not None else None
-            if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+            assign = facts.parents.get(target)
+            if (
+                not isinstance(assign, ast.Assign)
+                or len(assign.targets) != 1
+                or assign.targets[0] is not target
+            ):
                 continue
             index = one_hot_index(facts, assign.value)
             if index is None:
@@ -122,11 +124,12 @@ class MultiHotTargets(Rule):
         for use in flow.loss_uses:
             node = use.target_node
             if (
-                isinstance(node, cst.Call)
-                and isinstance(node.func, cst.Attribute)
-                and node.func.attr.value == "float"
-                and isinstance(node.func.value, cst.Name)
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "float"
+                and isinstance(node.func.value, ast.Name)
                 and not node.args
+                and not node.keywords
             ):
                 message = self.message.format(target=describe(facts, node))
                 reason = (
@@ -138,18 +141,18 @@ class MultiHotTargets(Rule):
     def _fix(
         self,
         facts: ModuleFacts,
-        target: cst.Name,
-        assign: cst.Assign,
-        index: cst.BaseExpression,
-        reads: list[cst.Name],
-        other: list[cst.Name],
+        target: ast.Name,
+        assign: ast.Assign,
+        index: ast.expr,
+        reads: list[ast.Name],
+        other: list[ast.Name],
     ) -> tuple[Fix | None, str | None]:
         if not other:
             return (
                 None,
                 "one-hot float targets stay valid for CrossEntropyLoss (class probabilities)",
             )
-        if not isinstance(index, cst.Name):
+        if not isinstance(index, ast.Name):
             return None, "the class indices are not a plain variable"
         function = next(
             (
@@ -159,35 +162,35 @@ class MultiHotTargets(Rule):
             ),
             "<module>",
         )
-        if name_occurrences(facts, function, index.value) == 0 or _reassigned_between(
-            facts, function, index.value, assign, reads
+        if name_occurrences(facts, function, index.id) == 0 or _reassigned_between(
+            facts, function, index.id, assign, reads
         ):
-            return None, f"`{index.value}` may change between the one-hot and its readers"
+            return None, f"`{index.id}` may change between the one-hot and its readers"
         for read in other:
             reader = _unsafe_reader(facts, read)
             if reader is not None:
                 return None, (
-                    f"`{target.value}` is also read by `{reader}` (line {facts.span(read).line}), "
+                    f"`{target.id}` is also read by `{reader}` (line {facts.span(read).line}), "
                     "which may carry it to a loss"
                 )
-        if unfollowed_spellings(facts, function, target.value):
-            return None, f"`{target.value}` is read in ways that are not followed"
+        if unfollowed_spellings(facts, function, target.id):
+            return None, f"`{target.id}` is read in ways that are not followed"
         edits: list[Edit]
         if len(other) == len(reads):
-            edits = [facts.replace(assign.value, index.value)]
+            edits = [facts.replace(assign.value, index.id)]
             callee = assign.value
             while (
-                isinstance(callee, cst.Call)
-                and isinstance(callee.func, cst.Attribute)
-                and callee.func.attr.value in _CASTS
+                isinstance(callee, ast.Call)
+                and isinstance(callee.func, ast.Attribute)
+                and callee.func.attr in _CASTS
             ):
                 callee = callee.func.value
-            if isinstance(callee, cst.Call) and isinstance(callee.func, cst.Attribute):
+            if isinstance(callee, ast.Call) and isinstance(callee.func, ast.Attribute):
                 holder = callee.func.value
-                if isinstance(holder, cst.Name):
-                    edits.extend(import_removal_edits(facts, holder.value, 1))
+                if isinstance(holder, ast.Name):
+                    edits.extend(import_removal_edits(facts, holder.id, 1))
         else:
-            edits = [facts.replace(_widened(facts, read), index.value) for read in other]
+            edits = [facts.replace(_widened(facts, read), index.id) for read in other]
         return Fix(self.fix_title, Applicability.UNSAFE, tuple(edits)), None
 
 
@@ -196,86 +199,174 @@ _METRIC_LIBRARIES = ("torchmetrics", "sklearn.metrics")
 _MOVES = frozenset({"cpu", "detach", "numpy", "to", "cuda", "tolist"})
 
 
-def _unsafe_reader(facts: ModuleFacts, read: cst.Name) -> str | None:
+def _unsafe_reader(facts: ModuleFacts, read: ast.Name) -> str | None:
     """Where a one-hot read goes, unless that is a metric or a comparison with a decision:
     a metric's `.update(...)`, a list `.append(...)`, a torchmetrics / scikit-learn function,
     or `preds == targets`. Anything else (a dataset, a loss, an unknown function) may carry
     the targets to a loss."""
-    node: cst.CSTNode = _widened(facts, read)
+    node: ast.AST = _widened(facts, read)
     while True:  # `targets.cpu()`, `targets.detach().numpy()`
         attribute = facts.parents.get(node)
         if (
-            isinstance(attribute, cst.Attribute)
+            isinstance(attribute, ast.Attribute)
             and attribute.value is node
-            and attribute.attr.value in _MOVES
+            and attribute.attr in _MOVES
         ):
             call = facts.parents.get(attribute)
-            if isinstance(call, cst.Call):
+            if isinstance(call, ast.Call) and call.func is attribute:
                 node = call
                 continue
         break
     parent = facts.parents.get(node)
-    if isinstance(parent, (cst.Comparison, cst.ComparisonTarget)):
+    if isinstance(parent, ast.Compare):
         return None
-    if isinstance(parent, cst.Arg):
-        call = facts.parents.get(parent)
-        if isinstance(call, cst.Call):
-            func = call.func
-            if isinstance(func, cst.Attribute) and func.attr.value in _METRIC_METHODS:
+    argument = _argument(facts, node)
+    if argument is not None:
+        (start, end), owner = argument
+        if isinstance(owner, ast.Call):
+            func = owner.func
+            if isinstance(func, ast.Attribute) and func.attr in _METRIC_METHODS:
                 return None
             qualified = facts.imports.qualify(func) or ""
             if qualified.startswith(_METRIC_LIBRARIES):
                 return None
             return facts.code(func)
-    return describe(facts, parent) if isinstance(parent, cst.CSTNode) else "an unknown reader"
+        return _shortened(facts.source[start:end])
+    if parent is None:
+        return "an unknown reader"
+    around = _enclosing_range(facts, node, parent)
+    if around is not None:
+        return _shortened(facts.source[around[0] : around[1]])
+    return describe(facts, parent)
 
 
-def _widened(facts: ModuleFacts, read: cst.Name) -> cst.CSTNode:
+def _argument(facts: ModuleFacts, node: ast.AST) -> tuple[tuple[int, int], ast.AST] | None:
+    """The range of the argument that passes `node` (`x`, `*x`, `key=x`, `**x`) and the call
+    or class statement it is passed to; None when `node` is not an argument."""
+    parent = facts.parents.get(node)
+    if isinstance(parent, ast.Call) and any(arg is node for arg in parent.args):
+        return facts.offsets_with_parentheses(node), parent
+    if isinstance(parent, ast.ClassDef) and any(base is node for base in parent.bases):
+        return facts.offsets_with_parentheses(node), parent
+    if isinstance(parent, ast.keyword):
+        owner = facts.parents.get(parent)
+        if owner is not None:
+            return facts.offsets(parent), owner
+    if isinstance(parent, ast.Starred):
+        owner = facts.parents.get(parent)
+        if (isinstance(owner, ast.Call) and any(arg is parent for arg in owner.args)) or (
+            isinstance(owner, ast.ClassDef) and any(base is parent for base in owner.bases)
+        ):
+            return facts.offsets(parent), owner
+    return None
+
+
+def _enclosing_range(facts: ModuleFacts, node: ast.AST, parent: ast.AST) -> tuple[int, int] | None:
+    """The range of the piece of syntax that holds `node` where `ast` has no node of its own
+    for it (a list element, a dictionary entry, a subscript, a `for ... in` clause, a `with`
+    item, a decorator, one operand pair of `a and b and c`); None when `parent` is that node."""
+    own = facts.offsets_with_parentheses
+    source = facts.source
+    if isinstance(parent, (ast.List, ast.Tuple, ast.Set)):
+        if isinstance(node, ast.Starred):
+            return None
+        return own(node)
+    if isinstance(parent, ast.Subscript) and parent.slice is node:
+        return own(node)
+    if isinstance(parent, ast.Delete) and len(parent.targets) > 1:
+        return own(node)
+    if isinstance(parent, ast.Dict):
+        for key, value in zip(parent.keys, parent.values, strict=True):
+            if key is node or value is node:
+                if key is None:
+                    start = source.rindex("**", 0, own(value)[0])
+                    return start, own(value)[1]
+                return own(key)[0], own(value)[1]
+        return None
+    if isinstance(parent, ast.BoolOp):
+        position = next(i for i, value in enumerate(parent.values) if value is node)
+        return own(parent.values[0])[0], own(parent.values[max(position, 1)])[1]
+    if isinstance(parent, ast.comprehension):
+        if any(condition is node for condition in parent.ifs):
+            start, end = own(node)
+            return source.rindex("if", 0, start), end
+        holder = facts.parents.get(parent)
+        generators: list[ast.comprehension] = getattr(holder, "generators", [parent])
+        last = generators[-1]
+        start = source.rindex("for", 0, own(parent.target)[0])
+        if parent.is_async:
+            start = source.rindex("async", 0, start)
+        return start, own(last.ifs[-1] if last.ifs else last.iter)[1]
+    if isinstance(parent, (ast.With, ast.AsyncWith)):
+        for item in parent.items:
+            if item.context_expr is node:
+                start, end = own(node)
+                if item.optional_vars is not None:
+                    end = own(item.optional_vars)[1]
+                return start, end
+        return None
+    if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and any(
+        decorator is node for decorator in parent.decorator_list
+    ):
+        start, end = own(node)
+        return source.rindex("@", 0, start), end
+    if (isinstance(parent, ast.YieldFrom) and parent.value is node) or (
+        isinstance(parent, ast.Raise) and parent.cause is node
+    ):
+        start, end = own(node)
+        return source.rindex("from", 0, start), end
+    return None
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    """`describe` for a piece of source that is no node of its own."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _widened(facts: ModuleFacts, read: ast.Name) -> ast.expr:
     """`targets.long()` goes with `targets`: class indices are already integral."""
-    node: cst.CSTNode = read
+    node: ast.expr = read
     while True:
         attribute = facts.parents.get(node)
         if (
-            isinstance(attribute, cst.Attribute)
+            isinstance(attribute, ast.Attribute)
             and attribute.value is node
-            and attribute.attr.value in _CASTS
+            and attribute.attr in _CASTS
         ):
             call = facts.parents.get(attribute)
-            if isinstance(call, cst.Call) and not call.args:
+            if (
+                isinstance(call, ast.Call)
+                and call.func is attribute
+                and not call.args
+                and not call.keywords
+            ):
                 node = call
                 continue
         return node
 
 
 def _reassigned_between(
-    facts: ModuleFacts, function: str, name: str, assign: cst.Assign, reads: list[cst.Name]
+    facts: ModuleFacts, function: str, name: str, assign: ast.Assign, reads: list[ast.Name]
 ) -> bool:
     """Whether `name` is assigned after the one-hot is built and before its last reader."""
-    root = facts.flow.function_node(function) or facts.module
-    collector = _AssignCollector(name)
-    root.visit(collector)
+    root: ast.AST = facts.flow.function_node(function) or facts.tree
+    found: list[ast.expr] = []
+    for node in ast.walk(root):
+        if isinstance(node, ast.Assign):
+            found.extend(target for target in node.targets if name in _names(target))
+        elif isinstance(node, (ast.For, ast.AsyncFor)) and name in _names(node.target):
+            found.append(node.target)
     first = facts.span(assign).end_line
     last = max((facts.span(read).line for read in reads), default=first)
-    return any(first < facts.span(node).line <= last for node in collector.found)
+    return any(first < facts.span(node).line <= last for node in found)
 
 
-class _AssignCollector(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.found: list[cst.CSTNode] = []
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        if self.name in _names(node.target):
-            self.found.append(node)
-
-    def visit_For(self, node: cst.For) -> None:
-        if self.name in _names(node.target):
-            self.found.append(node.target)
-
-
-def _names(node: cst.BaseExpression) -> list[str]:
-    if isinstance(node, cst.Name):
-        return [node.value]
-    if isinstance(node, (cst.Tuple, cst.List)):
-        return [name for element in node.elements for name in _names(element.value)]
+def _names(node: ast.expr) -> list[str]:
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Starred):
+        return _names(node.value)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [name for element in node.elts for name in _names(element)]
     return []

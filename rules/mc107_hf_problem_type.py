@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate.facts import ModuleFacts
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
@@ -69,31 +70,58 @@ class HfProblemType(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         if _MULTI_LABEL not in facts.source:
             return
-        finder = _ProblemTypeFinder()
-        facts.module.visit(finder)
-        for string in finder.found:
-            quote = string.quote
-            replacement = f"{string.prefix}{quote}single_label_classification{quote}"
+        for string, prefix, quote in _problem_type_strings(facts):
+            replacement = f"{prefix}{quote}single_label_classification{quote}"
             fix = Fix(self.fix_title, Applicability.UNSAFE, (facts.replace(string, replacement),))
             yield self.violation(facts, string, self.message, fix)
 
 
-class _ProblemTypeFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: list[cst.SimpleString] = []
+def _problem_type_strings(facts: ModuleFacts) -> list[tuple[ast.Constant, str, str]]:
+    """`problem_type="multi_label_classification"` (a keyword of a call or a class) and
+    `x.problem_type = "multi_label_classification"`, in source order. A string assigned to
+    several `.problem_type` targets at once is listed once per target."""
+    found: list[tuple[ast.expr, int]] = []
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.keyword) and node.arg == "problem_type":
+            found.append((node.value, 1))
+        elif isinstance(node, ast.Assign):
+            targets = [
+                target
+                for target in node.targets
+                if isinstance(target, ast.Attribute) and target.attr == "problem_type"
+            ]
+            if targets:
+                found.append((node.value, len(targets)))
+    strings: list[tuple[ast.Constant, str, str]] = []
+    for value, times in sorted(found, key=lambda item: facts.offsets(item[0])):
+        literal = _string_literal(facts, value)
+        if literal is not None and literal[0].value == _MULTI_LABEL:
+            strings.extend([literal] * times)
+    return strings
 
-    def _take(self, value: cst.BaseExpression) -> None:
-        if isinstance(value, cst.SimpleString) and value.evaluated_value == _MULTI_LABEL:
-            self.found.append(value)
 
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None and node.keyword.value == "problem_type":
-            self._take(node.value)
+def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[ast.Constant, str, str] | None:
+    """A `str` constant written as a single literal (not an implicit concatenation, not an
+    f-string), with the prefix and the quote it is spelled with."""
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        return None
+    code = facts.code(node)
+    try:
+        tokens = [
+            token
+            for token in tokenize.generate_tokens(io.StringIO(code).readline)
+            if token.type not in _LAYOUT_TOKENS
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if len(tokens) != 1 or tokens[0].type != tokenize.STRING:
+        return None
+    opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
+    body = code[opening:]
+    triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
+    return node, code[:opening], body[:3] if triple else body[0]
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            if (
-                isinstance(target.target, cst.Attribute)
-                and target.target.attr.value == "problem_type"
-            ):
-                self._take(node.value)
+
+_LAYOUT_TOKENS = frozenset(
+    {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 from collections import Counter
 from collections.abc import Iterator
-
-import libcst as cst
 
 from migrate.facts import ModuleFacts
 from migrate.fixes import describe
@@ -106,116 +107,169 @@ class MultilabelMetrics(Rule):
         source = facts.source
         if "ultilabel" not in source and '"samples"' not in source and "'samples'" not in source:
             return
-        finder = _MetricFinder(facts)
-        facts.module.visit(finder)
-        for node, edits in finder.found:
+        for node, edits in _find_metrics(facts):
             message = self.message.format(metric=describe(facts, node, 50))
             fix = Fix(self.fix_title, Applicability.UNSAFE, tuple(edits)) if edits else None
             reason = None if edits else "this metric has no multiclass counterpart to rename to"
             yield self.violation(facts, node, message, fix, reason)
 
 
-class _MetricFinder(cst.CSTVisitor):
-    def __init__(self, facts: ModuleFacts) -> None:
-        self.facts = facts
-        self.found: list[tuple[cst.CSTNode, list[Edit]]] = []
-        self.only_called = _names_only_called(facts.module)
+_Found = list[tuple[ast.AST, list[Edit]]]
 
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-        name = node.name
-        if isinstance(name, cst.Name) and name.value.startswith("Multilabel"):
-            parent = self.facts.parents.get(node)
-            module = parent.module if isinstance(parent, cst.ImportFrom) else None
-            module_name = self.facts.code(module) if module is not None else ""
-            if module_name.startswith(_TORCHMETRICS) and node.asname is None:
-                new = "Multiclass" + name.value[len("Multilabel") :]
-                # Renamed only when every use is a call this rule rewrites too: a subclass or an
-                # `isinstance` of the multi-label class would be left naming nothing.
-                renamable = name.value in self.only_called
-                edits = [self.facts.replace(name, new)] if renamable else []
-                self.found.append((node, edits))
 
-    def visit_Call(self, node: cst.Call) -> None:
-        qualified = self.facts.imports.qualify(node.func) or ""
-        if qualified.startswith(_TORCHMETRICS):
-            self._torchmetrics_call(node, qualified)
-        elif qualified.startswith(_SKLEARN_METRICS):
-            for arg in node.args:
-                if arg.keyword is not None and arg.keyword.value == "average":
-                    if _string(arg.value) == "samples":
-                        edit = self.facts.replace(arg.value, _quoted(arg.value, "macro"))
-                        self.found.append((arg, [edit]))
+def _find_metrics(facts: ModuleFacts) -> _Found:
+    """Multi-label metrics, in source order (an enclosing node before the nodes it holds)."""
+    only_called = _names_only_called(facts.tree)
+    found: _Found = []
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.ImportFrom):
+            _import_from(facts, node, only_called, found)
+        elif isinstance(node, ast.Call):
+            qualified = facts.imports.qualify(node.func) or ""
+            if qualified.startswith(_TORCHMETRICS):
+                _torchmetrics_call(facts, node, qualified, only_called, found)
+            elif qualified.startswith(_SKLEARN_METRICS):
+                for keyword in node.keywords:
+                    if keyword.arg == "average":
+                        literal = _string_literal(facts, keyword.value)
+                        if literal is not None and literal[0] == "samples":
+                            replacement = _quoted(literal[1], "macro")
+                            found.append((keyword, [facts.replace(keyword.value, replacement)]))
 
-    def _torchmetrics_call(self, node: cst.Call, qualified: str) -> None:
-        edits: list[Edit] = []
-        class_name = qualified.rsplit(".", 1)[-1]
-        is_multilabel_class = class_name.startswith("Multilabel")
-        task = next((a for a in node.args if a.keyword and a.keyword.value == "task"), None)
-        multilabel_task = task is not None and _string(task.value) == "multilabel"
-        if not is_multilabel_class and not multilabel_task:
+    def order(item: tuple[ast.AST, list[Edit]]) -> tuple[int, int]:
+        start, end = facts.offsets(item[0])
+        return start, -end
+
+    found.sort(key=order)
+    return found
+
+
+def _import_from(
+    facts: ModuleFacts, node: ast.ImportFrom, only_called: set[str], found: _Found
+) -> None:
+    if not (node.module or "").startswith(_TORCHMETRICS):
+        return
+    for alias in node.names:
+        if alias.name.startswith("Multilabel") and alias.asname is None:
+            new = "Multiclass" + alias.name[len("Multilabel") :]
+            # Renamed only when every use is a call this rule rewrites too: a subclass or an
+            # `isinstance` of the multi-label class would be left naming nothing.
+            renamable = alias.name in only_called
+            # Without `as`, the alias is exactly the imported name.
+            edits = [facts.replace(alias, new)] if renamable else []
+            found.append((alias, edits))
+
+
+def _torchmetrics_call(
+    facts: ModuleFacts, node: ast.Call, qualified: str, only_called: set[str], found: _Found
+) -> None:
+    edits: list[Edit] = []
+    class_name = qualified.rsplit(".", 1)[-1]
+    is_multilabel_class = class_name.startswith("Multilabel")
+    task = next((keyword for keyword in node.keywords if keyword.arg == "task"), None)
+    task_literal = _string_literal(facts, task.value) if task is not None else None
+    multilabel_task = task_literal is not None and task_literal[0] == "multilabel"
+    if not is_multilabel_class and not multilabel_task:
+        return
+    if task is not None and task_literal is not None and multilabel_task:
+        edits.append(facts.replace(task.value, _quoted(task_literal[1], "multiclass")))
+    if is_multilabel_class:
+        func = node.func
+        new = "Multiclass" + class_name[len("Multilabel") :]
+        if isinstance(func, ast.Attribute) and func.attr == class_name:
+            # The attribute name ends the attribute's range: `torchmetrics.MultilabelF1Score`.
+            end = facts.offsets(func)[1]
+            rename: Edit | None = Edit(facts.path, end - len(func.attr), end, new)
+        elif isinstance(func, ast.Name) and func.id == class_name:
+            rename = facts.replace(func, new)
+        else:
+            rename = None
+        if rename is not None and class_name in only_called:
+            edits.append(rename)
+        else:
+            # An alias, or a class also used other than by calls: renaming this call alone
+            # would not match the import.
+            found.append((node, []))
             return
-        if multilabel_task and task is not None:
-            edits.append(self.facts.replace(task.value, _quoted(task.value, "multiclass")))
-        if is_multilabel_class:
-            func = node.func
-            target = func.attr if isinstance(func, cst.Attribute) else func
-            if (
-                isinstance(target, cst.Name)
-                and target.value == class_name
-                and class_name in self.only_called
-            ):
-                edits.append(
-                    self.facts.replace(target, "Multiclass" + class_name[len("Multilabel") :])
-                )
-            else:
-                # An alias, or a class also used other than by calls: renaming this call alone
-                # would not match the import.
-                self.found.append((node, []))
-                return
-        for arg in node.args:
-            if arg.keyword is None:
-                continue
-            if arg.keyword.value == "num_labels":
-                edits.append(self.facts.replace(arg.keyword, "num_classes"))
-            elif arg.keyword.value == "threshold":
-                edits = []  # a threshold has no multiclass meaning: leave it to a person
-                break
-        self.found.append((node, edits))
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            continue
+        if keyword.arg == "num_labels":
+            # The keyword's range starts with its name: `num_labels=5`.
+            start = facts.offsets(keyword)[0]
+            edits.append(Edit(facts.path, start, start + len(keyword.arg), "num_classes"))
+        elif keyword.arg == "threshold":
+            edits = []  # a threshold has no multiclass meaning: leave it to a person
+            break
+    found.append((node, edits))
 
 
-def _string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
+def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[str, str] | None:
+    """The value and the quote of a `str` constant written as a single literal (not an
+    implicit concatenation, not an f-string)."""
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        return None
+    code = facts.code(node)
+    try:
+        tokens = [
+            token
+            for token in tokenize.generate_tokens(io.StringIO(code).readline)
+            if token.type not in _LAYOUT_TOKENS
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if len(tokens) != 1 or tokens[0].type != tokenize.STRING:
+        return None
+    opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
+    body = code[opening:]
+    triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
+    return node.value, body[:3] if triple else body[0]
 
 
-def _quoted(node: cst.BaseExpression, text: str) -> str:
-    quote = node.quote if isinstance(node, cst.SimpleString) else '"'
+_LAYOUT_TOKENS = frozenset(
+    {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+)
+
+
+def _quoted(quote: str, text: str) -> str:
     return f"{quote}{text}{quote}"
 
 
-def _names_only_called(module: cst.Module) -> set[str]:
-    """Names whose every use outside imports is as the callee of a call (`Name(...)`)."""
-    collector = _NameUses()
-    module.visit(collector)
-    return {name for name, calls in collector.calls.items() if collector.uses[name] == calls}
+def _names_only_called(tree: ast.Module) -> set[str]:
+    """Names whose every use outside imports is as the callee of a call (`Name(...)`).
+
+    A use is every spelling of the name as an identifier: a variable, an attribute
+    (`x.Name`), a definition, a parameter, a keyword (`f(Name=...)`), `global`, `except ... as`,
+    a capture pattern."""
+    calls: Counter[str] = Counter()
+    uses: Counter[str] = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls[node.func.id] += 1
+        uses.update(_identifiers(node))
+    return {name for name, count in calls.items() if uses[name] == count}
 
 
-class _NameUses(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.uses: Counter[str] = Counter()
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        return False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Name):
-            self.calls[node.func.value] += 1
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.uses[node.value] += 1
+def _identifiers(node: ast.AST) -> list[str]:
+    """The identifiers a node spells itself (not those of its children)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, ast.keyword):
+        return [node.arg] if node.arg is not None else []
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return list(node.names)
+    if isinstance(node, ast.ExceptHandler):
+        return [node.name] if node.name is not None else []
+    if isinstance(node, (ast.MatchAs, ast.MatchStar)):
+        return [node.name] if node.name is not None else []
+    if isinstance(node, ast.MatchMapping):
+        return [node.rest] if node.rest is not None else []
+    if isinstance(node, ast.MatchClass):
+        return list(node.kwd_attrs)
+    return []

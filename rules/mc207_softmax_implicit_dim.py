@@ -80,7 +80,7 @@ class SoftmaxImplicitDim(Rule):
             call = site.call
             end = facts.offsets(call)[1]
             closing = end - 1  # the call's `)`
-            separator = ", " if call.args else ""
+            separator = ", " if call.args or call.keywords else ""
             edit = Edit(facts.path, closing, closing, f"{separator}dim=1")
             name = facts.code(call.func)
             message = self.message.format(call=f"{name}(...)")

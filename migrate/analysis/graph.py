@@ -1,0 +1,200 @@
+"""The project graph: which file is which module, and which files each file imports.
+
+Built once per run. Selection, the index, batches and migration units all ask it; nothing
+else resolves an import. Imports are read without parsing the whole file: each `import` /
+`from ... import` statement is cut out of the text (parenthesised and continued lines
+included) and parsed on its own with `ast`, so a file that is never analysed costs a scan.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import PurePath
+
+# The start of an import statement: at a line start (any indentation), or after `;` or `:`.
+_IMPORT_START = re.compile(r"(?:^|(?<=[;:]))[ \t]*(?:from[ \t]+[\w.]|import[ \t]+\w)", re.M)
+_MAX_STATEMENT = 5000
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One imported module: its absolute dotted name, and the names taken from it (empty
+    for `import a.b`, `("*",)` for a star import)."""
+
+    module: str
+    names: tuple[str, ...]
+    bound: tuple[str, ...]  # the local names bound by the statement
+
+
+def module_name_for(path: PurePath, package_dirs: Iterable[PurePath] = ()) -> str:
+    """`pkg/sub/mod.py` -> `pkg.sub.mod`, walking up while folders hold `__init__.py`
+    (a `src/` layout gives `pkg.mod`: `src` is not a package)."""
+    packages = set(package_dirs)
+    parts = [path.stem] if path.stem != "__init__" else []
+    folder = path.parent
+    while folder in packages and folder != folder.parent:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts) or path.stem
+
+
+def absolute_module(module: str, level: int, importer: str, importer_is_package: bool) -> str:
+    """`from ..a import b` in `pkg.sub.mod` -> `pkg.a`: the one place a relative import is
+    resolved. A package's `__init__` is named after the package, so it climbs one level less.
+    Returns "" when the dots climb above the top package."""
+    if level == 0:
+        return module
+    parts = importer.split(".") if importer else []
+    keep = len(parts) - (level - 1 if importer_is_package else level)
+    if keep < 0:
+        return ""
+    return ".".join(part for part in (*parts[:keep], module) if part)
+
+
+def import_statements(text: str) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of the text, at any depth, parsed with `ast` one by one."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    for match in _IMPORT_START.finditer(text):
+        statement = _statement_text(text, match.start())
+        try:
+            parsed = ast.parse(statement.strip())
+        except SyntaxError:
+            continue  # an `import` inside a string, or a broken line
+        found.extend(node for node in parsed.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    return found
+
+
+def _statement_text(text: str, start: int) -> str:
+    """From `start` to the end of the logical line: through parentheses and `\\` endings,
+    stopping at `;` or a comment outside them."""
+    depth = 0
+    position = start
+    end = min(len(text), start + _MAX_STATEMENT)
+    while position < end:
+        character = text[position]
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+        elif character == "\\" and text[position + 1 : position + 2] == "\n":
+            position += 2
+            continue
+        elif character == "#":
+            newline = text.find("\n", position)
+            if depth == 0 or newline < 0:
+                return text[start:position]
+            position = newline
+            continue
+        elif character in ";\n" and depth <= 0:
+            return text[start:position]
+        position += 1
+    return text[start:position]
+
+
+def imported_modules(
+    statements: Iterable[ast.Import | ast.ImportFrom], importer: str, importer_is_package: bool
+) -> list[Imported]:
+    """The absolute modules the statements import. `from X import n` lists X (for n)
+    and X.n (n may be a submodule)."""
+    imported: list[Imported] = []
+    for statement in statements:
+        if isinstance(statement, ast.Import):
+            for alias in statement.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                imported.append(Imported(alias.name, (), (bound,)))
+            continue
+        base = absolute_module(
+            statement.module or "", statement.level, importer, importer_is_package
+        )
+        if not base and statement.level:
+            continue
+        names = tuple(alias.name for alias in statement.names)
+        bound = tuple(alias.asname or alias.name for alias in statement.names)
+        if base:
+            imported.append(Imported(base, names, bound))
+        for alias in statement.names:
+            if alias.name != "*":
+                submodule = f"{base}.{alias.name}" if base else alias.name
+                imported.append(Imported(submodule, (), (alias.asname or alias.name,)))
+    return imported
+
+
+class ProjectGraph:
+    """Files and modules of one run, with resolved import edges both ways."""
+
+    def __init__(self, texts: Mapping[PurePath, str]) -> None:
+        self.texts = texts
+        package_dirs = {path.parent for path in texts if path.name == "__init__.py"}
+        self.module_names: dict[PurePath, str] = {
+            path: module_name_for(path, package_dirs) for path in texts
+        }
+        self.paths_by_module: dict[str, PurePath] = {}
+        for path in sorted(texts):
+            self.paths_by_module.setdefault(self.module_names[path], path)
+        self._imports: dict[PurePath, frozenset[PurePath]] = {}
+
+    def module_name(self, path: PurePath) -> str:
+        return self.module_names[path]
+
+    def path_of(self, module: str) -> PurePath | None:
+        return self.paths_by_module.get(module)
+
+    def imported(self, path: PurePath) -> list[Imported]:
+        """What the file imports, resolved to absolute module names."""
+        return imported_modules(
+            import_statements(self.texts[path]),
+            self.module_names[path],
+            path.name == "__init__.py",
+        )
+
+    def imports_of(self, path: PurePath) -> frozenset[PurePath]:
+        """The files of this run the file imports, and the packages on the way
+        (`import a.b.c` runs `a/__init__.py` and `a/b/__init__.py` too)."""
+        known = self._imports.get(path)
+        if known is None:
+            found: set[PurePath] = set()
+            for imported in self.imported(path):
+                parts = imported.module.split(".")
+                for end in range(len(parts), 0, -1):
+                    file = self.paths_by_module.get(".".join(parts[:end]))
+                    if file is not None and file != path:
+                        found.add(file)
+            known = self._imports[path] = frozenset(found)
+        return known
+
+    @cached_property
+    def _importers(self) -> dict[PurePath, frozenset[PurePath]]:
+        reverse: dict[PurePath, set[PurePath]] = {}
+        for path in self.texts:
+            for imported in self.imports_of(path):
+                reverse.setdefault(imported, set()).add(path)
+        return {path: frozenset(files) for path, files in reverse.items()}
+
+    def importers_of(self, path: PurePath) -> frozenset[PurePath]:
+        return self._importers.get(path, frozenset())
+
+    def imported_closure(self, start: Iterable[PurePath], depth: int) -> set[PurePath]:
+        """`start` and what it imports, `depth` imports deep."""
+        selected = set(start)
+        frontier = set(selected)
+        for _ in range(depth):
+            frontier = {found for path in frontier for found in self.imports_of(path)} - selected
+            if not frontier:
+                break
+            selected |= frontier
+        return selected
+
+    def importer_closure(self, start: Iterable[PurePath], depth: int) -> set[PurePath]:
+        """`start` and the files that import it, `depth` imports back."""
+        selected = set(start)
+        frontier = set(selected)
+        for _ in range(depth):
+            frontier = {found for path in frontier for found in self.importers_of(path)} - selected
+            if not frontier:
+                break
+            selected |= frontier
+        return selected

@@ -20,6 +20,9 @@ from migrate.names import ImportTable
 class Project(ProjectLookup, Protocol):
     """What one module's facts may ask of the run's other modules (`migrate.index`)."""
 
+    @property
+    def by_path(self) -> Mapping[str, ModuleFacts]: ...
+
     def facts_of_path(self, path: str) -> ModuleFacts | None: ...
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -188,9 +191,13 @@ class ModuleFacts:
 
     def attribute_name_offsets(self, node: ast.Attribute) -> tuple[int, int]:
         """Where the name after the dot is (`sigmoid` in `torch.sigmoid`): the node ends
-        with it, and a name holds no spaces."""
+        with it. Read back from the text, not measured by `node.attr`, which `ast` has
+        normalised (`x.ﬁt` gives `fit`)."""
         end = self.offsets(node)[1]
-        return end - len(node.attr), end
+        start = end
+        while start > 0 and _in_name(self.source[start - 1]):
+            start -= 1
+        return start, end
 
     def replace_attribute_name(self, node: ast.Attribute, replacement: str) -> Edit:
         start, end = self.attribute_name_offsets(node)
@@ -217,3 +224,7 @@ class ModuleFacts:
         start = self._line_starts[line - 1]
         end = self._line_starts[line] if line < len(self._line_starts) else len(self.source)
         return self.source[start:end]
+
+
+def _in_name(character: str) -> bool:
+    return character == "_" or character.isalnum() or not character.isascii()

@@ -592,10 +592,13 @@ class ModuleFlow:
             scope.returns.append(
                 scope.eval(statement.value) if statement.value is not None else UNKNOWN
             )
-        elif isinstance(statement, (ast.Delete, ast.Assert, ast.Raise)):
+        elif isinstance(statement, (ast.Delete, ast.Assert)):
             for child in ast.iter_child_nodes(statement):
                 if isinstance(child, ast.expr):
                     scope.eval(child)
+        elif isinstance(statement, ast.Raise) and statement.exc is not None:
+            # `raise E from cause`: the cause is not read as a value of this flow.
+            scope.eval(statement.exc)
         scope.env = env
 
     def _exec_branches(

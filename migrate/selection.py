@@ -10,6 +10,7 @@ Nothing here interprets code: that is the analysis's job, done once.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ from migrate.rule import Rule
 IMPORT_DEPTH = 3
 _ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
 _LOSS_TOKENS = ("ross_entropy", "rossEntropy", "BCE", "nll_loss", "NLLLoss")
+_SOFTMAX_CALL = re.compile(r"oftmax\s*\(")
+_LOG_WORD = re.compile(r"\blog\b")
 
 
 def names_activation(text: str) -> bool:
@@ -36,19 +39,75 @@ def names_loss(text: str) -> bool:
     return any(token in text for token in _LOSS_TOKENS)
 
 
+def worth_parsing(text: str) -> bool:
+    """Cheap token tests: whether an activation/loss finding (MC2xx) can sit in this file.
+    It can only when the file names a loss, or names a softmax and a log, or calls a softmax
+    whose parentheses may hold no `dim`."""
+    if names_loss(text):
+        return True
+    if "oftmax" not in text:
+        return False
+    if _LOG_WORD.search(text):
+        return True
+    return any(_may_lack_dim(text, match.end()) for match in _SOFTMAX_CALL.finditer(text))
+
+
+def _may_lack_dim(text: str, start: int) -> bool:
+    """The text of a call's arguments, from just after its `(`: False only when it surely
+    passes `dim=` or a second positional argument (strings and comments may fool the
+    bracket count; then it answers True)."""
+    depth = 0
+    top_level: list[str] = []
+    piece_start = start
+    for position in range(start, min(len(text), start + 2000)):
+        character = text[position]
+        if character in "([{":
+            depth += 1
+        elif character in ")]}":
+            if depth == 0:
+                top_level.append(text[piece_start:position])
+                break
+            depth -= 1
+        elif character == "," and depth == 0:
+            top_level.append(text[piece_start:position])
+            piece_start = position + 1
+    else:
+        return True
+    arguments = [piece.strip() for piece in top_level if piece.strip()]
+    if any(piece.startswith("*") for piece in arguments):
+        return True
+    if any(re.match(r"dim\s*=(?!=)", piece) for piece in arguments):
+        return False
+    positional = [piece for piece in arguments if not re.match(r"\w+\s*=(?!=)", piece)]
+    return len(positional) < 2 and not (positional and _is_class_call(text, start))
+
+
+def _is_class_call(text: str, start: int) -> bool:
+    """`Softmax(1)`: for the module the first argument is `dim`."""
+    head = text[max(0, start - 20) : start]
+    return re.search(r"(?<![\w.])(?:\w+\.)*(?:Log)?Softmax\s*\($", head) is not None
+
+
 def select_files(
     readable: dict[Path, SourceFile], rules: list[Rule], fixing: bool, graph: ProjectGraph
 ) -> set[Path]:
     """The files to analyse.
 
-    The seeds are the files that name an activation, a loss or a multi-label API. A check
-    (MC2xx) adds the modules they import, a few levels deep, and the files that import a
-    seed while naming an activation themselves (a caller may hand a helper probabilities).
+    The seeds are the files that name an activation, a loss or a multi-label API; for a
+    check (MC2xx only), the files where a finding can sit: they name a loss, or a softmax
+    and a log, or call a softmax that may lack `dim` (`worth_parsing`).
+
+    A check adds the modules the seeds import, a few levels deep, and the files that import
+    a seed while naming an activation themselves (a caller may hand a helper probabilities).
     A migration or a fix also adds every file that imports a selected one, a few levels
     back: a fix rewrites the readers of a model's output wherever they are.
     """
-    seeds = {path for path, source in readable.items() if might_match(source.text)}
     migrating = any(rule.code.startswith("MC1") for rule in rules)
+    seeds = {
+        path
+        for path, source in readable.items()
+        if might_match(source.text) and (migrating or fixing or worth_parsing(source.text))
+    }
     if migrating or fixing:
         selected = {Path(path) for path in graph.importer_closure(seeds, IMPORT_DEPTH)}
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,13 @@ def fixture_pairs() -> list[FixturePair]:
         expected = input_path.with_name(f"{name}.expected.py")
         pairs.append(FixturePair(input_path.parent.name, name, input_path, expected))
     return pairs
+
+
+def calls_named(tree: ast.Module, name: str) -> list[ast.Call]:
+    """The calls of the bare name `name`, outermost first, in source order (for test rules)."""
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+    ]
+    return sorted(found, key=lambda node: (node.lineno, node.col_offset))

@@ -266,7 +266,6 @@ def _applied_to_an_argument(
     whose output layer is followed by one."""
     if forward is None or not isinstance(activation.input, ast.Name):
         return False
-    # The plain parameters only (libcst's `params.params`): not positional-only, `*args`
-    # or keyword-only ones.
+    # The plain parameters only: not positional-only, `*args` or keyword-only ones.
     parameters = [param.arg for param in forward.args.args]
     return activation.input.id in parameters[1:]

@@ -23,23 +23,6 @@ def is_logit_like(facts: ModuleFacts, node: ast.AST | None) -> bool:
     return False
 
 
-def attribute_name_offsets(facts: ModuleFacts, node: ast.Attribute) -> tuple[int, int]:
-    """The range of the name after the dot (`ast.Attribute.attr` is a plain str): the
-    identifier that ends the attribute's text. Scanned in the source rather than measured
-    with `len(node.attr)`, since `ast` NFKC-normalises identifiers."""
-    end = facts.offsets(node)[1]
-    start = end
-    while start > 0 and ("_" + facts.source[start - 1]).isidentifier():
-        start -= 1
-    return start, end
-
-
-def replace_attribute_name(facts: ModuleFacts, node: ast.Attribute, text: str) -> Edit:
-    """Rename `a.b` to `a.text` (what `facts.replace(node.attr, text)` was with libcst)."""
-    start, end = attribute_name_offsets(facts, node)
-    return Edit(facts.path, start, end, text)
-
-
 class SigmoidProbabilities(Rule):
     """
     ## What it does
@@ -146,6 +129,6 @@ def _to_softmax(facts: ModuleFacts, activation: Activation) -> list[Edit] | None
     method = activation.input is callee.value
     separator = "" if method and not call.args and not call.keywords else ", "
     return [
-        replace_attribute_name(facts, callee, "softmax"),
+        facts.replace_attribute_name(callee, "softmax"),
         Edit(facts.path, closing, closing, f"{separator}dim=1"),
     ]

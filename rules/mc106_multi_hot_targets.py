@@ -262,14 +262,13 @@ def _argument(facts: ModuleFacts, node: ast.AST) -> tuple[tuple[int, int], ast.A
 
 
 def _enclosing_range(facts: ModuleFacts, node: ast.AST, parent: ast.AST) -> tuple[int, int] | None:
-    """The range of the piece of syntax that holds `node` where `ast` has no node of its own
-    for it (a list element, a dictionary entry, a subscript, a `for ... in` clause, a `with`
-    item, a decorator, one operand pair of `a and b and c`); None when `parent` is that node."""
+    """The range of the piece of syntax that directly holds `node` where `ast` has no node
+    of its own for it, or a node of a different extent (an element of a list or a subscript,
+    a dictionary entry, a `for ... in` / `if` clause, a `with` item, a parameter's default, a
+    decorator, an f-string field, one pair of `a and b and c`); None when it is `parent`."""
     own = facts.offsets_with_parentheses
     source = facts.source
     if isinstance(parent, (ast.List, ast.Tuple, ast.Set)):
-        if isinstance(node, ast.Starred):
-            return None
         return own(node)
     if isinstance(parent, ast.Subscript) and parent.slice is node:
         return own(node)
@@ -284,6 +283,7 @@ def _enclosing_range(facts: ModuleFacts, node: ast.AST, parent: ast.AST) -> tupl
                 return own(key)[0], own(value)[1]
         return None
     if isinstance(parent, ast.BoolOp):
+        # `a and b and c` is `(a and b) and c` in libcst terms: `b` is read by `a and b`.
         position = next(i for i, value in enumerate(parent.values) if value is node)
         return own(parent.values[0])[0], own(parent.values[max(position, 1)])[1]
     if isinstance(parent, ast.comprehension):
@@ -297,14 +297,38 @@ def _enclosing_range(facts: ModuleFacts, node: ast.AST, parent: ast.AST) -> tupl
         if parent.is_async:
             start = source.rindex("async", 0, start)
         return start, own(last.ifs[-1] if last.ifs else last.iter)[1]
-    if isinstance(parent, (ast.With, ast.AsyncWith)):
-        for item in parent.items:
-            if item.context_expr is node:
-                start, end = own(node)
-                if item.optional_vars is not None:
-                    end = own(item.optional_vars)[1]
-                return start, end
+    if isinstance(parent, ast.withitem):
+        start, end = own(parent.context_expr)
+        if parent.optional_vars is not None:
+            end = own(parent.optional_vars)[1]
+        return start, end
+    if isinstance(parent, ast.arguments):
+        # A default value: the parameter's name.
+        positional = parent.posonlyargs + parent.args
+        with_default = positional[len(positional) - len(parent.defaults) :]
+        pairs: list[tuple[ast.arg, ast.expr | None]] = list(
+            zip(with_default, parent.defaults, strict=True)
+        )
+        pairs.extend(zip(parent.kwonlyargs, parent.kw_defaults, strict=True))
+        for parameter, default in pairs:
+            if default is node:
+                start = facts.offsets(parameter)[0]
+                return start, start + len(parameter.arg)
         return None
+    if isinstance(parent, ast.match_case):
+        start = source.rindex("case", 0, own(parent.pattern)[0])
+        return start, facts.offsets(parent.body[-1])[1]
+    if isinstance(parent, ast.FormattedValue) and parent.value is node:
+        # The `{...}` field, up to its closing brace (a format spec may nest fields).
+        start, end = own(node)
+        opening = source.rfind("{", 0, start)
+        if opening < 0:  # Python 3.11 misplaces some expressions of multi-line f-strings
+            return None
+        depth = 1
+        while depth and end < len(source):
+            depth += {"{": 1, "}": -1}.get(source[end], 0)
+            end += 1
+        return opening, end
     if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and any(
         decorator is node for decorator in parent.decorator_list
     ):

@@ -102,7 +102,7 @@ def _problem_type_strings(facts: ModuleFacts) -> list[tuple[ast.Constant, str, s
 
 def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[ast.Constant, str, str] | None:
     """A `str` constant written as a single literal (not an implicit concatenation, not an
-    f-string), with the prefix and the quote it is spelled with."""
+    f-string), with its prefix (lowercase) and the quote it is spelled with."""
     if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
         return None
     code = facts.code(node)
@@ -119,7 +119,9 @@ def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[ast.Constant, s
     opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
     body = code[opening:]
     triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
-    return node, code[:opening], body[:3] if triple else body[0]
+    # libcst's `SimpleString.prefix`, which the fix used to copy, is lowercase: `R"..."`
+    # became `r"..."`.
+    return node, code[:opening].lower(), body[:3] if triple else body[0]
 
 
 _LAYOUT_TOKENS = frozenset(

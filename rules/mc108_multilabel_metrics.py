@@ -177,9 +177,7 @@ def _torchmetrics_call(
         func = node.func
         new = "Multiclass" + class_name[len("Multilabel") :]
         if isinstance(func, ast.Attribute) and func.attr == class_name:
-            # The attribute name ends the attribute's range: `torchmetrics.MultilabelF1Score`.
-            end = facts.offsets(func)[1]
-            rename: Edit | None = Edit(facts.path, end - len(func.attr), end, new)
+            rename: Edit | None = facts.replace_attribute_name(func, new)
         elif isinstance(func, ast.Name) and func.id == class_name:
             rename = facts.replace(func, new)
         else:

@@ -7,7 +7,6 @@ from migrate import names
 from migrate.facts import ModuleFacts
 from migrate.fixes import activation_into_loss, describe, loss_location, loss_path_edits
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
-from rules.mc104_sigmoid_probabilities import replace_attribute_name
 
 _LOSSES = frozenset({names.BCE})
 
@@ -133,11 +132,11 @@ class SigmoidThenBceLoss(Rule):
         node = use.criterion.node
         if use.criterion.is_function:
             if isinstance(node, ast.Attribute) and node is use.call.func:
-                return replace_attribute_name(facts, node, "binary_cross_entropy_with_logits")
+                return facts.replace_attribute_name(node, "binary_cross_entropy_with_logits")
             return None
         uses = [u for u in facts.flow.loss_uses if u.criterion.node is node]
         if len(uses) != 1 or not isinstance(node, ast.Call):
             return None
         if not isinstance(node.func, ast.Attribute):
             return None
-        return replace_attribute_name(facts, node.func, "BCEWithLogitsLoss")
+        return facts.replace_attribute_name(node.func, "BCEWithLogitsLoss")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 
-import libcst as cst
 import pytest
 
 from migrate import names
@@ -29,6 +28,7 @@ from migrate.flow import (
 )
 from migrate.registry import rule_by_code
 from migrate.rule import Applicability, Edit, Fix, Rule, Violation
+from migrate.testing import calls_named
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: tiny rules written for these tests
@@ -36,18 +36,6 @@ from migrate.rule import Applicability, Edit, Fix, Rule, Violation
 
 def _source(code: str) -> str:
     return textwrap.dedent(code).lstrip("\n")
-
-
-def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class Collector(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if isinstance(node.func, cst.Name) and node.func.value == name:
-                found.append(node)
-
-    module.visit(Collector())
-    return found
 
 
 class UnwrapRule(Rule):
@@ -61,8 +49,8 @@ class UnwrapRule(Rule):
     safety = Applicability.SAFE
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for call in _calls_named(facts.module, "wrap"):
-            argument = facts.code(call.args[0].value)
+        for call in calls_named(facts.tree, "wrap"):
+            argument = facts.code(call.args[0])
             fix = Fix(self.fix_title, Applicability.SAFE, (facts.replace(call, argument),))
             yield self.violation(facts, call, self.message, fix)
 
@@ -76,7 +64,7 @@ class ReversedMarkerRule(Rule):
     message = "marker"
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for call in reversed(_calls_named(facts.module, "mark")):
+        for call in reversed(calls_named(facts.tree, "mark")):
             yield self.violation(facts, call, self.message)
 
 
@@ -100,7 +88,7 @@ class BreakingFixRule(Rule):
     safety = Applicability.SAFE
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for call in _calls_named(facts.module, "wrap"):
+        for call in calls_named(facts.tree, "wrap"):
             fix = Fix("Break it", Applicability.SAFE, (facts.replace(call, "wrap(("),))
             yield self.violation(facts, call, self.message, fix)
 
@@ -115,7 +103,7 @@ class NeverDoneRule(Rule):
     safety = Applicability.SAFE
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for call in _calls_named(facts.module, "wrap"):
+        for call in calls_named(facts.tree, "wrap"):
             fix = Fix("Wrap again", Applicability.SAFE, (facts.insert_at(0, "x = 0\n"),))
             yield self.violation(facts, call, self.message, fix)
 

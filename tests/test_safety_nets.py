@@ -14,7 +14,6 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import libcst as cst
 import pytest
 
 from migrate import pipeline
@@ -22,6 +21,7 @@ from migrate.engine import ModuleInput, check_project, check_source
 from migrate.facts import ModuleFacts
 from migrate.pipeline import RunOptions
 from migrate.rule import Applicability, Edit, Fix, Rule, Violation
+from migrate.testing import calls_named
 from migrate.writer import atomic_write
 
 # A file must name an activation or a loss before the engine reads it.
@@ -87,18 +87,6 @@ def test_a_write_that_runs_out_of_space_leaves_the_old_file_whole(tmp_path: Path
 # A fix that breaks the code is never applied
 
 
-def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class Collector(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if isinstance(node.func, cst.Name) and node.func.value == name:
-                found.append(node)
-
-    module.visit(Collector())
-    return found
-
-
 class SpanningBreakRule(Rule):
     """A fix over two files: a valid edit here, an edit that breaks `other.py` there."""
 
@@ -111,7 +99,7 @@ class SpanningBreakRule(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
         if facts.path != "m.py":
             return
-        for call in _calls_named(facts.module, "wrap"):
+        for call in calls_named(facts.tree, "wrap"):
             fix = Fix(
                 "Break the other file",
                 Applicability.SAFE,
@@ -131,7 +119,7 @@ class BreakingRule(Rule):
     safety = Applicability.SAFE
 
     def check(self, facts: ModuleFacts) -> Iterator[Violation]:
-        for call in _calls_named(facts.module, "wrap"):
+        for call in calls_named(facts.tree, "wrap"):
             fix = Fix("Break it", Applicability.SAFE, (facts.replace(call, "wrap(("),))
             yield self.violation(facts, call, self.message, fix)
 

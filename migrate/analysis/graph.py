@@ -104,8 +104,8 @@ def imported_modules(
     for statement in statements:
         if isinstance(statement, ast.Import):
             for alias in statement.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                imported.append(Imported(alias.name, (), (bound,)))
+                local = alias.asname or alias.name.split(".")[0]
+                imported.append(Imported(alias.name, (), (local,)))
             continue
         base = absolute_module(
             statement.module or "", statement.level, importer, importer_is_package

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-# As deep as the selection follows imports (migrate.selection.IMPORT_DEPTH).
+# As deep as the selection follows imports (migrate.analysis.selection.IMPORT_DEPTH).
 IMPORT_DEPTH = 3
 
 

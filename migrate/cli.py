@@ -13,10 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from migrate import report
 from migrate.config import ConfigError
 from migrate.discovery import DiscoveryError
-from migrate.docs import diagnostic_by_code, diagnostic_markdown
+from migrate.output import report
+from migrate.output.docs import diagnostic_by_code, diagnostic_markdown
 from migrate.pipeline import (
     CHECK_DEFAULT,
     DEFAULT_TIMEOUT_SECONDS,
@@ -105,7 +105,7 @@ ReportPathOption = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"ml2mc {__version__}")
+        report.print_version(__version__)
         raise typer.Exit(0)
 
 
@@ -368,7 +368,7 @@ def migrate(
 def _migrate_interactively(options: RunOptions, report_path: Path | None) -> None:
     """Dry run, then one question per hunk; write the accepted hunks. Verification does not
     run on a partial migration: the closing line points to `verify --against HEAD`."""
-    from migrate.interactive import review
+    from migrate.output.interactive import review
 
     result = _run(options)
     report.print_review_start(result)

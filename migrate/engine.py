@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from migrate.facts import ModuleFacts
-from migrate.flow import refine_parameters
-from migrate.index import ProjectIndex
+from migrate.analysis.facts import ModuleFacts
+from migrate.analysis.index import ProjectIndex
+from migrate.analysis.interpreter import refine_parameters
+from migrate.analysis.names import TRIGGER_WORDS
 from migrate.interrupts import find_interrupt
-from migrate.names import TRIGGER_WORDS
 from migrate.registry import matches
 from migrate.rule import Applicability, Edit, Fix, ModelRelation, Rule, Span, Violation
 
@@ -32,7 +32,8 @@ _START = Span(1, 1, 1, 1)
 class Finding:
     violation: Violation
     fixed: bool = False
-    # Its fix was planned, then dropped with the rest of its migration unit (`migrate.units`).
+    # Its fix was planned, then dropped with the rest of its migration unit
+    # (`migrate.fixing.units`).
     unit_refused: bool = False
 
 

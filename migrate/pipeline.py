@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.analysis.graph import ProjectGraph
+from migrate.analysis.selection import collection_paused, select_files
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
@@ -27,10 +28,9 @@ from migrate.engine import (
     diagnostic,
     reraise_interrupt,
 )
+from migrate.fixing.units import RefusedUnit, UnitPlan, gate_units
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule
-from migrate.selection import collection_paused, select_files
-from migrate.units import RefusedUnit, UnitPlan, gate_units
 from migrate.writer import PlannedWrite, UnitWriteFailure, unified_diff, write_unit
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class RunResult:
     verification_error: str | None = None
     # Said to the user about the run itself (writing outside git, ...).
     notices: list[str] = field(default_factory=list)
-    # Migration units left whole as they were, each with what blocked it (`migrate.units`).
+    # Migration units left whole as they were, each with what blocked it (`migrate.fixing.units`).
     refused_units: list[RefusedUnit] = field(default_factory=list)
 
     @property
@@ -189,9 +189,9 @@ def _analyze(
     options: RunOptions,
     protected: set[Path],
 ) -> tuple[list[FileReport], UnitPlan | None]:
-    """Run the engine on the files that can matter (`migrate.selection`), all together so
+    """Run the engine on the files that can matter (`migrate.analysis.selection`), all together so
     that fixes and flows can span files; a large check without fixes runs in batches. A
-    migration's fixes then pass the unit gate (`migrate.units`): a unit is kept whole or
+    migration's fixes then pass the unit gate (`migrate.fixing.units`): a unit is kept whole or
     reset whole."""
     readable = {path: source for path, source in sources.items() if isinstance(source, SourceFile)}
     graph = ProjectGraph(

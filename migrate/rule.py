@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from migrate.findings import Applicability, Edit, Fix, ModelRelation, Span, Violation
 
 if TYPE_CHECKING:
-    from migrate.facts import ModuleFacts
+    from migrate.analysis.api import ModuleQueries
 
 __all__ = [
     "Applicability",
@@ -82,7 +82,7 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     examples: ClassVar[list[Valid | Invalid]] = []
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         raise NotImplementedError
 
     @classmethod
@@ -95,7 +95,7 @@ class Rule:
 
     def violation(
         self,
-        facts: ModuleFacts,
+        facts: ModuleQueries,
         node: object,
         message: str,
         fix: Fix | None = None,

@@ -3,11 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe
-from migrate.flow import Activation, Probs
-from migrate.readers import model_sigmoid_fix
+from migrate.analysis.api import Activation, ModuleQueries, Probs, names
+from migrate.fixing.edits import describe
+from migrate.fixing.readers import model_sigmoid_fix
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 
@@ -223,7 +221,7 @@ class SigmoidOutputLayer(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         flow = facts.flow
         seen: set[int] = set()
         for patched in flow.patched_models:
@@ -254,7 +252,7 @@ class SigmoidOutputLayer(Rule):
             yield self.violation(facts, activation.node, message, fix, reason)
 
     def _fix(
-        self, facts: ModuleFacts, class_name: str, activation: Activation
+        self, facts: ModuleQueries, class_name: str, activation: Activation
     ) -> tuple[Fix | None, str | None]:
         return model_sigmoid_fix(facts, class_name, activation, self.fix_title)
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import loss_references, loss_to_cross_entropy
-from migrate.readers import sigmoid_will_be_removed
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import loss_references, loss_to_cross_entropy
+from migrate.fixing.readers import sigmoid_will_be_removed
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 
@@ -108,7 +107,7 @@ class BceLoss(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for reference in loss_references(facts, names.BCE):
             fix, reason = loss_to_cross_entropy(facts, reference, frozenset({"weight"}))
             if fix is not None:
@@ -118,7 +117,7 @@ class BceLoss(Rule):
             yield self.violation(facts, reference, message, fix, reason)
 
 
-def _inputs_become_logits(facts: ModuleFacts, reference: ast.expr) -> str | None:
+def _inputs_become_logits(facts: ModuleQueries, reference: ast.expr) -> str | None:
     """BCELoss takes probabilities; as CrossEntropyLoss it needs logits. Fix only when every
     input it is given is a sigmoid output that the migration removes."""
     parent = facts.parents.get(reference)

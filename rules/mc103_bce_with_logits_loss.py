@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import loss_references, loss_to_cross_entropy
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import loss_references, loss_to_cross_entropy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 
@@ -82,7 +81,7 @@ class BceWithLogitsLoss(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         blocking = frozenset({"weight", "pos_weight"})
         for reference in loss_references(facts, names.BCE_WITH_LOGITS):
             fix, reason = loss_to_cross_entropy(facts, reference, blocking)

@@ -3,14 +3,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe
-from migrate.flow import Activation
+from migrate.analysis.api import Activation, ModuleQueries, names
+from migrate.fixing.edits import describe
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 
-def is_logit_like(facts: ModuleFacts, node: ast.AST | None) -> bool:
+def is_logit_like(facts: ModuleQueries, node: ast.AST | None) -> bool:
     """A classifier's raw scores: `outputs.logits`, a variable named `logits` / `*_logits`."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         no_arguments = not node.args and not node.keywords
@@ -98,7 +96,7 @@ class SigmoidProbabilities(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         flow = facts.flow
         fed_to_losses = {
             id(use.input_kind.activation)
@@ -120,7 +118,7 @@ class SigmoidProbabilities(Rule):
             yield self.violation(facts, node, message, fixed, reason)
 
 
-def _to_softmax(facts: ModuleFacts, activation: Activation) -> list[Edit] | None:
+def _to_softmax(facts: ModuleQueries, activation: Activation) -> list[Edit] | None:
     callee = activation.callee
     call = activation.call
     if not isinstance(callee, ast.Attribute) or call is None:

@@ -3,11 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe
-from migrate.flow import Probs
-from migrate.readers import Refusal, argmax_edit, decision_followups, widen_decision
+from migrate.analysis.api import ModuleQueries, Probs, names
+from migrate.fixing.edits import describe
+from migrate.fixing.readers import Refusal, argmax_edit, decision_followups, widen_decision
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 from rules.mc104_sigmoid_probabilities import is_logit_like
 
@@ -94,7 +92,7 @@ class ThresholdDecision(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         seen: set[int] = set()
         for threshold in facts.flow.thresholds:
             if id(threshold.node) in seen:
@@ -114,9 +112,9 @@ class ThresholdDecision(Rule):
             yield self.violation(facts, decision, message, fix)
 
 
-def _decided_value(facts: ModuleFacts, threshold: object) -> ast.expr | None:
+def _decided_value(facts: ModuleQueries, threshold: object) -> ast.expr | None:
     """What argmax runs on: the logits under an inline sigmoid, else the thresholded value."""
-    from migrate.flow import Threshold
+    from migrate.analysis.api import Threshold
 
     assert isinstance(threshold, Threshold)
     kind = threshold.kind

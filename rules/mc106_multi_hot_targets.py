@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from migrate.facts import ModuleFacts
-from migrate.fixes import (
+from migrate.analysis.api import ModuleQueries
+from migrate.fixing.edits import (
     describe,
     import_removal_edits,
     name_occurrences,
     unfollowed_spellings,
 )
-from migrate.readers import _CASTS, one_hot_index
+from migrate.fixing.readers import _CASTS, one_hot_index
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 
@@ -100,7 +100,7 @@ class MultiHotTargets(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         if "one_hot" not in facts.source and ".float()" not in facts.source:
             return
         flow = facts.flow
@@ -140,12 +140,12 @@ class MultiHotTargets(Rule):
 
     def _fix(
         self,
-        facts: ModuleFacts,
+        facts: ModuleQueries,
         target: ast.Name,
         assign: ast.Assign,
         index: ast.expr,
-        reads: list[ast.Name],
-        other: list[ast.Name],
+        reads: Sequence[ast.Name],
+        other: Sequence[ast.Name],
     ) -> tuple[Fix | None, str | None]:
         if not other:
             return (
@@ -199,7 +199,7 @@ _METRIC_LIBRARIES = ("torchmetrics", "sklearn.metrics")
 _MOVES = frozenset({"cpu", "detach", "numpy", "to", "cuda", "tolist"})
 
 
-def _unsafe_reader(facts: ModuleFacts, read: ast.Name) -> str | None:
+def _unsafe_reader(facts: ModuleQueries, read: ast.Name) -> str | None:
     """Where a one-hot read goes, unless that is a metric or a comparison with a decision:
     a metric's `.update(...)`, a list `.append(...)`, a torchmetrics / scikit-learn function,
     or `preds == targets`. Anything else (a dataset, a loss, an unknown function) may carry
@@ -240,7 +240,7 @@ def _unsafe_reader(facts: ModuleFacts, read: ast.Name) -> str | None:
     return describe(facts, parent)
 
 
-def _argument(facts: ModuleFacts, node: ast.AST) -> tuple[tuple[int, int], ast.AST] | None:
+def _argument(facts: ModuleQueries, node: ast.AST) -> tuple[tuple[int, int], ast.AST] | None:
     """The range of the argument that passes `node` (`x`, `*x`, `key=x`, `**x`) and the call
     or class statement it is passed to; None when `node` is not an argument."""
     parent = facts.parents.get(node)
@@ -261,7 +261,9 @@ def _argument(facts: ModuleFacts, node: ast.AST) -> tuple[tuple[int, int], ast.A
     return None
 
 
-def _enclosing_range(facts: ModuleFacts, node: ast.AST, parent: ast.AST) -> tuple[int, int] | None:
+def _enclosing_range(
+    facts: ModuleQueries, node: ast.AST, parent: ast.AST
+) -> tuple[int, int] | None:
     """The range of the piece of syntax that directly holds `node` where `ast` has no node
     of its own for it, or a node of a different extent (an element of a list or a subscript,
     a dictionary entry, a `for ... in` / `if` clause, a `with` item, a parameter's default, a
@@ -348,7 +350,7 @@ def _shortened(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _widened(facts: ModuleFacts, read: ast.Name) -> ast.expr:
+def _widened(facts: ModuleQueries, read: ast.Name) -> ast.expr:
     """`targets.long()` goes with `targets`: class indices are already integral."""
     node: ast.expr = read
     while True:
@@ -371,7 +373,7 @@ def _widened(facts: ModuleFacts, read: ast.Name) -> ast.expr:
 
 
 def _reassigned_between(
-    facts: ModuleFacts, function: str, name: str, assign: ast.Assign, reads: list[ast.Name]
+    facts: ModuleQueries, function: str, name: str, assign: ast.Assign, reads: Sequence[ast.Name]
 ) -> bool:
     """Whether `name` is assigned after the one-hot is built and before its last reader."""
     root: ast.AST = facts.flow.function_node(function) or facts.tree

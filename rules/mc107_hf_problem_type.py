@@ -5,7 +5,7 @@ import io
 import tokenize
 from collections.abc import Iterator
 
-from migrate.facts import ModuleFacts
+from migrate.analysis.api import ModuleQueries
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 _MULTI_LABEL = "multi_label_classification"
@@ -67,7 +67,7 @@ class HfProblemType(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         if _MULTI_LABEL not in facts.source:
             return
         for string, prefix, quote in _problem_type_strings(facts):
@@ -76,7 +76,7 @@ class HfProblemType(Rule):
             yield self.violation(facts, string, self.message, fix)
 
 
-def _problem_type_strings(facts: ModuleFacts) -> list[tuple[ast.Constant, str, str]]:
+def _problem_type_strings(facts: ModuleQueries) -> list[tuple[ast.Constant, str, str]]:
     """`problem_type="multi_label_classification"` (a keyword of a call or a class) and
     `x.problem_type = "multi_label_classification"`, in source order. A string assigned to
     several `.problem_type` targets at once is listed once per target."""
@@ -100,7 +100,7 @@ def _problem_type_strings(facts: ModuleFacts) -> list[tuple[ast.Constant, str, s
     return strings
 
 
-def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[ast.Constant, str, str] | None:
+def _string_literal(facts: ModuleQueries, node: ast.expr) -> tuple[ast.Constant, str, str] | None:
     """A `str` constant written as a single literal (not an implicit concatenation, not an
     f-string), with its prefix (lowercase) and the quote it is spelled with."""
     if not isinstance(node, ast.Constant) or not isinstance(node.value, str):

@@ -6,8 +6,8 @@ import tokenize
 from collections import Counter
 from collections.abc import Iterator
 
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe
+from migrate.analysis.api import ModuleQueries
+from migrate.fixing.edits import describe
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 _TORCHMETRICS = "torchmetrics"
@@ -103,7 +103,7 @@ class MultilabelMetrics(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         source = facts.source
         if "ultilabel" not in source and '"samples"' not in source and "'samples'" not in source:
             return
@@ -117,7 +117,7 @@ class MultilabelMetrics(Rule):
 _Found = list[tuple[ast.AST, list[Edit]]]
 
 
-def _find_metrics(facts: ModuleFacts) -> _Found:
+def _find_metrics(facts: ModuleQueries) -> _Found:
     """Multi-label metrics, in source order (an enclosing node before the nodes it holds)."""
     only_called = _names_only_called(facts.tree)
     found: _Found = []
@@ -145,7 +145,7 @@ def _find_metrics(facts: ModuleFacts) -> _Found:
 
 
 def _import_from(
-    facts: ModuleFacts, node: ast.ImportFrom, only_called: set[str], found: _Found
+    facts: ModuleQueries, node: ast.ImportFrom, only_called: set[str], found: _Found
 ) -> None:
     if not (node.module or "").startswith(_TORCHMETRICS):
         return
@@ -161,7 +161,7 @@ def _import_from(
 
 
 def _torchmetrics_call(
-    facts: ModuleFacts, node: ast.Call, qualified: str, only_called: set[str], found: _Found
+    facts: ModuleQueries, node: ast.Call, qualified: str, only_called: set[str], found: _Found
 ) -> None:
     edits: list[Edit] = []
     class_name = qualified.rsplit(".", 1)[-1]
@@ -202,7 +202,7 @@ def _torchmetrics_call(
     found.append((node, edits))
 
 
-def _string_literal(facts: ModuleFacts, node: ast.expr) -> tuple[str, str] | None:
+def _string_literal(facts: ModuleQueries, node: ast.expr) -> tuple[str, str] | None:
     """The value and the quote of a `str` constant written as a single literal (not an
     implicit concatenation, not an f-string)."""
     if not isinstance(node, ast.Constant) or not isinstance(node.value, str):

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe, loss_location, mixture_fix
-from migrate.flow import Mixture
-from migrate.loss_path import loss_path_violations
-from migrate.readers import ReaderPolicy
+from migrate.analysis.api import Mixture, ModuleQueries, names
+from migrate.fixing.edits import describe, loss_location, mixture_fix
+from migrate.fixing.loss_path import loss_path_violations
+from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 
@@ -199,7 +197,7 @@ class SoftmaxBeforeCrossEntropy(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         yield from loss_path_violations(self, facts, names.SOFTMAX, _LOSSES, _POLICY)
         for use in facts.flow.loss_uses:
             kind = use.input_kind

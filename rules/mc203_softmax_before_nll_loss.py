@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import activation_into_loss, describe, loss_location, rename_callee
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import activation_into_loss, describe, loss_location, rename_callee
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 _LOSSES = frozenset({names.NLL})
@@ -71,7 +70,7 @@ class SoftmaxBeforeNllLoss(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for use, activation, exact in activation_into_loss(facts, names.SOFTMAX, _LOSSES):
             loss = names.LOSS_DISPLAY[use.loss]
             owner = facts.facts_for(activation.path) or facts

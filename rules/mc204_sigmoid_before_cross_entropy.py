@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.loss_path import loss_path_violations
-from migrate.readers import ReaderPolicy
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.loss_path import loss_path_violations
+from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 _LOSSES = frozenset({names.CROSS_ENTROPY})
@@ -79,6 +78,6 @@ class SigmoidBeforeCrossEntropy(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         policy = ReaderPolicy(names.SIGMOID, _LOSSES)
         yield from loss_path_violations(self, facts, names.SIGMOID, _LOSSES, policy)

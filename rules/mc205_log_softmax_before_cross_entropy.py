@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.loss_path import loss_path_violations
-from migrate.readers import ReaderPolicy
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.loss_path import loss_path_violations
+from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
 _LOSSES = frozenset({names.CROSS_ENTROPY})
@@ -62,7 +61,7 @@ class LogSoftmaxBeforeCrossEntropy(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         policy = ReaderPolicy(names.LOG_SOFTMAX, _LOSSES)
         yield from loss_path_violations(
             self, facts, names.LOG_SOFTMAX, _LOSSES, policy, log_probs=True, safe=True

@@ -3,9 +3,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import activation_into_loss, describe, loss_location, loss_path_edits
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import activation_into_loss, describe, loss_location, loss_path_edits
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 _LOSSES = frozenset({names.BCE})
@@ -95,7 +94,7 @@ class SigmoidThenBceLoss(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for use, activation, exact in activation_into_loss(facts, names.SIGMOID, _LOSSES):
             owner = facts.facts_for(activation.path) or facts
             message = self.message.format(activation=describe(owner, activation.node))
@@ -110,9 +109,9 @@ class SigmoidThenBceLoss(Rule):
                 yield self.violation(owner, activation.node, message, fix, reason, related)
 
     def _fix(
-        self, facts: ModuleFacts, use: object, activation: object
+        self, facts: ModuleQueries, use: object, activation: object
     ) -> tuple[Fix | None, str | None]:
-        from migrate.flow import Activation, LossUse
+        from migrate.analysis.api import Activation, LossUse
 
         assert isinstance(use, LossUse) and isinstance(activation, Activation)
         if activation.function != use.function or activation.path != facts.path:
@@ -125,8 +124,8 @@ class SigmoidThenBceLoss(Rule):
             return None, "the BCELoss criterion is used elsewhere too, or spelled by bare name"
         return Fix(self.fix_title, Applicability.UNSAFE, (*removal, rename)), None
 
-    def _rename(self, facts: ModuleFacts, use: object) -> Edit | None:
-        from migrate.flow import LossUse
+    def _rename(self, facts: ModuleQueries, use: object) -> Edit | None:
+        from migrate.analysis.api import LossUse
 
         assert isinstance(use, LossUse)
         node = use.criterion.node

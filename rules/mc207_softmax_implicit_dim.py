@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate.facts import ModuleFacts
+from migrate.analysis.api import ModuleQueries
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 
@@ -75,7 +75,7 @@ class SoftmaxImplicitDim(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for site in facts.flow.implicit_dims.values():
             call = site.call
             end = facts.offsets(call)[1]

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import describe, input_still_valid
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import describe, input_still_valid
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 
@@ -82,7 +81,7 @@ class LogOfSoftmax(Rule):
         ),
     ]
 
-    def check(self, facts: ModuleFacts) -> Iterator[Violation]:
+    def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for site in facts.flow.logs_of_probs:
             activation = site.probs.activation
             if activation.path != facts.path or activation.op != names.SOFTMAX:

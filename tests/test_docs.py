@@ -20,8 +20,8 @@ import pytest
 import typer
 from typer.testing import Result
 
-from migrate import docs
 from migrate.cli import app
+from migrate.output import docs
 from migrate.registry import all_rules
 from migrate.rule import Rule
 
@@ -43,7 +43,7 @@ BUGGY = "import torch.nn.functional as F\nloss = F.cross_entropy(F.softmax(z, 1)
 def test_rules_markdown_is_up_to_date() -> None:
     checked_in = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert checked_in == docs.rules_markdown(), (
-        "docs/rules.md is stale: run `python -m migrate.docs` and commit the result"
+        "docs/rules.md is stale: run `python -m migrate.output.docs` and commit the result"
     )
 
 
@@ -89,7 +89,7 @@ def test_explain_renders_markdown_with_rich(
     """On a terminal the page is rendered (headings styled, no `#` markers left)."""
     from rich.console import Console
 
-    from migrate import report
+    from migrate.output import report
 
     monkeypatch.setattr(
         report,

@@ -7,17 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrate import names
-from migrate.engine import (
-    MAX_PASSES,
-    ModuleInput,
-    analyze,
-    apply_edits,
-    check_project,
-    check_source,
-)
-from migrate.facts import ModuleFacts
-from migrate.flow import (
+from migrate.analysis import names
+from migrate.analysis.facts import ModuleFacts
+from migrate.analysis.interpreter import (
     UNKNOWN,
     Criterion,
     Kind,
@@ -25,6 +17,14 @@ from migrate.flow import (
     Mixture,
     ModuleFlow,
     Probs,
+)
+from migrate.engine import (
+    MAX_PASSES,
+    ModuleInput,
+    analyze,
+    apply_edits,
+    check_project,
+    check_source,
 )
 from migrate.registry import rule_by_code
 from migrate.rule import Applicability, Edit, Fix, Rule, Violation

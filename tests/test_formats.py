@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from migrate import machine_formats
 from migrate.config import Config
 from migrate.engine import FileOutcome, Finding
+from migrate.output import machine_formats
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Applicability, Edit, Fix, Span, Violation
 from migrate.verify import VerifyResult

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from migrate import report
 from migrate.config import Config
 from migrate.engine import FileOutcome, Finding
+from migrate.output import report
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Span, Violation
 from migrate.verify import VerifyResult

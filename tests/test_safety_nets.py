@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from migrate import pipeline
+from migrate.analysis.facts import ModuleFacts
 from migrate.engine import ModuleInput, check_project, check_source
-from migrate.facts import ModuleFacts
 from migrate.pipeline import RunOptions
 from migrate.rule import Applicability, Edit, Fix, Rule, Violation
 from migrate.testing import calls_named

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
+from migrate.fixing.units import evidence, thresholds_on_softmax
 from migrate.pipeline import MIGRATE_DEFAULT, RunOptions, run
 from migrate.rule import Applicability
-from migrate.units import evidence, thresholds_on_softmax
 
 EXAMPLE_BEFORE = (
     Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "example" / "before"
@@ -245,7 +245,7 @@ def test_the_report_lists_the_refused_unit_first(project: Path, cli: CliInvoker)
 def _planned_blockers(files: dict[str, tuple[str, str]]) -> list[str]:
     """Blockers of one unit made of `files`: name -> (original, planned)."""
     from migrate.engine import FileOutcome
-    from migrate.units import _planned_tree_blockers
+    from migrate.fixing.units import _planned_tree_blockers
 
     outcomes = {
         name: FileOutcome(name, textwrap.dedent(old), textwrap.dedent(new))

@@ -9,9 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.flow import Activation, LogProbs, LossUse, Probs
+from migrate.analysis.api import Activation, LogProbs, LossUse, ModuleQueries, Probs, names
 from migrate.rule import Applicability, Edit, Fix, Span
 
 _ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript)
@@ -27,7 +25,7 @@ def _is_atomic(node: ast.expr) -> bool:
     )
 
 
-def parenthesized(facts: ModuleFacts, node: ast.expr) -> str:
+def parenthesized(facts: ModuleQueries, node: ast.expr) -> str:
     code = facts.code(node)
     if _is_atomic(node) or facts.has_parentheses(node):
         return code
@@ -55,7 +53,7 @@ def argument_count(call: ast.Call) -> int:
     return len(call.args) + len(call.keywords)
 
 
-def argument_call(facts: ModuleFacts, node: ast.AST) -> ast.Call | None:
+def argument_call(facts: ModuleQueries, node: ast.AST) -> ast.Call | None:
     """The call that `node` is an argument of (`f(node)`, `f(k=node)`, `f(*node)`,
     `f(**node)`); None otherwise."""
     parent = facts.parents.get(node)
@@ -72,7 +70,7 @@ def argument_call(facts: ModuleFacts, node: ast.AST) -> ast.Call | None:
     return None
 
 
-def attribute_name_offsets(facts: ModuleFacts, attribute: ast.Attribute) -> tuple[int, int]:
+def attribute_name_offsets(facts: ModuleQueries, attribute: ast.Attribute) -> tuple[int, int]:
     """The range of the name after the dot (`softmax` of `F.softmax`): the end of the
     attribute's own text."""
     end = facts.offsets(attribute)[1]
@@ -82,12 +80,12 @@ def attribute_name_offsets(facts: ModuleFacts, attribute: ast.Attribute) -> tupl
     return start, end
 
 
-def replace_attribute_name(facts: ModuleFacts, attribute: ast.Attribute, text: str) -> Edit:
+def replace_attribute_name(facts: ModuleQueries, attribute: ast.Attribute, text: str) -> Edit:
     start, end = attribute_name_offsets(facts, attribute)
     return Edit(facts.path, start, end, text)
 
 
-def remove_activation(facts: ModuleFacts, activation: Activation) -> list[Edit] | None:
+def remove_activation(facts: ModuleQueries, activation: Activation) -> list[Edit] | None:
     """Replace `act(x)` by `x`, or drop the activation element from its `nn.Sequential`."""
     if activation.call is not None and activation.input is not None:
         return [facts.replace(activation.call, parenthesized(facts, activation.input))]
@@ -96,7 +94,7 @@ def remove_activation(facts: ModuleFacts, activation: Activation) -> list[Edit] 
     return None
 
 
-def drop_argument(facts: ModuleFacts, call: ast.Call, index: int) -> list[Edit] | None:
+def drop_argument(facts: ModuleQueries, call: ast.Call, index: int) -> list[Edit] | None:
     args = [argument_value(argument) for argument in arguments(call)]
     if index >= len(args):
         return None
@@ -124,7 +122,7 @@ def input_still_valid(activation: Activation, bindings_at_use: dict[str, int]) -
     )
 
 
-def reads_of_result(facts: ModuleFacts, use_node: ast.AST) -> int | None:
+def reads_of_result(facts: ModuleQueries, use_node: ast.AST) -> int | None:
     """How often the variable named by `use_node` is read; None if it is not a name."""
     if not isinstance(use_node, ast.Name):
         return None
@@ -135,12 +133,12 @@ def reads_of_result(facts: ModuleFacts, use_node: ast.AST) -> int | None:
     return None
 
 
-def _scope(facts: ModuleFacts, function_name: str) -> ast.AST:
+def _scope(facts: ModuleQueries, function_name: str) -> ast.AST:
     function = facts.flow.function_node(function_name)
     return function if function is not None else facts.tree
 
 
-def name_occurrences(facts: ModuleFacts, function_name: str, name: str) -> int:
+def name_occurrences(facts: ModuleQueries, function_name: str, name: str) -> int:
     """Every spelling of `name` in the function (variables, attribute names, keywords,
     parameters, definitions, imports): a backstop against reads that the interpreter does
     not see (closures, nested functions)."""
@@ -182,7 +180,9 @@ def spellings(root: ast.AST, name: str) -> list[ast.AST]:
     return found
 
 
-def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) -> list[Edit] | None:
+def loss_path_edits(
+    facts: ModuleQueries, use: LossUse, activation: Activation
+) -> list[Edit] | None:
     """Take the activation off the path into the loss, keeping what other readers see.
 
     - the activation is the loss input itself: drop it;
@@ -204,7 +204,7 @@ def loss_path_edits(facts: ModuleFacts, use: LossUse, activation: Activation) ->
     return None
 
 
-def _sole_reader(facts: ModuleFacts, use: LossUse, activation: Activation) -> bool:
+def _sole_reader(facts: ModuleQueries, use: LossUse, activation: Activation) -> bool:
     assert isinstance(use.input_node, ast.Name)
     reads = reads_of_result(facts, use.input_node)
     if reads != 1:
@@ -215,7 +215,7 @@ def _sole_reader(facts: ModuleFacts, use: LossUse, activation: Activation) -> bo
     )
 
 
-def _assigned_once(facts: ModuleFacts, function_name: str, name: str) -> bool:
+def _assigned_once(facts: ModuleQueries, function_name: str, name: str) -> bool:
     """Exactly one plain `name = ...` target (chained targets count one each; tuple
     targets, `+=`, annotated assignments and loops do not count)."""
     count = 0
@@ -227,7 +227,7 @@ def _assigned_once(facts: ModuleFacts, function_name: str, name: str) -> bool:
     return count == 1
 
 
-def rename_callee(facts: ModuleFacts, activation: Activation, new_name: str) -> list[Edit] | None:
+def rename_callee(facts: ModuleQueries, activation: Activation, new_name: str) -> list[Edit] | None:
     """`F.softmax` -> `F.log_softmax`, `z.softmax(1)` -> `z.log_softmax(1)`,
     `nn.Softmax(dim=1)` -> `nn.LogSoftmax(dim=1)`; None when the callee is a bare name."""
     callee = activation.callee
@@ -236,14 +236,14 @@ def rename_callee(facts: ModuleFacts, activation: Activation, new_name: str) -> 
     return None
 
 
-def describe(facts: ModuleFacts, node: ast.AST, limit: int = 60) -> str:
+def describe(facts: ModuleQueries, node: ast.AST, limit: int = 60) -> str:
     """The source of a node on one line, shortened for a message."""
     text = " ".join(facts.code(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def loss_location(
-    facts: ModuleFacts, use: LossUse, activation: Activation
+    facts: ModuleQueries, use: LossUse, activation: Activation
 ) -> tuple[tuple[str, Span], ...]:
     """Where the loss consumes the value, when that is not the activation's own line."""
     loss_span = facts.span(use.call)
@@ -253,7 +253,7 @@ def loss_location(
 
 
 def loss_path_fix(
-    facts: ModuleFacts, use: LossUse, activation: Activation, title: str, safe: bool = False
+    facts: ModuleQueries, use: LossUse, activation: Activation, title: str, safe: bool = False
 ) -> tuple[Fix | None, str | None]:
     """The fix that takes `activation` off the path into `use`, or why there is none."""
     if activation.function != use.function:
@@ -275,7 +275,7 @@ def loss_path_fix(
 MIXTURE_EPSILON = "1e-12"
 
 
-def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | None]:
+def mixture_fix(facts: ModuleQueries, use: LossUse) -> tuple[Fix | None, str | None]:
     """`F.cross_entropy(mix, y)` -> `F.nll_loss(torch.log(mix.clamp_min(eps)), y)`.
 
     A probability mixture (attention over support labels, an ensemble mean) is part of the
@@ -301,7 +301,7 @@ def mixture_fix(facts: ModuleFacts, use: LossUse) -> tuple[Fix | None, str | Non
     ), None
 
 
-def loss_references(facts: ModuleFacts, loss: str) -> list[ast.expr]:
+def loss_references(facts: ModuleQueries, loss: str) -> list[ast.expr]:
     """Every spelling of the loss `loss` in the module: `nn.BCELoss`, `F.binary_cross_entropy`,
     `torch.nn.BCELoss` (as called, bound to a name, or given as a default)."""
     spelled = {names.BCE: ("BCELoss", "binary_cross_entropy")}.get(loss, ())
@@ -315,7 +315,7 @@ def loss_references(facts: ModuleFacts, loss: str) -> list[ast.expr]:
 
 
 class _LossReferenceFinder(ast.NodeVisitor):
-    def __init__(self, facts: ModuleFacts, loss: str) -> None:
+    def __init__(self, facts: ModuleQueries, loss: str) -> None:
         self.facts = facts
         self.loss = loss
         self.found: list[ast.expr] = []
@@ -361,7 +361,7 @@ class _LossReferenceFinder(ast.NodeVisitor):
 
 
 def loss_to_cross_entropy(
-    facts: ModuleFacts, reference: ast.expr, blocking: frozenset[str]
+    facts: ModuleQueries, reference: ast.expr, blocking: frozenset[str]
 ) -> tuple[Fix | None, str | None]:
     """`nn.BCELoss(...)` -> `nn.CrossEntropyLoss(...)`, `F.binary_cross_entropy` ->
     `F.cross_entropy`, keeping `reduction`; arguments without an equivalent block the fix."""
@@ -400,7 +400,7 @@ def loss_to_cross_entropy(
 
 
 def activation_into_loss(
-    facts: ModuleFacts, op: str, losses: frozenset[str], log_probs: bool = False
+    facts: ModuleQueries, op: str, losses: frozenset[str], log_probs: bool = False
 ) -> Iterator[tuple[LossUse, Activation, bool]]:
     """Loss uses in this module whose input is the output of activation `op`, or for
     `log_probs` the output of `log_softmax`; the flag is False when the output was shifted
@@ -416,7 +416,7 @@ def activation_into_loss(
             yield use, kind.activation, kind.exact
 
 
-def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int) -> list[Edit]:
+def import_removal_edits(facts: ModuleQueries, local_name: str, uses_removed: int) -> list[Edit]:
     """Delete `import x as local_name` when the edits remove its last `uses_removed` uses.
 
     Only a statement that imports nothing else is deleted, whole line included."""
@@ -442,7 +442,7 @@ def import_removal_edits(facts: ModuleFacts, local_name: str, uses_removed: int)
     ]
 
 
-def unfollowed_spellings(facts: ModuleFacts, function_name: str, name: str) -> int:
+def unfollowed_spellings(facts: ModuleQueries, function_name: str, name: str) -> int:
     """How many spellings of `name` in the function the interpreter neither saw read nor saw
     assigned: reads in nested functions, `del`, `global`... A fix that relies on knowing every
     reader of a variable needs this to be 0."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from migrate.analysis.graph import absolute_module
-from migrate.names import LOCAL_PREFIX
+from migrate.analysis.names import LOCAL_PREFIX
 
 if TYPE_CHECKING:
-    from migrate.facts import ModuleFacts
-    from migrate.flow import ModuleFlow
+    from migrate.analysis.facts import ModuleFacts
+    from migrate.analysis.interpreter import ModuleFlow
 
 MAX_REEXPORT_DEPTH = 8
 

@@ -22,13 +22,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from migrate.docs import rule_page
 from migrate.engine import Finding
+from migrate.output.docs import rule_page
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Rule, Violation
 
 if TYPE_CHECKING:
-    from migrate.interactive import Ask, Hunk, Review
+    from migrate.output.interactive import Ask, Hunk, Review
     from migrate.verify import VerifyResult
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
@@ -114,7 +114,7 @@ def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) 
     elif style.format == "concise":
         _print_concise(result, stream)
     elif style.format in ("sarif", "github"):
-        from migrate import machine_formats
+        from migrate.output import machine_formats
 
         writer = machine_formats.sarif if style.format == "sarif" else machine_formats.github
         stream.write(writer(result))
@@ -419,6 +419,10 @@ def _verification_table(result: RunResult) -> Table:
 # Rule catalogue
 
 
+def print_version(version: str) -> None:
+    sys.stdout.write(f"ml2mc {version}\n")
+
+
 def print_rules(rules: tuple[type[Rule], ...]) -> None:
     console = stdout_console()
     if not console.is_terminal:
@@ -479,7 +483,7 @@ HUNK_HELP = (
 def hunk_prompt(console: Console | None = None) -> Ask:
     """The question asked for each hunk: the file's findings the first time it comes up, the
     hunk, then `[y,n,a,q,?]` until the answer is one of those (end of input quits)."""
-    from migrate.interactive import Answer, parse_answer
+    from migrate.output.interactive import Answer, parse_answer
 
     terminal = console or stdout_console()
     shown: set[str] = set()

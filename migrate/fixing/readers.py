@@ -15,9 +15,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import (
+from migrate.analysis.api import (
+    Activation,
+    LossUse,
+    ModelCall,
+    ModelEscape,
+    ModuleQueries,
+    Probs,
+    names,
+)
+from migrate.fixing.edits import (
     argument_call,
     argument_count,
     argument_keyword,
@@ -29,7 +36,6 @@ from migrate.fixes import (
     parenthesized,
     remove_activation,
 )
-from migrate.flow import Activation, LossUse, ModelCall, ModelEscape, Probs
 from migrate.rule import Applicability, Edit, Fix, ModelRelation
 
 _CASTS = frozenset({"int", "float", "long", "bool", "byte", "half", "double"})
@@ -70,7 +76,7 @@ MIGRATION = ReaderPolicy(
 )
 
 
-def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> ReaderPlan:
+def plan_readers(facts: ModuleQueries, class_key: str, policy: ReaderPolicy) -> ReaderPlan:
     """Edits for every call of the model class `class_key` in the whole project."""
     project = facts.project
     all_facts = list(project.by_path.values()) if project is not None else [facts]
@@ -97,7 +103,7 @@ def plan_readers(facts: ModuleFacts, class_key: str, policy: ReaderPolicy) -> Re
     return ReaderPlan(edits, readers)
 
 
-def _followed(facts: ModuleFacts, escape: ModelEscape) -> bool:
+def _followed(facts: ModuleQueries, escape: ModelEscape) -> bool:
     """A model passed to a project function whose parameter was refined to that model: the
     function's own calls of it are model calls like any other."""
     if escape.function_key is None or facts.project is None:
@@ -107,7 +113,7 @@ def _followed(facts: ModuleFacts, escape: ModelEscape) -> bool:
     return flow is not None and flow.refined_with_model(name, escape.class_key)
 
 
-def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy) -> list[Edit]:
+def _call_edits(facts: ModuleQueries, model_call: ModelCall, policy: ReaderPolicy) -> list[Edit]:
     call = model_call.call
     flow = facts.flow
     if call in flow.loss_inputs:
@@ -137,7 +143,7 @@ def _call_edits(facts: ModuleFacts, model_call: ModelCall, policy: ReaderPolicy)
     return [facts.replace(call, policy.wrap(facts.code(call)))]
 
 
-def _is_prediction_entry(facts: ModuleFacts, function: str) -> bool:
+def _is_prediction_entry(facts: ModuleQueries, function: str) -> bool:
     """A prediction entry point (`predict`, `predict_step`, `inference`) that nothing in the
     scanned files calls by name: its callers are the user or a framework, who read
     probabilities. One that the project calls itself is followed no further: refuse."""
@@ -153,7 +159,7 @@ def _is_prediction_entry(facts: ModuleFacts, function: str) -> bool:
 
 
 def _variable_edits(
-    facts: ModuleFacts, model_call: ModelCall, target: ast.Name, policy: ReaderPolicy
+    facts: ModuleQueries, model_call: ModelCall, target: ast.Name, policy: ReaderPolicy
 ) -> list[Edit]:
     flow = facts.flow
     binding = flow.assignments.get(target)
@@ -191,7 +197,7 @@ def _variable_edits(
     return edits
 
 
-def _check_loss(facts: ModuleFacts, node: ast.AST, policy: ReaderPolicy) -> None:
+def _check_loss(facts: ModuleQueries, node: ast.AST, policy: ReaderPolicy) -> None:
     use = facts.flow.loss_inputs[node]
     if use.loss not in policy.losses:
         raise Refusal(
@@ -209,7 +215,7 @@ def _check_loss(facts: ModuleFacts, node: ast.AST, policy: ReaderPolicy) -> None
                 )
 
 
-def _decision_node(facts: ModuleFacts, node: ast.AST) -> ast.expr | None:
+def _decision_node(facts: ModuleQueries, node: ast.AST) -> ast.expr | None:
     """The threshold expression around `node` (`p > 0.5`, `(p >= t).int()`, `torch.round(p)`,
     `p.round()`), widened to the casts around it; None when `node` is not thresholded."""
     parent = facts.parents.get(node)
@@ -237,7 +243,7 @@ def _is_call_without_arguments(node: ast.AST | None, func: ast.expr) -> bool:
     return isinstance(node, ast.Call) and node.func is func and argument_count(node) == 0
 
 
-def widen_decision(facts: ModuleFacts, decision: ast.expr) -> ast.expr:
+def widen_decision(facts: ModuleQueries, decision: ast.expr) -> ast.expr:
     """`(p > 0.5).int()`: the cast goes with the threshold, argmax is already integral."""
     while True:
         outer = facts.parents.get(decision)
@@ -250,11 +256,11 @@ def widen_decision(facts: ModuleFacts, decision: ast.expr) -> ast.expr:
         return decision
 
 
-def _decision_edit(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> Edit:
+def _decision_edit(facts: ModuleQueries, decision: ast.expr, value: ast.expr) -> Edit:
     return argmax_edit(facts, decision, value)
 
 
-def argmax_edit(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> Edit:
+def argmax_edit(facts: ModuleQueries, decision: ast.expr, value: ast.expr) -> Edit:
     """Replace the decision, its own parentheses included, by `value.argmax(dim=1)`."""
     start, end = facts.offsets_with_parentheses(decision)
     return Edit(facts.path, start, end, f"{parenthesized(facts, value)}.argmax(dim=1)")
@@ -272,13 +278,13 @@ def strip_casts(node: ast.expr) -> ast.expr:
     return node
 
 
-def decision_edits(facts: ModuleFacts, decision: ast.expr, value: ast.expr) -> list[Edit]:
+def decision_edits(facts: ModuleQueries, decision: ast.expr, value: ast.expr) -> list[Edit]:
     """The threshold becomes `argmax(dim=1)`, and what compares the decision element-wise is
     adapted to its new shape: a `(N, C)` indicator matrix becomes `(N,)` class indices."""
     return [_decision_edit(facts, decision, value), *decision_followups(facts, decision)]
 
 
-def decision_followups(facts: ModuleFacts, decision: ast.expr) -> list[Edit]:
+def decision_followups(facts: ModuleQueries, decision: ast.expr) -> list[Edit]:
     parent = facts.parents.get(decision)
     # Only as the left side: `a == (p > 0.5)` compares something else with the decision.
     if isinstance(parent, ast.Compare) and parent.left is decision:
@@ -317,7 +323,7 @@ def decision_followups(facts: ModuleFacts, decision: ast.expr) -> list[Edit]:
     return edits
 
 
-def _drop_row_reduction(facts: ModuleFacts, comparison: ast.Compare) -> list[Edit]:
+def _drop_row_reduction(facts: ModuleQueries, comparison: ast.Compare) -> list[Edit]:
     """`(preds == targets).all(dim=1)` compared rows of labels; on class indices the
     comparison is already per example, so the `.all(dim=1)` goes."""
     attribute = facts.parents.get(comparison)
@@ -339,7 +345,7 @@ def _drop_row_reduction(facts: ModuleFacts, comparison: ast.Compare) -> list[Edi
     return [Edit(facts.path, start, end, "")]
 
 
-def _dot_offset(facts: ModuleFacts, offset: int) -> int | None:
+def _dot_offset(facts: ModuleQueries, offset: int) -> int | None:
     """Where the `.` of an attribute is, from the end of the attribute's value: past spaces,
     line continuations and comments (inside brackets a line may end in one)."""
     source = facts.source
@@ -357,7 +363,7 @@ def _dot_offset(facts: ModuleFacts, offset: int) -> int | None:
     return None
 
 
-def one_hot_index(facts: ModuleFacts, node: ast.expr) -> ast.expr | None:
+def one_hot_index(facts: ModuleQueries, node: ast.expr) -> ast.expr | None:
     """`idx` when `node` is `F.one_hot(idx, C)` (with casts), or a name assigned exactly that."""
     value: ast.expr = node
     if isinstance(node, ast.Name):
@@ -374,7 +380,7 @@ def one_hot_index(facts: ModuleFacts, node: ast.expr) -> ast.expr | None:
     return None
 
 
-def assigned_value(facts: ModuleFacts, read: ast.Name) -> ast.expr | None:
+def assigned_value(facts: ModuleQueries, read: ast.Name) -> ast.expr | None:
     """The value a read name was assigned, when the binding comes from one plain assignment."""
     flow = facts.flow
     # A function interpreted twice (refined parameters) has two bindings for the same read.
@@ -392,12 +398,12 @@ def assigned_value(facts: ModuleFacts, read: ast.Name) -> ast.expr | None:
     return None
 
 
-def will_be_class_indices(facts: ModuleFacts, node: ast.expr) -> bool:
+def will_be_class_indices(facts: ModuleQueries, node: ast.expr) -> bool:
     """A one-hot of class indices: MC106 turns its non-loss reads into the indices."""
     return one_hot_index(facts, node) is not None
 
 
-def _check_not_passed_to_unknown(facts: ModuleFacts, node: ast.AST) -> None:
+def _check_not_passed_to_unknown(facts: ModuleQueries, node: ast.AST) -> None:
     """Refuse when the output is an argument of a call that may be a loss or may forward it to
     one: a parameter, a method of an unknown object, a project function. Builtins and
     functions imported from libraries only read it."""
@@ -442,7 +448,7 @@ _READING_BUILTINS = frozenset(
 )
 
 
-def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
+def torch_import_edits(facts: ModuleQueries) -> list[Edit]:
     """`import torch` after the module's last top-level import, unless `torch` is bound."""
     if facts.imports.names.get("torch") == "torch":
         return []
@@ -463,7 +469,7 @@ def torch_import_edits(facts: ModuleFacts) -> list[Edit]:
 
 
 def model_sigmoid_fix(
-    facts: ModuleFacts, class_name: str, activation: Activation, title: str
+    facts: ModuleQueries, class_name: str, activation: Activation, title: str
 ) -> tuple[Fix | None, str | None]:
     """Remove the sigmoid from `class_name`'s output and plan every reader (MC101).
 
@@ -489,7 +495,7 @@ def model_sigmoid_fix(
     return Fix(title.format(model=class_name), Applicability.UNSAFE, edits, relations), None
 
 
-def sigmoid_will_be_removed(facts: ModuleFacts, use: LossUse) -> str | None:
+def sigmoid_will_be_removed(facts: ModuleQueries, use: LossUse) -> str | None:
     """None when the sigmoid feeding `use` is taken away by the migration (so a loss that
     becomes CrossEntropyLoss gets logits); otherwise why not."""
     kind = use.input_kind
@@ -518,7 +524,7 @@ def sigmoid_will_be_removed(facts: ModuleFacts, use: LossUse) -> str | None:
 
 
 def forward_activation_fix(
-    facts: ModuleFacts, activation: Activation, policy: ReaderPolicy, title: str
+    facts: ModuleQueries, activation: Activation, policy: ReaderPolicy, title: str
 ) -> tuple[Fix | None, str | None]:
     """Move an activation out of a model's `forward`: forward returns the logits, and every
     reader that is not the loss gets the activation back (MC201/MC202/MC204)."""
@@ -541,7 +547,7 @@ def forward_activation_fix(
     return Fix(title, Applicability.UNSAFE, edits, (relation,)), None
 
 
-def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[Edit]:
+def unused_attribute_edits(facts: ModuleQueries, activation: Activation) -> list[Edit]:
     """`self.act = nn.Sigmoid()` goes when `self.act(...)` was its only use (it holds no
     parameters, so old checkpoints still load)."""
     call = activation.call
@@ -566,7 +572,7 @@ def unused_attribute_edits(facts: ModuleFacts, activation: Activation) -> list[E
     ]
 
 
-def binary_head(facts: ModuleFacts, activation: Activation) -> bool:
+def binary_head(facts: ModuleQueries, activation: Activation) -> bool:
     """Whether the layer under the activation is `nn.Linear(n, 1)`: in the same Sequential, or
     a `self.` attribute the activation's input calls."""
     linear: ast.AST | None = None

@@ -2,7 +2,7 @@
 
 `rule_page` is what `ml2mc explain CODE` renders; `rules_markdown` is `docs/rules.md`, the same
 pages one heading level down under a catalogue table. After changing a rule's docstring or
-examples, regenerate the file with `python -m migrate.docs` (a test fails while it is stale).
+examples, regenerate the file with `python -m migrate.output.docs` (a test fails while it is stale).
 Pure: text in, text out; only `main` writes the file.
 """
 
@@ -19,7 +19,7 @@ from migrate.rule import Invalid, Rule, Valid
 
 RULES_MARKDOWN = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 GENERATED_NOTICE = (
-    "<!-- Generated from the rules' docstrings and examples by `python -m migrate.docs`; "
+    "<!-- Generated from the rules' docstrings and examples by `python -m migrate.output.docs`; "
     "do not edit by hand. -->"
 )
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
@@ -198,7 +198,8 @@ def _catalogue_row(code: str, name: str, summary: str, fix: str, default: str) -
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """`python -m migrate.docs [PATH]`: write the rule reference (default `docs/rules.md`)."""
+    """`python -m migrate.output.docs [PATH]`: write the rule reference (default
+    `docs/rules.md`)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     target = Path(arguments[0]) if arguments else RULES_MARKDOWN
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate import names
-from migrate.facts import ModuleFacts
-from migrate.fixes import activation_into_loss, describe, loss_location, loss_path_fix
-from migrate.readers import ReaderPolicy, forward_activation_fix
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import activation_into_loss, describe, loss_location, loss_path_fix
+from migrate.fixing.readers import ReaderPolicy, forward_activation_fix
 from migrate.rule import Fix, Rule, Violation
 
 
 def loss_path_violations(
     rule: Rule,
-    facts: ModuleFacts,
+    facts: ModuleQueries,
     op: str,
     losses: frozenset[str],
     policy: ReaderPolicy,

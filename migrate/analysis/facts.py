@@ -12,18 +12,19 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Protocol
 
+from migrate.analysis.interpreter import ModuleFlow, ProjectLookup
+from migrate.analysis.names import ImportTable
 from migrate.findings import Edit, Span
-from migrate.flow import ModuleFlow, ProjectLookup
-from migrate.names import ImportTable
 
 
 class Project(ProjectLookup, Protocol):
-    """What one module's facts may ask of the run's other modules (`migrate.index`)."""
+    """What one module's facts may ask of the run's other modules (`migrate.analysis.index`)."""
 
     @property
     def by_path(self) -> Mapping[str, ModuleFacts]: ...
 
     def facts_of_path(self, path: str) -> ModuleFacts | None: ...
+
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from migrate import names
-from migrate.names import ImportTable
+from migrate.analysis import names
+from migrate.analysis.names import ImportTable
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)

@@ -13,6 +13,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from migrate.analysis.facts import ModuleFacts
 from migrate.analysis.index import ProjectIndex
@@ -78,6 +79,15 @@ class ModuleInput:
     tree: ast.Module | None = None
 
 
+class Context(Protocol):
+    """Modules outside the run's selection, found by module name when a flow reaches them.
+    Their own rules are not run; they are never edited."""
+
+    def find(self, module_name: str) -> tuple[str, ModuleInput] | None:
+        """The display path and input of the module, or None when the run has no such file."""
+        ...
+
+
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
     """The findings of the rules on one module on its own."""
     if not might_match(source):
@@ -86,10 +96,34 @@ def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
 
 
 def analyze_project(
-    modules: dict[str, ModuleInput], rules: list[Rule], data_dependent_fixes: bool = False
+    modules: dict[str, ModuleInput],
+    rules: list[Rule],
+    data_dependent_fixes: bool = False,
+    context: Context | None = None,
+    loaded: dict[str, ModuleInput] | None = None,
+    parameter_sites: dict[str, set[str]] | None = None,
 ) -> dict[str, list[Violation]]:
-    """The findings of the rules on every module, each seeing the others through the index."""
-    index = ProjectIndex()
+    """The findings of the rules on every module, each seeing the others through the index.
+
+    Modules of the `context` are read when a flow reaches them; a finding that starts in one
+    is reported there, and its input is put in `loaded`. `parameter_sites` receives, per
+    module, the functions whose callers decide what reaches a loss (see the interpreter)."""
+
+    def load(module_name: str) -> ModuleFacts | None:
+        found = context.find(module_name) if context is not None else None
+        if found is None or found[0] in modules:
+            return None  # in the run already (unparsable, or `# ml2mc: noqa`): not read
+        path, module = found
+        tree = parse_python(module.source)
+        if isinstance(tree, Violation):
+            return None
+        if loaded is not None:
+            loaded[path] = module
+        return ModuleFacts(
+            path, module.source, module.module_name, index, data_dependent_fixes, tree=tree
+        )
+
+    index = ProjectIndex(load if context is not None else None)
     results: dict[str, list[Violation]] = {path: [] for path in modules}
     facts_by_path: dict[str, ModuleFacts] = {}
     for path, module in modules.items():
@@ -105,20 +139,35 @@ def analyze_project(
         index.add(facts)
         facts_by_path[path] = facts
     refine_parameters([facts.flow for facts in facts_by_path.values()])
+    if parameter_sites is not None:
+        for path, facts in facts_by_path.items():
+            if facts.flow.parameter_sites:
+                parameter_sites[path] = set(facts.flow.parameter_sites)
     reported: dict[str, list[Violation]] = {path: [] for path in facts_by_path}
-    for path, facts in facts_by_path.items():
+    for path, facts in list(facts_by_path.items()):
         ignored = modules[path].ignored
         file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
         for violation in _run_rules(facts, file_rules):
             # A finding that starts in another file is reported there.
-            owner = violation.path if violation.path in reported else path
+            owner = path
+            if violation.path in reported:
+                owner = violation.path
+            elif violation.path in index.loaded and loaded is not None:
+                owner = violation.path
+                reported[owner] = []
+                facts_by_path[owner] = index.loaded[owner]
             reported[owner].append(violation)
     for path, violations in reported.items():
         facts = facts_by_path[path]
-        ignored = modules[path].ignored
+        ignored = modules[path].ignored if path in modules else loaded_ignores(loaded, path)
         kept = [v for v in violations if not _suppressed(facts, v) and not matches(v.code, ignored)]
         results[path] = sorted(_unique(kept), key=lambda v: (v.span, v.code))
     return results
+
+
+def loaded_ignores(loaded: dict[str, ModuleInput] | None, path: str) -> tuple[str, ...]:
+    module = loaded.get(path) if loaded is not None else None
+    return module.ignored if module is not None else ()
 
 
 def parse_python(source: str) -> ast.Module | Violation:
@@ -174,15 +223,17 @@ def check_project(
     rules: list[Rule],
     fix: Applicability | None = None,
     data_dependent_fixes: bool = False,
+    context: Context | None = None,
+    parameter_sites: dict[str, set[str]] | None = None,
 ) -> dict[str, FileOutcome]:
     """Analyze the modules together and, when `fix` is set, apply fixes in passes.
 
     A fix may edit several files (a model's forward and the code that reads its output); the
     pass applies all of its edits or none."""
-    found = analyze_project(modules, rules, data_dependent_fixes)
-    outcomes = {
-        path: FileOutcome(path, module.source, module.source) for path, module in modules.items()
-    }
+    loaded: dict[str, ModuleInput] = {}
+    found = analyze_project(modules, rules, data_dependent_fixes, context, loaded, parameter_sites)
+    inputs = {**loaded, **modules}
+    outcomes = {path: FileOutcome(path, inputs[path].source, inputs[path].source) for path in found}
     if fix is None:
         for path, violations in found.items():
             outcomes[path].findings = [Finding(v) for v in violations]
@@ -223,10 +274,11 @@ def check_project(
                 if relation.path in outcomes:
                     outcomes[relation.path].model_relations.append(relation)
         current = candidate
-        current_found = analyze_project(current, rules, data_dependent_fixes)
+        current_found = analyze_project(current, rules, data_dependent_fixes, context, loaded)
     for path, outcome in outcomes.items():
-        outcome.fixed = current[path].source
-        outcome.remaining = current_found[path]
+        # A context module is never edited: its text stays the original.
+        outcome.fixed = current[path].source if path in current else outcome.original
+        outcome.remaining = current_found.get(path, [])
         outcome.findings = _mark_fixed(found[path], applied_first_pass, outcome.remaining)
     return outcomes
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.analysis.graph import ProjectGraph
-from migrate.analysis.selection import collection_paused, select_files
+from migrate.analysis.selection import callers_of, collection_paused, select_files
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
@@ -212,15 +212,47 @@ def _analyze(
         for path in files
         if path in candidates
     }
-    if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
-        imports = {
-            displays[path]: {displays[Path(found)] for found in graph.imports_of(path)}
-            & set(modules)
-            for path in candidates
+    context = ContextFiles(
+        {
+            graph.module_name(path): (
+                displays[path],
+                str(path),
+                tuple(_per_file_ignores(config, path)),
+            )
+            for path in readable
+            if path not in candidates
         }
-        outcomes = _check_in_batches(modules, rules, imports)
+    )
+    # Functions whose callers decide what reaches a loss (a check reads those callers next).
+    sites: dict[str, set[str]] | None = {} if options.fix is None else None
+    if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
+        outcomes = _check_in_batches(modules, rules, context, sites)
     else:
-        outcomes = check_project(modules, rules, options.fix, options.data_dependent_fixes)
+        context.texts = {displays[path]: source.text for path, source in readable.items()}
+        outcomes = check_project(
+            modules, rules, options.fix, options.data_dependent_fixes, context, sites
+        )
+    if sites:
+        by_display = {displays[path]: path for path in readable}
+        for display, functions in sorted(sites.items()):
+            path = by_display[display]
+            callers = callers_of(path, functions, readable, graph)
+            if not callers:
+                continue
+            together = {
+                displays[member]: modules.get(displays[member])
+                or ModuleInput(
+                    readable[member].text,
+                    graph.module_name(member),
+                    tuple(_per_file_ignores(config, member)),
+                )
+                for member in sorted({path, *callers})
+            }
+            for caller_path, outcome in check_project(together, rules, context=context).items():
+                if caller_path in outcomes:
+                    _merge_findings(outcomes[caller_path], outcome)
+                else:
+                    outcomes[caller_path] = outcome
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
         texts = {displays[path]: source.text for path, source in readable.items()}
@@ -335,18 +367,50 @@ def _check_config_codes(config: Config) -> None:
 BATCH_BYTES = 600_000
 
 
+@dataclass
+class ContextFiles:
+    """The files of the run outside the selection, by module name: the analysis reads one
+    when a flow reaches it (`migrate.engine.Context`). Picklable, so that batch workers read
+    the files themselves instead of receiving every text."""
+
+    # module name -> (display path, path on disk, codes ignored there)
+    files: dict[str, tuple[str, str, tuple[str, ...]]]
+    # display path -> text, when the caller has read the files already
+    texts: dict[str, str] | None = None
+
+    def find(self, module_name: str) -> tuple[str, ModuleInput] | None:
+        entry = self.files.get(module_name)
+        if entry is None:
+            return None
+        display, location, ignored = entry
+        text = self.texts.get(display) if self.texts is not None else None
+        if text is None:
+            source = read_source(Path(location))
+            if not isinstance(source, SourceFile):
+                return None
+            text = source.text
+        return display, ModuleInput(text, module_name, ignored, writable=False)
+
+
 def _check_in_batches(
-    modules: dict[str, ModuleInput], rules: list[Rule], imports: dict[str, set[str]]
+    modules: dict[str, ModuleInput],
+    rules: list[Rule],
+    context: ContextFiles,
+    parameter_sites: dict[str, set[str]] | None,
 ) -> dict[str, FileOutcome]:
-    """A large check without fixes: batches of folders with the modules they import, on
-    every core. Memory stays that of one batch per worker, not of the whole tree."""
-    plan = plan_batches(
-        {path: len(module.source) for path, module in modules.items()}, imports, BATCH_BYTES
-    )
+    """A large check without fixes: batches of folders on every core, each reading the other
+    modules its flows reach. Memory stays that of one batch per worker, not of the tree."""
+    plan = plan_batches({path: len(module.source) for path, module in modules.items()}, BATCH_BYTES)
     codes = [rule.code for rule in rules]
+    # Each batch sees the other selected modules as context too (read when reached).
     jobs = [
-        ({path: modules[path] for path in sorted(batch.context)}, codes, batch.members)
-        for batch in plan
+        (
+            {path: modules[path] for path in sorted(members)},
+            codes,
+            members,
+            _with_other_members(context, modules, members),
+        )
+        for members in plan
     ]
     outcomes: dict[str, FileOutcome] = {}
     workers = min(os.cpu_count() or 1, len(jobs))
@@ -355,18 +419,34 @@ def _check_in_batches(
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_check_batch, jobs))
-    for members, reported in results:
+    for members, reported, sites in results:
+        if parameter_sites is not None:
+            parameter_sites.update(sites)
         for path, outcome in reported.items():
             if path in members:
                 _merge_findings(outcome, outcomes.get(path))
                 outcomes[path] = outcome
-    # A finding that starts in a context module (a model's forward, read by a member's loss)
-    # is reported there, by the batch of the member that saw it.
-    for members, reported in results:
+    # A finding that starts in a module outside the batch (a model's forward, read by a
+    # member's loss) is reported there, by the batch of the member that saw it.
+    for members, reported, _ in results:
         for path, outcome in reported.items():
-            if path not in members and path in outcomes:
-                _merge_findings(outcomes[path], outcome)
+            if path not in members:
+                if path in outcomes:
+                    _merge_findings(outcomes[path], outcome)
+                else:
+                    outcomes[path] = outcome
     return outcomes
+
+
+def _with_other_members(
+    context: ContextFiles, modules: dict[str, ModuleInput], members: frozenset[str]
+) -> ContextFiles:
+    files = dict(context.files)
+    for path, module in modules.items():
+        if path not in members:
+            # A display path is relative to the working folder, which the workers share.
+            files[module.module_name] = (path, path, module.ignored)
+    return ContextFiles(files)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
@@ -385,14 +465,16 @@ def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
 
 
 def _check_batch(
-    job: tuple[dict[str, ModuleInput], list[str], frozenset[str]],
-) -> tuple[frozenset[str], dict[str, FileOutcome]]:
-    """The outcomes of a batch's modules: its members', and its context modules' too (a
-    finding may start there)."""
-    modules, codes, members = job
+    job: tuple[dict[str, ModuleInput], list[str], frozenset[str], ContextFiles],
+) -> tuple[frozenset[str], dict[str, FileOutcome], dict[str, set[str]]]:
+    """The outcomes of a batch's modules: its members', and those of the modules its flows
+    reached (a finding may start there); and its functions whose callers decide."""
+    modules, codes, members, context = job
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
+    sites: dict[str, set[str]] = {}
     with collection_paused():
-        return members, check_project(modules, rules)
+        outcomes = check_project(modules, rules, context=context, parameter_sites=sites)
+    return members, outcomes, sites
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

@@ -61,3 +61,34 @@ def test_selection_hides_no_finding_of_the_engine(
         pipeline, "select_files", lambda readable, rules, fixing, graph: set(readable)
     )
     assert selected == _findings(pipeline.run(options))
+
+
+def _caller_project(root: Path) -> Path:
+    """A helper whose parameter reaches the loss, and a script (no loss of its own, so not
+    read at first) that hands it probabilities."""
+    root.mkdir()
+    (root / "helpers.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def compute_loss(scores, targets):\n"
+        "    return F.cross_entropy(scores, targets)\n"
+    )
+    (root / "train.py").write_text(
+        "import torch\n"
+        "from helpers import compute_loss\n\n\n"
+        "def step(model, x, y):\n"
+        "    probs = torch.softmax(model(x), dim=1)\n"
+        "    return compute_loss(probs, y)\n"
+    )
+    return root
+
+
+def test_a_caller_named_by_the_analysis_is_read_in_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _caller_project(tmp_path / "project")
+    options = RunOptions(paths=[project])
+    whole = _findings(pipeline.run(options))
+    assert [(Path(file).name, code) for file, _, _, code, *_ in whole] == [("train.py", "MC201")]
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
+    assert _findings(pipeline.run(options)) == whole

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePath
 
-# The start of an import statement: at a line start (any indentation), or after `;` or `:`.
-_IMPORT_START = re.compile(r"(?:^|(?<=[;:]))[ \t]*(?:from[ \t]+[\w.]|import[ \t]+\w)", re.M)
+# The start of an import statement at a line start (any indentation); and, rarer, after a
+# `;` or a `:` on the same line (`if lazy: import x`), looked for only when the text has one.
+_IMPORT_START = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]|import[ \t]+\w)", re.M)
+_INLINE_IMPORT_START = re.compile(r"(?<=[;:])[ \t]*(?:from[ \t]+[\w.]|import[ \t]+\w)")
+_INLINE_HINT = re.compile(r"[;:][ \t]*(?:from|import)[ \t]")
 _MAX_STATEMENT = 5000
 
 
@@ -56,16 +59,28 @@ def absolute_module(module: str, level: int, importer: str, importer_is_package:
 
 
 def import_statements(text: str) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement of the text, at any depth, parsed with `ast` one by one."""
-    found: list[ast.Import | ast.ImportFrom] = []
-    for match in _IMPORT_START.finditer(text):
-        statement = _statement_text(text, match.start())
-        try:
-            parsed = ast.parse(statement.strip())
-        except SyntaxError:
-            continue  # an `import` inside a string, or a broken line
-        found.extend(node for node in parsed.body if isinstance(node, (ast.Import, ast.ImportFrom)))
-    return found
+    """Every import statement of the text, at any depth, parsed with `ast`: all of them in
+    one parse when they can be, else one by one (an `import` word inside a string)."""
+    starts = [match.start() for match in _IMPORT_START.finditer(text)]
+    if _INLINE_HINT.search(text):
+        starts = sorted({*starts, *(m.start() for m in _INLINE_IMPORT_START.finditer(text))})
+    pieces = [_statement_text(text, start).strip() for start in starts]
+    if not pieces:
+        return []
+    try:
+        return _imports_of(ast.parse("\n".join(pieces)))
+    except SyntaxError:
+        found: list[ast.Import | ast.ImportFrom] = []
+        for piece in pieces:
+            try:
+                found.extend(_imports_of(ast.parse(piece)))
+            except SyntaxError:
+                continue  # `from the data import ...` in a docstring, or a broken line
+        return found
+
+
+def _imports_of(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    return [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 def _statement_text(text: str, start: int) -> str:
@@ -176,17 +191,6 @@ class ProjectGraph:
 
     def importers_of(self, path: PurePath) -> frozenset[PurePath]:
         return self._importers.get(path, frozenset())
-
-    def imported_closure(self, start: Iterable[PurePath], depth: int) -> set[PurePath]:
-        """`start` and what it imports, `depth` imports deep."""
-        selected = set(start)
-        frontier = set(selected)
-        for _ in range(depth):
-            frontier = {found for path in frontier for found in self.imports_of(path)} - selected
-            if not frontier:
-                break
-            selected |= frontier
-        return selected
 
     def importer_closure(self, start: Iterable[PurePath], depth: int) -> set[PurePath]:
         """`start` and the files that import it, `depth` imports back."""

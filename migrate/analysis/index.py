@@ -1,9 +1,14 @@
 """The repository index: every analyzed module by name, so that one module's interpretation
 can follow a class or function defined in another (absolute, relative and re-exported names).
+
+Modules outside the run's selection are loaded when the interpretation first asks for them
+(a model class, a factory, a re-export): `loader` parses them then, so a check reads only
+the modules a flow actually reaches, not everything its files import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from migrate.analysis.graph import absolute_module
@@ -17,16 +22,32 @@ MAX_REEXPORT_DEPTH = 8
 
 
 class ProjectIndex:
-    def __init__(self) -> None:
+    def __init__(self, loader: Callable[[str], ModuleFacts | None] | None = None) -> None:
         self.by_module: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
+        # Module name -> its facts, made on first use; None when there is no such module.
+        self._loader = loader
+        self._tried: set[str] = set()
+        # The modules the loader brought in (their own rules are not run; a finding whose
+        # activation lies there is still reported there).
+        self.loaded: dict[str, ModuleFacts] = {}
 
     def add(self, facts: ModuleFacts) -> None:
         self.by_module.setdefault(facts.module_name, facts)
         self.by_path[facts.path] = facts
 
-    def flow_of(self, module_name: str) -> ModuleFlow | None:
+    def module(self, module_name: str) -> ModuleFacts | None:
         facts = self.by_module.get(module_name)
+        if facts is None and self._loader is not None and module_name not in self._tried:
+            self._tried.add(module_name)
+            facts = self._loader(module_name)
+            if facts is not None:
+                self.add(facts)
+                self.loaded[facts.path] = facts
+        return facts
+
+    def flow_of(self, module_name: str) -> ModuleFlow | None:
+        facts = self.module(module_name)
         return None if facts is None else facts.uninterpreted_flow
 
     def facts_of_path(self, path: str) -> ModuleFacts | None:
@@ -47,8 +68,8 @@ class ProjectIndex:
         if depth > MAX_REEXPORT_DEPTH:
             return None
         module_name, _, name = qualified.rpartition(".")
-        facts = self.by_module.get(module_name)
-        if facts is None or not name:
+        facts = self.module(module_name) if name else None
+        if facts is None:
             return None
         flow = facts.uninterpreted_flow
         if name in flow.classes or name in flow.functions:

@@ -344,6 +344,10 @@ class ModuleFlow:
         self.assignments: dict[ast.Name, int] = {}
         # Each loss call's input node, to tell a reader that feeds a loss.
         self.loss_inputs: dict[ast.AST, LossUse] = {}
+        # Functions (and `Class.forward`) where an unknown parameter reaches a loss's input or
+        # a log, or is called (a criterion or a model handed in): what their callers pass
+        # decides, so a check must read those callers too.
+        self.parameter_sites: set[str] = set()
         self._binding_ids = itertools.count(1)
         self._summaries: dict[int, FunctionSummary] = {}
         self._in_progress: set[int] = set()
@@ -458,6 +462,9 @@ class ModuleFlow:
             if parameters and kind is UNKNOWN and param.name in parameters:
                 kind = parameters[param.name]
             scope.env[param.name] = self.new_binding(kind)
+            learnable = owner is None or function.name == "forward"
+            if learnable and kind is UNKNOWN and param.name != "self":
+                scope.parameter_bindings.add(scope.env[param.name].id)
         self._exec_block(function.body, scope, scope.env)
         result = FunctionSummary(_join_all(scope.returns))
         self._summaries[key] = result
@@ -655,6 +662,8 @@ class _Scope:
         self.env = env
         self.returns: list[Kind] = []
         self._argument_cache: dict[int, Kind] = {}
+        # Binding ids of the parameters that call sites may teach (see `parameter_sites`).
+        self.parameter_bindings: set[int] = set()
 
     # -- binding -----------------------------------------------------------------------------
 
@@ -878,6 +887,8 @@ class _Scope:
                 # `self.act(x)`, `self.criterion(p, y)`: what `__init__` stored there.
                 return self._apply(node, self._self_attribute(receiver, method))
             return self._eval_method(node, method, receiver)
+        if isinstance(func, ast.Name):
+            self._note_parameter_site(func)
         callee = self.eval(func)
         return self._apply(node, callee)
 
@@ -916,6 +927,7 @@ class _Scope:
             return UNKNOWN
         if qualified in names.LOG_FUNCTIONS:
             argument = _argument(node, 0, "input")
+            self._note_parameter_site(argument)
             self._eval_arguments(node, skip=argument)
             return self._log_of(node, self.eval(argument) if argument is not None else UNKNOWN)
         return None
@@ -931,6 +943,8 @@ class _Scope:
         if method not in _FRAMEWORK_METHODS:
             self._note_model_escape(node, positional, keywords, None)
         if method == "log":
+            assert isinstance(node.func, ast.Attribute)
+            self._note_parameter_site(node.func.value)
             return self._log_of(node, receiver)
         if method == "round" and not node.args and not node.keywords:
             func = node.func
@@ -1156,8 +1170,23 @@ class _Scope:
         # 0: a global or builtin not bound in this scope; it stays 0 until assigned here.
         return ((base.id, binding.id if binding is not None else 0),)
 
+    def _from_parameter(self, expression: ast.expr | None) -> bool:
+        """Whether the expression is (an attribute or item of) an unknown parameter."""
+        base = expression
+        while isinstance(base, (ast.Attribute, ast.Subscript, ast.Starred)):
+            base = base.value
+        if not isinstance(base, ast.Name) or not self.parameter_bindings:
+            return False
+        binding = self.env.get(base.id)
+        return binding is not None and binding.id in self.parameter_bindings
+
+    def _note_parameter_site(self, expression: ast.expr | None) -> None:
+        if self._from_parameter(expression):
+            self.flow.parameter_sites.add(self.name)
+
     def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:
         argument = _argument(node, 0, "input")
+        self._note_parameter_site(argument)
         input_kind = self.eval(argument) if argument is not None else UNKNOWN
         self._eval_arguments(node, skip=argument)
         if argument is not None:
@@ -1332,18 +1361,26 @@ def _join_all(kinds: list[Kind]) -> Kind:
 
 
 def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
+    """The names bound on every path; a name whose paths bound it differently gets a new
+    binding, of their kind when they agree on it, else UNKNOWN."""
     if not envs:
         return {}
+    first, others = envs[0], envs[1:]
     joined: Env = {}
-    for name in set.intersection(*(set(env) for env in envs)):
-        bindings = [env[name] for env in envs]
-        first = bindings[0]
-        if all(binding.id == first.id for binding in bindings):
-            joined[name] = first
-        elif all(binding.kind is first.kind for binding in bindings):
-            joined[name] = flow.new_binding(first.kind)
+    for name, binding in first.items():
+        same_binding = same_kind = True
+        for env in others:
+            other = env.get(name)
+            if other is None:
+                break
+            if other is not binding and other.id != binding.id:
+                same_binding = False
+                same_kind = same_kind and other.kind is binding.kind
         else:
-            joined[name] = flow.new_binding(UNKNOWN)
+            if same_binding:
+                joined[name] = binding
+            else:
+                joined[name] = flow.new_binding(binding.kind if same_kind else UNKNOWN)
     return joined
 
 

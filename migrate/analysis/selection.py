@@ -20,8 +20,7 @@ from migrate.discovery import SourceFile
 from migrate.engine import might_match
 from migrate.rule import Rule
 
-# How many imports deep a model, a factory or a re-export is followed, and how many imports
-# back its readers are looked for.
+# How many imports back the readers of a model are looked for.
 IMPORT_DEPTH = 3
 _ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
 _LOSS_TOKENS = ("ross_entropy", "rossEntropy", "BCE", "nll_loss", "NLLLoss")
@@ -97,10 +96,11 @@ def select_files(
     check (MC2xx only), the files where a finding can sit: they name a loss, or a softmax
     and a log, or call a softmax that may lack `dim` (`worth_parsing`).
 
-    A check adds the modules the seeds import, a few levels deep, and the files that import
-    a seed while naming an activation themselves (a caller may hand a helper probabilities).
-    A migration or a fix also adds every file that imports a selected one, a few levels
-    back: a fix rewrites the readers of a model's output wherever they are.
+    A migration or a fix adds every file that imports a seed, a few levels back: a fix
+    rewrites the readers of a model's output wherever they are. A check reads the callers
+    it needs later, when the analysis names them (`callers_of`). What the selected files
+    import (a model class, a factory, a re-export) is not selected: the analysis loads it
+    when a flow reaches it (`migrate.analysis.index`), and never edits it.
     """
     migrating = any(rule.code.startswith("MC1") for rule in rules)
     seeds = {
@@ -108,21 +108,33 @@ def select_files(
         for path, source in readable.items()
         if might_match(source.text) and (migrating or fixing or worth_parsing(source.text))
     }
+    selected = seeds
     if migrating or fixing:
         selected = {Path(path) for path in graph.importer_closure(seeds, IMPORT_DEPTH)}
-    else:
-        callers = {
-            Path(path)
-            for seed in seeds
-            for path in graph.importers_of(seed)
-            if names_activation(readable[Path(path)].text)
-        }
-        selected = seeds | callers
-    selected = {Path(path) for path in graph.imported_closure(selected, IMPORT_DEPTH)}
     # Package `__init__` files re-export classes (`from .classifier import ImageClassifier`).
     folders = {path.parent for path in selected}
     selected |= {path for path in readable if path.name == "__init__.py" and path.parent in folders}
-    return selected
+    return {path for path in selected if path in readable}
+
+
+def callers_of(
+    path: Path, functions: set[str], readable: dict[Path, SourceFile], graph: ProjectGraph
+) -> set[Path]:
+    """The files that may call `functions` of the module at `path` (`fit`, `Net.forward`)
+    with an activation's output, a criterion or a model: they import the module (directly
+    or through a package that re-exports it), spell one of the names, and name an
+    activation or a loss themselves."""
+    names = sorted({function.split(".")[0] for function in functions})
+    mentions = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+    callers: set[Path] = set()
+    for importer in graph.importer_closure({path}, 2) - {path}:
+        source = readable.get(Path(importer))
+        if source is None:
+            continue
+        text = source.text
+        if (names_activation(text) or names_loss(text)) and mentions.search(text):
+            callers.add(Path(importer))
+    return callers
 
 
 @contextmanager

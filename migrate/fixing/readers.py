@@ -338,7 +338,7 @@ def _drop_row_reduction(facts: ModuleQueries, comparison: ast.Compare) -> list[E
         return []
     if facts.code(argument_value(arguments(call)[0])) not in ("1", "-1"):
         return []
-    start = _dot_offset(facts, facts.offsets_with_parentheses(comparison)[1])
+    start = _dot_offset(facts, facts.offsets(comparison)[1])
     if start is None:
         return []
     end = facts.offsets(call)[1]
@@ -346,8 +346,9 @@ def _drop_row_reduction(facts: ModuleQueries, comparison: ast.Compare) -> list[E
 
 
 def _dot_offset(facts: ModuleQueries, offset: int) -> int | None:
-    """Where the `.` of an attribute is, from the end of the attribute's value: past spaces,
-    line continuations and comments (inside brackets a line may end in one)."""
+    """Where the `.` of an attribute is, from the end of the attribute's value: past the
+    value's closing parentheses, spaces, line continuations and comments (inside brackets a
+    line may end in one)."""
     source = facts.source
     while offset < len(source):
         character = source[offset]
@@ -356,7 +357,7 @@ def _dot_offset(facts: ModuleQueries, offset: int) -> int | None:
         if character == "#":
             line_end = source.find("\n", offset)
             offset = len(source) if line_end < 0 else line_end
-        elif character.isspace() or character == "\\":
+        elif character.isspace() or character in "\\)":
             offset += 1
         else:
             return None

@@ -92,6 +92,14 @@ PythonOption = Annotated[
         dir_okay=False,
     ),
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Analyse again even if nothing changed since the last run (the cache is in "
+        ".ml2mc_cache/ next to the configuration).",
+    ),
+]
 ReportPathOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
@@ -221,6 +229,7 @@ def check(
     config: ConfigOption = None,
     stdin_filename: StdinOption = None,
     report_path: ReportPathOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Report activation/loss bugs (MC2xx by default). Exit 0 clean, 1 findings.
 
@@ -243,6 +252,7 @@ def check(
         allow_dirty=allow_dirty,
         verify=verify and fix and not diff,
         python=python,
+        cache=not no_cache,
     )
     result = _run(options)
     style = report.ReportStyle(
@@ -299,6 +309,7 @@ def migrate(
     config: ConfigOption = None,
     stdin_filename: StdinOption = None,
     report_path: ReportPathOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Migrate multi-label code to multi-class (MC1xx + MC2xx). Dry run unless --write.
 
@@ -347,6 +358,7 @@ def migrate(
         verify=not no_verify and not check_only and not diff,
         force=force,
         python=python,
+        cache=not no_cache,
     )
     result = _run(options)
     style = report.ReportStyle(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate import cache
 from migrate.analysis.graph import ProjectGraph
 from migrate.analysis.selection import callers_of, collection_paused, select_files
 from migrate.batches import plan_batches
@@ -62,6 +63,9 @@ class RunOptions:
     force: bool = False
     # The project's interpreter for the verification child (None: `verify` picks it).
     python: Path | None = None
+    # Answer an unchanged run that writes and verifies nothing from the persistent cache
+    # (`migrate.cache`); the command line turns it on, `--no-cache` off.
+    cache: bool = False
 
 
 @dataclass
@@ -147,6 +151,14 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     # Globs are relative to the scanned folder, the current folder and the config's folder.
     anchors = [Path.cwd(), *([config.root] if config.root is not None else [])]
     files = discover(options.paths, [*config.exclude, *options.exclude], anchors)
+    key = None
+    if options.cache and not options.write and not options.verify:
+        settings = (sorted(rule.code for rule in rules), options.fix, options.data_dependent_fixes)
+        key = cache.run_key(files, (settings, config))
+        cached = cache.load(cache.folder_for(config.root), key) if key is not None else None
+        if cached is not None:
+            reports = [FileReport(Path(item.path), item.display, item.outcome) for item in cached]
+            return RunResult(reports, config)
     sources: dict[Path, SourceFile | ReadFailure] = {}
     for number, path in enumerate(files, start=1):
         sources[path] = read_source(path)
@@ -158,6 +170,9 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
         protected, notices = _protected_by_git(files, options.allow_dirty)
     reports, plan = _analyze(files, sources, config, rules, options, protected)
     refused = list(plan.refused) if plan is not None else []
+    if key is not None and not refused:
+        entries = [cache.CachedFile(str(r.path), r.display, r.outcome) for r in reports]
+        cache.store(cache.folder_for(config.root), key, entries)
     result = RunResult(reports, config, notices=notices, refused_units=refused)
     if options.verify:
         # Before any write: a migration that fails its proof is not written (unless --force).

@@ -7,10 +7,11 @@ time (what ruff's cache keys on too); the value is what the run found, per file.
 cross files, so one changed file changes the key: the whole run is analysed again, never a
 stale mix.
 
-The cache lives in `.ml2mc_cache/` next to the configuration (or in the current folder),
-with a `CACHEDIR.TAG` and a `.gitignore`, and is safe under concurrent runs: each entry is
-written to a temporary file and renamed into place, so a reader sees a whole entry or none.
-A cache that cannot be read or written is skipped silently: it only ever saves time.
+The cache lives outside the project, so that a run that writes nothing leaves the tree
+untouched: in `$ML2MC_CACHE_DIR`, else `$XDG_CACHE_HOME/ml2mc`, else `~/.cache/ml2mc`, with
+a `CACHEDIR.TAG`. It is safe under concurrent runs: each entry is written to a temporary
+file and renamed into place, so a reader sees a whole entry or none. A cache that cannot be
+read or written is skipped silently: it only ever saves time.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from pathlib import Path
 from migrate.engine import FileOutcome
 from migrate.version import __version__
 
-CACHE_FOLDER = ".ml2mc_cache"
 # Entries kept per cache folder; the oldest are removed when a run stores a new one.
-MAX_ENTRIES = 16
+MAX_ENTRIES = 64
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# ml2mc's cache: see migrate/cache.py\n"
 
 
@@ -43,8 +43,12 @@ class CachedFile:
     outcome: FileOutcome
 
 
-def folder_for(root: Path | None) -> Path:
-    return (root if root is not None else Path.cwd()) / CACHE_FOLDER
+def folder() -> Path:
+    configured = os.environ.get("ML2MC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ml2mc"
 
 
 def run_key(files: Iterable[Path], settings: object) -> str | None:
@@ -73,7 +77,7 @@ def load(folder: Path, key: str) -> list[CachedFile] | None:
 def store(folder: Path, key: str, files: list[CachedFile]) -> None:
     kept = [_trimmed(item) for item in files]
     try:
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         _mark(folder)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
         try:
@@ -101,7 +105,6 @@ def _mark(folder: Path) -> None:
     tag = folder / "CACHEDIR.TAG"
     if not tag.exists():
         tag.write_text(_TAG, encoding="utf-8")
-        (folder / ".gitignore").write_text("*\n", encoding="utf-8")
 
 
 def _prune(folder: Path) -> None:

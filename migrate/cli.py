@@ -97,7 +97,7 @@ NoCacheOption = Annotated[
     typer.Option(
         "--no-cache",
         help="Analyse again even if nothing changed since the last run (the cache is in "
-        ".ml2mc_cache/ next to the configuration).",
+        "$ML2MC_CACHE_DIR, else ~/.cache/ml2mc).",
     ),
 ]
 ReportPathOption = Annotated[

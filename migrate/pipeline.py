@@ -155,7 +155,7 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     if options.cache and not options.write and not options.verify:
         settings = (sorted(rule.code for rule in rules), options.fix, options.data_dependent_fixes)
         key = cache.run_key(files, (settings, config))
-        cached = cache.load(cache.folder_for(config.root), key) if key is not None else None
+        cached = cache.load(cache.folder(), key) if key is not None else None
         if cached is not None:
             reports = [FileReport(Path(item.path), item.display, item.outcome) for item in cached]
             return RunResult(reports, config)
@@ -172,7 +172,7 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     refused = list(plan.refused) if plan is not None else []
     if key is not None and not refused:
         entries = [cache.CachedFile(str(r.path), r.display, r.outcome) for r in reports]
-        cache.store(cache.folder_for(config.root), key, entries)
+        cache.store(cache.folder(), key, entries)
     result = RunResult(reports, config, notices=notices, refused_units=refused)
     if options.verify:
         # Before any write: a migration that fails its proof is not written (unless --force).

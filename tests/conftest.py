@@ -27,6 +27,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test's runs cache into one folder of the session (subprocesses inherit it), not
+    into the user's `~/.cache/ml2mc`."""
+    previous = os.environ.get("ML2MC_CACHE_DIR")
+    os.environ["ML2MC_CACHE_DIR"] = str(tmp_path_factory.mktemp("ml2mc-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ML2MC_CACHE_DIR", None)
+    else:
+        os.environ["ML2MC_CACHE_DIR"] = previous
+
+
 @pytest.fixture
 def update_fixtures(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-fixtures"))

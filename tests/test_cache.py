@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from migrate import cache, pipeline
+from migrate import pipeline
 from migrate.cli import app
 from migrate.pipeline import RunOptions
 
@@ -15,6 +15,13 @@ SOFTMAX_INTO_CE = (
     "def step(z, y):\n"
     "    return F.cross_entropy(F.softmax(z, dim=1), y)\n"
 )
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("ML2MC_CACHE_DIR", str(folder))
+    return folder
 
 
 def _project(root: Path) -> Path:
@@ -40,7 +47,9 @@ def test_an_unchanged_run_answers_from_the_cache(
     options = RunOptions(paths=[project], cache=True)
     first = _codes(pipeline.run(options))
     assert [code for _, code in first] == ["MC201"]
-    assert (tmp_path / cache.CACHE_FOLDER / "CACHEDIR.TAG").is_file()
+    assert (tmp_path / "cache" / "CACHEDIR.TAG").is_file()
+    # Outside the project: a run that writes nothing leaves the tree as it was.
+    assert sorted(path.name for path in project.iterdir()) == ["other.py", "train.py"]
     monkeypatch.setattr(pipeline, "_analyze", _refuse_analysis)
     assert _codes(pipeline.run(options)) == first
 
@@ -75,7 +84,7 @@ def test_a_broken_entry_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     options = RunOptions(paths=[project], cache=True)
     first = _codes(pipeline.run(options))
-    for entry in (tmp_path / cache.CACHE_FOLDER).glob("*.pickle"):
+    for entry in (tmp_path / "cache").glob("*.pickle"):
         entry.write_bytes(b"\x80\x05half an entry")
     assert _codes(pipeline.run(options)) == first
 
@@ -86,7 +95,7 @@ def test_runs_that_write_or_verify_never_use_it(
     project = _project(tmp_path / "project")
     monkeypatch.chdir(tmp_path)
     pipeline.run(RunOptions(paths=[project], cache=True, write=True, allow_dirty=True))
-    assert not (tmp_path / cache.CACHE_FOLDER).exists()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_no_cache_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,7 +103,7 @@ def test_no_cache_on_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["check", str(project), "--no-cache"])
     assert result.exit_code == 1, result.output
-    assert not (tmp_path / cache.CACHE_FOLDER).exists()
+    assert not (tmp_path / "cache").exists()
     result = CliRunner().invoke(app, ["check", str(project)])
     assert result.exit_code == 1, result.output
-    assert (tmp_path / cache.CACHE_FOLDER).is_dir()
+    assert (tmp_path / "cache").is_dir()

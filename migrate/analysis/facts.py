@@ -164,31 +164,67 @@ class ModuleFacts:
         return self._parentheses(node) > 0
 
     def _parentheses(self, node: ast.AST) -> int:
+        return len(self._parenthesised_ranges(node))
+
+    def _parenthesised_ranges(self, node: ast.AST) -> list[tuple[int, int]]:
+        """The ranges of the node wrapped in each of its own pairs of parentheses, innermost
+        first. Comments and line continuations between a parenthesis and the node count as
+        space (`(a + b  # why\n)`)."""
         start, end = self.offsets(node)
         parent = self.parents.get(node)
-        # The parentheses of `f(x)` or of a one-element generator are not `x`'s own.
+        # The parentheses of `f(x)` are the call's, not `x`'s own.
         skip = 0
         if isinstance(parent, ast.Call) and parent.func is not node:
-            arguments = [*parent.args, *(k.value for k in parent.keywords)]
-            skip = 1 if len(arguments) == 1 and not parent.keywords else 0
-        count = 0
+            skip = 1 if len(parent.args) == 1 and not parent.keywords else 0
+        ranges: list[tuple[int, int]] = []
         while True:
-            before = self.source[:start].rstrip()
-            after_start = end + (len(self.source[end:]) - len(self.source[end:].lstrip()))
-            if not before.endswith("(") or self.source[after_start : after_start + 1] != ")":
+            before = self._significant_before(start)
+            after = self._significant_after(end)
+            if before < 0 or self.source[before] != "(" or self.source[after : after + 1] != ")":
                 break
-            start = len(before) - 1
-            end = after_start + 1
-            count += 1
-        return max(0, count - skip)
+            start, end = before, after + 1
+            ranges.append((start, end))
+        return ranges[: max(0, len(ranges) - skip)]
+
+    def _significant_before(self, position: int) -> int:
+        """The index of the last character before `position` that is not space, a comment
+        or a line continuation; -1 when there is none."""
+        first_line = True
+        while position > 0:
+            line_start = self.source.rfind("\n", 0, position) + 1
+            segment = self.source[line_start:position]
+            # On the node's own line a `#` before it is inside a string, not a comment.
+            comment = -1 if first_line else segment.find("#")
+            first_line = False
+            if comment >= 0:
+                segment = segment[:comment]
+            kept = segment.rstrip(" \t\r\f\\")
+            if kept:
+                return line_start + len(kept) - 1
+            position = line_start - 1
+        return -1
+
+    def _significant_after(self, position: int) -> int:
+        """The index of the first character from `position` on that is not space, a
+        comment or a line continuation; the length of the source when there is none."""
+        size = len(self.source)
+        while position < size:
+            character = self.source[position]
+            if character in " \t\r\n\f":
+                position += 1
+            elif character == "\\" and self.source[position + 1 : position + 2] in ("\n", "\r"):
+                position += 2
+            elif character == "#":
+                newline = self.source.find("\n", position)
+                position = size if newline < 0 else newline
+            else:
+                return position
+        return size
 
     def offsets_with_parentheses(self, node: ast.AST) -> tuple[int, int]:
         """The node's range including its own parentheses (`(p > 0.5)`)."""
-        start, end = self.offsets(node)
-        for _ in range(self._parentheses(node)):
-            start = self.source.rindex("(", 0, start)
-            end = self.source.index(")", end) + 1
-        return start, end
+        ranges = self._parenthesised_ranges(node)
+        return ranges[-1] if ranges else self.offsets(node)
 
     def attribute_name_offsets(self, node: ast.Attribute) -> tuple[int, int]:
         """Where the name after the dot is (`sigmoid` in `torch.sigmoid`): the node ends

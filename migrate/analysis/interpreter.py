@@ -1,4 +1,5 @@
-"""Follow values from activations to the losses that consume them (see shared/FLOW.md).
+"""Follow values from activations to the losses that consume them: the one interpreter
+(docs/architecture.md shows where it sits).
 
 Every expression gets a *kind* from a small lattice (`Probs`, `LogProbs`, `Mixture`,
 `Criterion`, model instances, ...). Each function body is interpreted once, in statement

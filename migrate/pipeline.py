@@ -227,15 +227,16 @@ def _analyze(
         for path in files
         if path in candidates
     }
+    # One file per module name, the graph's choice (the first in path order).
     context = ContextFiles(
         {
-            graph.module_name(path): (
-                displays[path],
+            module_name: (
+                displays[Path(path)],
                 str(path),
-                tuple(_per_file_ignores(config, path)),
+                tuple(_per_file_ignores(config, Path(path))),
             )
-            for path in readable
-            if path not in candidates
+            for module_name, path in graph.paths_by_module.items()
+            if Path(path) in readable and Path(path) not in candidates
         }
     )
     # Functions whose callers decide what reaches a loss (a check reads those callers next).

@@ -92,3 +92,30 @@ def test_a_caller_named_by_the_analysis_is_read_in_both_paths(
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     assert _findings(pipeline.run(options)) == whole
+
+
+def test_a_head_patched_onto_a_project_backbone_is_followed(tmp_path: Path) -> None:
+    # The backbone module is read when the flow reaches it; the new head still ends the model.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "backbone.py").write_text(
+        "from torch import nn\n\n\n"
+        "class ResNet1d(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+    )
+    (project / "train.py").write_text(
+        "from torch import nn\n"
+        "from backbone import ResNet1d\n\n\n"
+        "def step(x, y):\n"
+        "    model = ResNet1d()\n"
+        "    model.fc = nn.Sequential(nn.Linear(8, 4), nn.Sigmoid())\n"
+        "    return nn.BCEWithLogitsLoss()(model(x), y)\n"
+    )
+    found = _findings(pipeline.run(RunOptions(paths=[project])))
+    assert [(Path(file).name, line, code) for file, line, _, code, *_ in found] == [
+        ("train.py", 7, "MC202")
+    ]

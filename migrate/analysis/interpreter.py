@@ -703,11 +703,14 @@ class _Scope:
 
     def _patch_head(self, model: ast.Name, attribute: str, head: Kind) -> None:
         """`model.fc = nn.Sequential(nn.Linear(n, C), nn.Sigmoid())` on a pretrained backbone:
-        the model's output is now the head's activation."""
+        the model's output is now the head's activation. The backbone may be a library's
+        (unknown here) or the project's own class: the new head ends either."""
         binding = self.env.get(model.id)
         if binding is None or not isinstance(head, SequentialModule) or not head.elements:
             return
-        if binding.kind is not UNKNOWN and not isinstance(binding.kind, PatchedModel):
+        if binding.kind is not UNKNOWN and not isinstance(
+            binding.kind, (PatchedModel, ModelInstance)
+        ):
             return
         last = head.elements[-1]
         if not isinstance(last, ActivationModule):

@@ -79,7 +79,8 @@ MIGRATION = ReaderPolicy(
 def plan_readers(facts: ModuleQueries, class_key: str, policy: ReaderPolicy) -> ReaderPlan:
     """Edits for every call of the model class `class_key` in the whole project."""
     project = facts.project
-    all_facts = list(project.by_path.values()) if project is not None else [facts]
+    # In path order, so that the reader named first does not depend on reading order.
+    all_facts = [project.by_path[path] for path in sorted(project.by_path)] if project else [facts]
     for reader_facts in all_facts:
         for escape in reader_facts.flow.model_escapes:
             if escape.class_key == class_key and not _followed(reader_facts, escape):

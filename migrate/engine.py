@@ -87,6 +87,10 @@ class Context(Protocol):
         """The display path and input of the module, or None when the run has no such file."""
         ...
 
+    def importers_of(self, module_name: str) -> list[str]:
+        """The modules that import it, a few imports back (where its readers may be)."""
+        ...
+
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
     """The findings of the rules on one module on its own."""
@@ -123,7 +127,10 @@ def analyze_project(
             path, module.source, module.module_name, index, data_dependent_fixes, tree=tree
         )
 
-    index = ProjectIndex(load if context is not None else None)
+    index = ProjectIndex(
+        load if context is not None else None,
+        context.importers_of if context is not None else None,
+    )
     results: dict[str, list[Violation]] = {path: [] for path in modules}
     facts_by_path: dict[str, ModuleFacts] = {}
     for path, module in modules.items():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from migrate import cache
 from migrate.analysis.graph import ProjectGraph
-from migrate.analysis.selection import callers_of, collection_paused, select_files
+from migrate.analysis.selection import IMPORT_DEPTH, callers_of, collection_paused, select_files
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
@@ -237,7 +237,13 @@ def _analyze(
             )
             for module_name, path in graph.paths_by_module.items()
             if Path(path) in readable and Path(path) not in candidates
-        }
+        },
+        {
+            graph.module_name(path): tuple(
+                sorted(graph.module_name(importer) for importer in graph.importers_of(path))
+            )
+            for path in readable
+        },
     )
     # Functions whose callers decide what reaches a loss (a check reads those callers next).
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
@@ -391,8 +397,23 @@ class ContextFiles:
 
     # module name -> (display path, path on disk, codes ignored there)
     files: dict[str, tuple[str, str, tuple[str, ...]]]
+    # module name -> the modules that import it directly (from the project graph)
+    importers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # display path -> text, when the caller has read the files already
     texts: dict[str, str] | None = None
+
+    def importers_of(self, module_name: str) -> list[str]:
+        found: list[str] = []
+        frontier = [module_name]
+        for _ in range(IMPORT_DEPTH):
+            frontier = [
+                importer
+                for module in frontier
+                for importer in self.importers.get(module, ())
+                if importer != module_name and importer not in found
+            ]
+            found.extend(dict.fromkeys(frontier))
+        return found
 
     def find(self, module_name: str) -> tuple[str, ModuleInput] | None:
         entry = self.files.get(module_name)
@@ -462,7 +483,7 @@ def _with_other_members(
         if path not in members:
             # A display path is relative to the working folder, which the workers share.
             files[module.module_name] = (path, path, module.ignored)
-    return ContextFiles(files)
+    return ContextFiles(files, context.importers)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from migrate import pipeline
 from migrate.pipeline import RunOptions, RunResult
+from migrate.rule import Applicability
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(
@@ -119,3 +120,52 @@ def test_a_head_patched_onto_a_project_backbone_is_followed(tmp_path: Path) -> N
     assert [(Path(file).name, line, code) for file, line, _, code, *_ in found] == [
         ("train.py", 7, "MC202")
     ]
+
+
+def _offers(result: RunResult) -> list[tuple[str, int, str, str | None, str | None]]:
+    return sorted(
+        (
+            report.display,
+            finding.violation.span.line,
+            finding.violation.code,
+            finding.violation.fix.title if finding.violation.fix is not None else None,
+            finding.violation.no_fix_reason,
+        )
+        for report, finding in result.findings
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{path.parent.name}/{path.name}" for path in CASES])
+def test_check_offers_what_fix_plans(case: Path) -> None:
+    # One path for check and fix: the fix a check offers (or the reason it gives for none) is
+    # the one `--fix --unsafe-fixes` plans, although a fix also reads every importer.
+    offered = _offers(pipeline.run(RunOptions(paths=[case])))
+    planned = _offers(pipeline.run(RunOptions(paths=[case], fix=Applicability.UNSAFE)))
+    assert offered == planned
+
+
+def test_check_sees_the_readers_a_fix_would_see(tmp_path: Path) -> None:
+    # `serve.py` names nothing a check looks for, but it hands the model to code nobody can
+    # follow: `--fix` refuses to change the model's output, so a check must not offer it.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "model.py").write_text(
+        "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 3)\n\n"
+        "    def forward(self, x):\n"
+        "        return torch.softmax(self.fc(x), dim=1)\n\n\n"
+        "def train_step(model: Net, x, y):\n"
+        "    return F.cross_entropy(model(x), y)\n"
+    )
+    (project / "serve.py").write_text(
+        "from model import Net\nfrom somewhere import export\n\n\n"
+        "def ship():\n"
+        "    return export(Net())\n"
+    )
+    offered = _offers(pipeline.run(RunOptions(paths=[project])))
+    planned = _offers(pipeline.run(RunOptions(paths=[project], fix=Applicability.UNSAFE)))
+    assert [(code, title) for _, _, code, title, _ in offered] == [("MC201", None)]
+    assert offered == planned

@@ -133,6 +133,10 @@ class ProjectQueries(Protocol):
     def by_path(self) -> Mapping[str, ModuleQueries]: ...
 
     def flow_of(self, module_name: str) -> FlowQueries | None: ...
+    def load_importers(self, module_name: str) -> None:
+        """Make every module that imports `module_name` (a few imports back) visible in
+        `by_path`, reading those outside the run's selection."""
+
     def resolve(self, qualified: str, from_module: str) -> tuple[FlowQueries, str] | None: ...
 
 

@@ -25,6 +25,8 @@ class Project(ProjectLookup, Protocol):
 
     def facts_of_path(self, path: str) -> ModuleFacts | None: ...
 
+    def load_importers(self, module_name: str) -> None: ...
+
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

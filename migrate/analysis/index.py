@@ -22,11 +22,16 @@ MAX_REEXPORT_DEPTH = 8
 
 
 class ProjectIndex:
-    def __init__(self, loader: Callable[[str], ModuleFacts | None] | None = None) -> None:
+    def __init__(
+        self,
+        loader: Callable[[str], ModuleFacts | None] | None = None,
+        importers: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.by_module: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
         # Module name -> its facts, made on first use; None when there is no such module.
         self._loader = loader
+        self._importers = importers
         self._tried: set[str] = set()
         # The modules the loader brought in (their own rules are not run; a finding whose
         # activation lies there is still reported there).
@@ -45,6 +50,14 @@ class ProjectIndex:
                 self.add(facts)
                 self.loaded[facts.path] = facts
         return facts
+
+    def load_importers(self, module_name: str) -> None:
+        """Read every module that imports `module_name`, a few imports back: a fix that
+        changes a model's output must see all of its readers, in a check as in `--fix`."""
+        if self._importers is None:
+            return
+        for importer in self._importers(module_name):
+            self.module(importer)
 
     def flow_of(self, module_name: str) -> ModuleFlow | None:
         facts = self.module(module_name)

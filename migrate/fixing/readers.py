@@ -79,6 +79,8 @@ MIGRATION = ReaderPolicy(
 def plan_readers(facts: ModuleQueries, class_key: str, policy: ReaderPolicy) -> ReaderPlan:
     """Edits for every call of the model class `class_key` in the whole project."""
     project = facts.project
+    if project is not None:
+        project.load_importers(class_key.rsplit(".", 1)[0])
     # In path order, so that the reader named first does not depend on reading order.
     all_facts = [project.by_path[path] for path in sorted(project.by_path)] if project else [facts]
     for reader_facts in all_facts:

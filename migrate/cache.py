@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrate.engine import FileOutcome
+from migrate.findings import FileOutcome
 from migrate.version import __version__
 
 # Entries kept per cache folder; the oldest are removed when a run stores a new one.

@@ -12,51 +12,22 @@ import re
 import traceback
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from migrate.analysis.facts import ModuleFacts
 from migrate.analysis.index import ProjectIndex
 from migrate.analysis.interpreter import refine_parameters
-from migrate.analysis.names import TRIGGER_WORDS
+from migrate.analysis.names import might_match
+from migrate.findings import FileOutcome, Finding
 from migrate.interrupts import find_interrupt
 from migrate.registry import matches
-from migrate.rule import Applicability, Edit, Fix, ModelRelation, Rule, Span, Violation
+from migrate.rule import Applicability, Edit, Fix, Rule, Span, Violation
 
 MAX_PASSES = 10
 _FILE_NOQA = re.compile(r"#\s*ml2mc:\s*noqa\b", re.IGNORECASE)
 _LINE_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _START = Span(1, 1, 1, 1)
-
-
-@dataclass(frozen=True)
-class Finding:
-    violation: Violation
-    fixed: bool = False
-    # Its fix was planned, then dropped with the rest of its migration unit
-    # (`migrate.fixing.units`).
-    unit_refused: bool = False
-
-
-@dataclass
-class FileOutcome:
-    path: str
-    original: str
-    fixed: str
-    findings: list[Finding] = field(default_factory=list)
-    # What is still reported after the fixes were applied (equals the findings when not fixing).
-    remaining: list[Violation] = field(default_factory=list)
-    model_relations: list[ModelRelation] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return self.fixed != self.original
-
-
-def might_match(source: str) -> bool:
-    """Cheap token test: a file that names no activation, loss or multi-label API cannot
-    produce a finding of its own (it may still read a model defined elsewhere)."""
-    return any(word in source for word in TRIGGER_WORDS)
 
 
 def diagnostic(code: str, message: str, span: Span = _START) -> Violation:

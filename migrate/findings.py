@@ -4,7 +4,7 @@ package: every layer can use these without depending on another."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -66,3 +66,27 @@ class Violation:
     # The file the span is in (a flow may start in another file than the loss that ends it);
     # None for the file being analyzed.
     path: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    violation: Violation
+    fixed: bool = False
+    # Its fix was planned, then dropped with the rest of its migration unit
+    # (`migrate.fixing.units`).
+    unit_refused: bool = False
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    original: str
+    fixed: str
+    findings: list[Finding] = field(default_factory=list)
+    # What is still reported after the fixes were applied (equals the findings when not fixing).
+    remaining: list[Violation] = field(default_factory=list)
+    model_relations: list[ModelRelation] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed != self.original

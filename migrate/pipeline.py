@@ -21,14 +21,8 @@ from migrate.analysis.selection import IMPORT_DEPTH, callers_of, collection_paus
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
-from migrate.engine import (
-    FileOutcome,
-    Finding,
-    ModuleInput,
-    check_project,
-    diagnostic,
-    reraise_interrupt,
-)
+from migrate.engine import ModuleInput, check_project, diagnostic, reraise_interrupt
+from migrate.findings import FileOutcome, Finding
 from migrate.fixing.units import RefusedUnit, UnitPlan, gate_units
 from migrate.registry import known_prefix, rule_by_code, select_rules
 from migrate.rule import Applicability, ModelRelation, Rule

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import Result
 
 from migrate.config import Config
-from migrate.engine import FileOutcome, Finding
+from migrate.findings import FileOutcome, Finding
 from migrate.output import machine_formats
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Applicability, Edit, Fix, Span, Violation

@@ -19,7 +19,7 @@ from typer.testing import Result
 
 from migrate.config import Config
 from migrate.discovery import SourceFile, read_source
-from migrate.engine import FileOutcome
+from migrate.findings import FileOutcome
 from migrate.output.interactive import Answer, Hunk, apply_hunks, parse_answer, review, split_hunks
 from migrate.pipeline import MIGRATE_DEFAULT, FileReport, RunOptions, RunResult, run
 from migrate.rule import Applicability

@@ -39,7 +39,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from migrate.engine import FileOutcome, ModuleInput, check_project, check_source
+from migrate.engine import ModuleInput, check_project, check_source
+from migrate.findings import FileOutcome
 from migrate.registry import select_rules
 from migrate.rule import Applicability
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import Result
 
 from migrate.config import Config
-from migrate.engine import FileOutcome, Finding
+from migrate.findings import FileOutcome, Finding
 from migrate.output import report
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Span, Violation

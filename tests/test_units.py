@@ -244,7 +244,7 @@ def test_the_report_lists_the_refused_unit_first(project: Path, cli: CliInvoker)
 
 def _planned_blockers(files: dict[str, tuple[str, str]]) -> list[str]:
     """Blockers of one unit made of `files`: name -> (original, planned)."""
-    from migrate.engine import FileOutcome
+    from migrate.findings import FileOutcome
     from migrate.fixing.units import _planned_tree_blockers
 
     outcomes = {

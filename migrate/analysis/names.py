@@ -198,3 +198,9 @@ def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                         yield from statements([item])
                     elif isinstance(item, (ast.ExceptHandler, ast.match_case)):
                         yield from statements(item.body)
+
+
+def might_match(source: str) -> bool:
+    """Cheap token test: a file that names no activation, loss or multi-label API cannot
+    produce a finding of its own (it may still read a model defined elsewhere)."""
+    return any(word in source for word in TRIGGER_WORDS)

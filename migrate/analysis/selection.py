@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from migrate.analysis.graph import ProjectGraph
+from migrate.analysis.names import might_match
 from migrate.discovery import SourceFile
-from migrate.engine import might_match
 from migrate.rule import Rule
 
 # How many imports back the readers of a model are looked for.

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from migrate.analysis.graph import import_statements, imported_modules
-from migrate.engine import FileOutcome, Finding
+from migrate.findings import FileOutcome, Finding
 from migrate.rule import Violation
 
 # Reported but never blocking: see the module docstring.

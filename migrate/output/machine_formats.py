@@ -15,7 +15,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from migrate.engine import Finding
+from migrate.findings import Finding
 from migrate.output.docs import TOOL_DIAGNOSTICS, rule_page
 from migrate.registry import all_rules
 from migrate.rule import Fix, Rule, Span

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from migrate.engine import Finding
+from migrate.findings import Finding
 from migrate.output.docs import rule_page
 from migrate.pipeline import FileReport, RunResult
 from migrate.rule import Rule, Violation
@@ -448,6 +447,9 @@ def print_explain(rule: type[Rule]) -> None:
 
 
 def print_markdown(text: str) -> None:
+    # rich's Markdown pulls in a parser: imported only when a page is shown.
+    from rich.markdown import Markdown
+
     console = stdout_console()
     if console.is_terminal:
         console.print(Markdown(text))

@@ -92,6 +92,15 @@ PythonOption = Annotated[
         dir_okay=False,
     ),
 ]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bar on stderr (it shows on a terminal "
+        "once a run has taken about a second).",
+    ),
+]
 NoCacheOption = Annotated[
     bool,
     typer.Option(
@@ -198,9 +207,11 @@ def _save_report(result: RunResult, style: report.ReportStyle, path: Path | None
     return True
 
 
-def _run(options: RunOptions) -> RunResult:
+def _run(options: RunOptions, quiet: bool = False, output_format: str = "rich") -> RunResult:
+    # Machine formats are read by programs; a bar on stderr would only clutter their logs.
+    shown = not quiet and output_format in (OutputFormat.rich.value, OutputFormat.concise.value)
     try:
-        with report.progress() as on_progress:
+        with report.progress(shown) as on_progress:
             return run(options, on_progress)
     except (ConfigError, DiscoveryError) as error:
         report.error(str(error))
@@ -230,6 +241,7 @@ def check(
     stdin_filename: StdinOption = None,
     report_path: ReportPathOption = None,
     no_cache: NoCacheOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Report activation/loss bugs (MC2xx by default). Exit 0 clean, 1 findings.
 
@@ -254,7 +266,7 @@ def check(
         python=python,
         cache=not no_cache,
     )
-    result = _run(options)
+    result = _run(options, quiet, output_format.value)
     style = report.ReportStyle(
         output_format.value,
         "check",
@@ -310,6 +322,7 @@ def migrate(
     stdin_filename: StdinOption = None,
     report_path: ReportPathOption = None,
     no_cache: NoCacheOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Migrate multi-label code to multi-class (MC1xx + MC2xx). Dry run unless --write.
 
@@ -360,7 +373,7 @@ def migrate(
         python=python,
         cache=not no_cache,
     )
-    result = _run(options)
+    result = _run(options, quiet, output_format.value)
     style = report.ReportStyle(
         output_format.value,
         "migrate",

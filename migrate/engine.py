@@ -11,7 +11,7 @@ import ast
 import re
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -77,6 +77,7 @@ def analyze_project(
     context: Context | None = None,
     loaded: dict[str, ModuleInput] | None = None,
     parameter_sites: dict[str, set[str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[Violation]]:
     """The findings of the rules on every module, each seeing the others through the index.
 
@@ -116,7 +117,12 @@ def analyze_project(
         )
         index.add(facts)
         facts_by_path[path] = facts
-    refine_parameters([facts.flow for facts in facts_by_path.values()])
+    flows = []
+    for number, facts in enumerate(facts_by_path.values(), start=1):
+        flows.append(facts.flow)  # interpreting: most of a run's time
+        if progress is not None:
+            progress(number, len(facts_by_path))
+    refine_parameters(flows)
     if parameter_sites is not None:
         for path, facts in facts_by_path.items():
             if facts.flow.parameter_sites:
@@ -203,13 +209,16 @@ def check_project(
     data_dependent_fixes: bool = False,
     context: Context | None = None,
     parameter_sites: dict[str, set[str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, FileOutcome]:
     """Analyze the modules together and, when `fix` is set, apply fixes in passes.
 
     A fix may edit several files (a model's forward and the code that reads its output); the
     pass applies all of its edits or none."""
     loaded: dict[str, ModuleInput] = {}
-    found = analyze_project(modules, rules, data_dependent_fixes, context, loaded, parameter_sites)
+    found = analyze_project(
+        modules, rules, data_dependent_fixes, context, loaded, parameter_sites, progress
+    )
     inputs = {**loaded, **modules}
     outcomes = {path: FileOutcome(path, inputs[path].source, inputs[path].source) for path in found}
     if fix is None:

@@ -5,11 +5,12 @@ The CLI builds `RunOptions`, calls `run`, and hands the `RunResult` to the repor
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import stat
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,9 @@ def resolve_config(options: RunOptions) -> Config:
     return load_config(find_pyproject(start))
 
 
-def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = None) -> RunResult:
+def run(
+    options: RunOptions, on_progress: Callable[[str, int, int], None] | None = None
+) -> RunResult:
     if options.verify and options.stdin_source is None:
         from migrate import verify
 
@@ -157,12 +160,12 @@ def run(options: RunOptions, on_progress: Callable[[int, int], None] | None = No
     for number, path in enumerate(files, start=1):
         sources[path] = read_source(path)
         if on_progress is not None:
-            on_progress(number, len(files))
+            on_progress("reading", number, len(files))
     protected: set[Path] = set()
     notices: list[str] = []
     if options.write:
         protected, notices = _protected_by_git(files, options.allow_dirty)
-    reports, plan = _analyze(files, sources, config, rules, options, protected)
+    reports, plan = _analyze(files, sources, config, rules, options, protected, on_progress)
     refused = list(plan.refused) if plan is not None else []
     if key is not None and not refused:
         entries = [cache.CachedFile(str(r.path), r.display, r.outcome) for r in reports]
@@ -197,6 +200,7 @@ def _analyze(
     rules: list[Rule],
     options: RunOptions,
     protected: set[Path],
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[FileReport], UnitPlan | None]:
     """Run the engine on the files that can matter (`migrate.analysis.selection`), all together so
     that fixes and flows can span files; a large check without fixes runs in batches. A
@@ -242,11 +246,18 @@ def _analyze(
     # Functions whose callers decide what reaches a loss (a check reads those callers next).
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
-        outcomes = _check_in_batches(modules, rules, context, sites)
+        outcomes = _check_in_batches(modules, rules, context, sites, on_progress)
     else:
         context.texts = {displays[path]: source.text for path, source in readable.items()}
+        analysed = None
+        if on_progress is not None:
+            report_progress = on_progress
+
+            def analysed(done: int, total: int) -> None:
+                report_progress("analysing", done, total)
+
         outcomes = check_project(
-            modules, rules, options.fix, options.data_dependent_fixes, context, sites
+            modules, rules, options.fix, options.data_dependent_fixes, context, sites, analysed
         )
     if sites:
         by_display = {displays[path]: path for path in readable}
@@ -428,6 +439,7 @@ def _check_in_batches(
     rules: list[Rule],
     context: ContextFiles,
     parameter_sites: dict[str, set[str]] | None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, FileOutcome]:
     """A large check without fixes: batches of folders on every core, each reading the other
     modules its flows reach. Memory stays that of one batch per worker, not of the tree."""
@@ -445,11 +457,20 @@ def _check_in_batches(
     ]
     outcomes: dict[str, FileOutcome] = {}
     workers = min(os.cpu_count() or 1, len(jobs))
-    if workers < 2:
-        results = [_check_batch(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_check_batch, jobs))
+    results = []
+    total = sum(len(members) for _, _, members, _ in jobs)
+    done = 0
+    with contextlib.ExitStack() as stack:
+        if workers < 2:
+            finished: Iterator[BatchResult] = map(_check_batch, jobs)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            finished = pool.map(_check_batch, jobs)
+        for result in finished:
+            results.append(result)
+            done += len(result[0])
+            if on_progress is not None:
+                on_progress("analysing", done, total)
     for members, reported, sites in results:
         if parameter_sites is not None:
             parameter_sites.update(sites)
@@ -495,9 +516,12 @@ def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
     into.remaining.sort(key=lambda v: (v.span, v.code))
 
 
+BatchResult = tuple[frozenset[str], dict[str, FileOutcome], dict[str, set[str]]]
+
+
 def _check_batch(
     job: tuple[dict[str, ModuleInput], list[str], frozenset[str], ContextFiles],
-) -> tuple[frozenset[str], dict[str, FileOutcome], dict[str, set[str]]]:
+) -> BatchResult:
     """The outcomes of a batch's modules: its members', and those of the modules its flows
     reached (a finding may start there); and its functions whose callers decide."""
     modules, codes, members, context = job

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
 JSON_VERSION = 1
-PROGRESS_THRESHOLD = 200  # files; below this a bar only flickers
+# A bar appears once a run has taken this long; a shorter run would only flicker.
+PROGRESS_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,25 +75,32 @@ def error(message: str) -> None:
 
 
 @contextmanager
-def progress() -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for long runs on a terminal; nothing otherwise."""
+def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr, on a terminal only, once a run has taken about a second:
+    `advance(stage, done, total)` moves it ("reading", "analysing"). Nothing otherwise."""
     console = stderr_console()
+    started = time.monotonic()
     state: dict[str, Any] = {}
 
-    def advance(done: int, total: int) -> None:
-        if total < PROGRESS_THRESHOLD or not console.is_terminal:
+    def advance(stage: str, done: int, total: int) -> None:
+        if not enabled or not console.is_terminal or total <= 0:
             return
         if "bar" not in state:
+            if time.monotonic() - started < PROGRESS_AFTER_SECONDS:
+                return
             bar = Progress(
-                TextColumn("scanning"),
+                TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 console=console,
                 transient=True,
             )
             bar.start()
-            state["bar"], state["task"] = bar, bar.add_task("scan", total=total)
-        state["bar"].update(state["task"], completed=done)
+            state["bar"], state["tasks"] = bar, {}
+        bar, tasks = state["bar"], state["tasks"]
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
     try:
         yield advance

@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -225,61 +226,19 @@ def _analyze(
         for path in files
         if path in candidates
     }
-    # One file per module name, the graph's choice (the first in path order).
-    context = ContextFiles(
-        {
-            module_name: (
-                displays[Path(path)],
-                str(path),
-                tuple(_per_file_ignores(config, Path(path))),
-            )
-            for module_name, path in graph.paths_by_module.items()
-            if Path(path) in readable and Path(path) not in candidates
-        },
-        {
-            graph.module_name(path): tuple(
-                sorted(graph.module_name(importer) for importer in graph.importers_of(path))
-            )
-            for path in readable
-        },
-    )
+    context = _context_files(graph, readable, candidates, displays, config)
     # Functions whose callers decide what reaches a loss (a check reads those callers next).
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
         outcomes = _check_in_batches(modules, rules, context, sites, on_progress)
     else:
         context.texts = {displays[path]: source.text for path, source in readable.items()}
-        analysed = None
-        if on_progress is not None:
-            report_progress = on_progress
-
-            def analysed(done: int, total: int) -> None:
-                report_progress("analysing", done, total)
-
+        analysed = partial(on_progress, "analysing") if on_progress is not None else None
         outcomes = check_project(
             modules, rules, options.fix, options.data_dependent_fixes, context, sites, analysed
         )
     if sites:
-        by_display = {displays[path]: path for path in readable}
-        for display, functions in sorted(sites.items()):
-            path = by_display[display]
-            callers = callers_of(path, functions, readable, graph)
-            if not callers:
-                continue
-            together = {
-                displays[member]: modules.get(displays[member])
-                or ModuleInput(
-                    readable[member].text,
-                    graph.module_name(member),
-                    tuple(_per_file_ignores(config, member)),
-                )
-                for member in sorted({path, *callers})
-            }
-            for caller_path, outcome in check_project(together, rules, context=context).items():
-                if caller_path in outcomes:
-                    _merge_findings(outcomes[caller_path], outcome)
-                else:
-                    outcomes[caller_path] = outcome
+        _check_callers(outcomes, sites, modules, readable, graph, displays, config, rules, context)
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
         texts = {displays[path]: source.text for path, source in readable.items()}
@@ -392,6 +351,69 @@ def _check_config_codes(config: Config) -> None:
 
 
 BATCH_BYTES = 600_000
+
+
+def _context_files(
+    graph: ProjectGraph,
+    readable: dict[Path, SourceFile],
+    candidates: set[Path],
+    displays: dict[Path, str],
+    config: Config,
+) -> ContextFiles:
+    """The files outside the selection, one per module name (the graph's choice: the first
+    in path order), and who imports whom, for the analysis to read on demand."""
+    return ContextFiles(
+        {
+            module_name: (
+                displays[Path(path)],
+                str(path),
+                tuple(_per_file_ignores(config, Path(path))),
+            )
+            for module_name, path in graph.paths_by_module.items()
+            if Path(path) in readable and Path(path) not in candidates
+        },
+        {
+            graph.module_name(path): tuple(
+                sorted(graph.module_name(importer) for importer in graph.importers_of(path))
+            )
+            for path in readable
+        },
+    )
+
+
+def _check_callers(
+    outcomes: dict[str, FileOutcome],
+    sites: dict[str, set[str]],
+    modules: dict[str, ModuleInput],
+    readable: dict[Path, SourceFile],
+    graph: ProjectGraph,
+    displays: dict[Path, str],
+    config: Config,
+    rules: list[Rule],
+    context: ContextFiles,
+) -> None:
+    """The second look of a check: each module whose functions let their callers decide what
+    reaches a loss is analysed again with those callers, and what that finds is merged."""
+    by_display = {displays[path]: path for path in readable}
+    for display, functions in sorted(sites.items()):
+        path = by_display[display]
+        callers = callers_of(path, functions, readable, graph)
+        if not callers:
+            continue
+        together = {
+            displays[member]: modules.get(displays[member])
+            or ModuleInput(
+                readable[member].text,
+                graph.module_name(member),
+                tuple(_per_file_ignores(config, member)),
+            )
+            for member in sorted({path, *callers})
+        }
+        for found_path, outcome in check_project(together, rules, context=context).items():
+            if found_path in outcomes:
+                _merge_findings(outcomes[found_path], outcome)
+            else:
+                outcomes[found_path] = outcome
 
 
 @dataclass

@@ -125,34 +125,32 @@ MUTANTS: tuple[Mutant, ...] = (
         "",
         "`check --fix` (safe only) also applies unsafe fixes that change numerics",
     ),
-    # -- value flow and names: flow.py, names.py, reach.py, readers.py -----------------------
+    # -- value flow and names: the interpreter, names, the index, the readers ----------------
     Mutant(
         "functional-softmax-not-recognised",
-        "migrate/names.py",
+        "migrate/analysis/names.py",
         '    "torch.nn.functional.softmax": SOFTMAX,\n',
         "",
         "`F.softmax(z, 1)`, the most common spelling, is no longer an activation",
     ),
     Mutant(
         "local-class-does-not-shadow",
-        "migrate/names.py",
-        "                table.names[statement.name.value] = LOCAL_PREFIX + statement.name.value",
-        "                table.names.setdefault(\n"
-        "                    statement.name.value, LOCAL_PREFIX + statement.name.value\n"
-        "                )",
+        "migrate/analysis/names.py",
+        "                table.names[statement.name] = LOCAL_PREFIX + statement.name",
+        "                table.names.setdefault(statement.name, LOCAL_PREFIX + statement.name)",
         "a project's own `CrossEntropyLoss` class is taken for torch's when torch's is imported",
     ),
     Mutant(
         "branch-join-keeps-first",
-        "migrate/flow.py",
-        "        else:\n            joined[name] = flow.new_binding(UNKNOWN)",
-        "        else:\n            joined[name] = flow.new_binding(first.kind)",
+        "migrate/analysis/interpreter.py",
+        "flow.new_binding(binding.kind if same_kind else UNKNOWN)",
+        "flow.new_binding(binding.kind)",
         "after `if`/`else` a name keeps the first branch's kind instead of UNKNOWN: "
         "findings and fixes on values that are softmax only on one path",
     ),
     Mutant(
         "no-call-site-refinement",
-        "migrate/flow.py",
+        "migrate/analysis/interpreter.py",
         "            target_flow.summary(function, owner, agreed)",
         "            pass",
         "a helper's parameters are no longer learnt from its call sites: "
@@ -160,50 +158,56 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "eps-shift-still-exact",
-        "migrate/flow.py",
+        "migrate/analysis/interpreter.py",
         "                return Probs(probs.activation, exact=False)",
         "                return probs",
         "`softmax(z) + eps` counts as a removable softmax: the fix deletes it and drops eps",
     ),
     Mutant(
         "attention-mixture-as-probs",
-        "migrate/flow.py",
-        "        if isinstance(node.operator, cst.MatrixMultiply):\n"
-        "            return Mixture(activation)",
-        "        if isinstance(node.operator, cst.MatrixMultiply):\n"
-        "            return Probs(activation)",
+        "migrate/analysis/interpreter.py",
+        "        if isinstance(node.op, ast.MatMult):\n            return Mixture(activation)",
+        "        if isinstance(node.op, ast.MatMult):\n            return Probs(activation)",
         "an attention mixture `softmax(s) @ v` is treated as plain probabilities: "
         "the softmax is deleted instead of `nll_loss(log(p.clamp_min(eps)))`",
     ),
     Mutant(
         "softmax-on-target-taken-as-input",
-        "migrate/flow.py",
-        "    def _loss_call(self, node: cst.Call, criterion: Criterion) -> Kind:\n"
+        "migrate/analysis/interpreter.py",
+        "    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:\n"
         '        argument = _argument(node, 0, "input")',
-        "    def _loss_call(self, node: cst.Call, criterion: Criterion) -> Kind:\n"
+        "    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:\n"
         '        argument = _argument(node, 1, "target") or _argument(node, 0, "input")',
         "the loss's target is read as its input: a softmax on soft targets (distillation) "
         "is reported, the real input is missed",
     ),
     Mutant(
         "tuple-index-ignored",
-        "migrate/flow.py",
-        "            position = int(index.value)\n",
+        "migrate/analysis/interpreter.py",
+        "            position = _integer(index)\n",
         "            position = 0\n",
         "`out[1]` of `return preds, logits` is taken as `preds`: the logits look like "
         "probabilities",
     ),
     Mutant(
-        "reach-join-drops-probs",
-        "migrate/reach.py",
-        "            self.probs or other.probs,",
-        "            self.probs and other.probs,",
-        "the screen joins 'may hold probabilities' with `and`: a file whose loss gets a "
-        "softmax on one path only is skipped before the engine sees it",
+        "parameter-sites-not-named",
+        "migrate/analysis/interpreter.py",
+        "            self.flow.parameter_sites.add(self.name)",
+        "            pass",
+        "the interpreter no longer names functions whose parameter reaches a loss: a check "
+        "never reads the caller that hands them probabilities",
+    ),
+    Mutant(
+        "check-does-not-load-readers",
+        "migrate/analysis/index.py",
+        "        for importer in self._importers(module_name):\n            self.module(importer)",
+        "        return",
+        "a check plans a forward fix without the model's readers outside its selection: it "
+        "offers a fix that `--fix` refuses",
     ),
     Mutant(
         "model-escape-ignored",
-        "migrate/readers.py",
+        "migrate/fixing/readers.py",
         "            if escape.class_key == class_key and not _followed(reader_facts, escape):",
         "            if escape.class_key == class_key and _followed(reader_facts, escape):",
         "a model handed to code that is not followed no longer blocks the fix: a reader hidden "
@@ -211,23 +215,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "binary-head-not-refused",
-        "migrate/readers.py",
-        '    return isinstance(out, cst.Integer) and out.value == "1"',
-        "    return isinstance(out, cst.Integer) and out.value == 1",
-        "`Linear(n, 1)` is no longer recognised (str compared with int): a binary head is "
+        "migrate/fixing/readers.py",
+        "        and out.value == 1\n",
+        '        and out.value == "1"\n',
+        "`Linear(n, 1)` is no longer recognised (int compared with str): a binary head is "
         "migrated to an argmax that is always 0",
     ),
-    # -- the fixes: migrate/fixes.py -------------------------------------------------------
+    # -- the fixes: migrate/fixing/edits.py -------------------------------------------------
     Mutant(
         "parentheses-dropped",
-        "migrate/fixes.py",
+        "migrate/fixing/edits.py",
         '    return f"({code})"',
         "    return code",
         "removing `softmax(a + b)` leaves `a + b` unparenthesised inside a larger expression",
     ),
     Mutant(
         "input-reassignment-not-checked",
-        "migrate/fixes.py",
+        "migrate/fixing/edits.py",
         "    return all(\n"
         "        bindings_at_use.get(name, 0) == binding for name, binding in "
         "activation.input_bindings\n"
@@ -237,30 +241,30 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "loss-path-fix-always-safe",
-        "migrate/fixes.py",
+        "migrate/fixing/edits.py",
         "    applicability = Applicability.SAFE if safe else Applicability.UNSAFE",
         "    applicability = Applicability.SAFE",
         "removing a softmax before the loss (numerics change) is labelled safe",
     ),
     Mutant(
         "import-removed-while-used",
-        "migrate/fixes.py",
-        "len(counter.found) - spellings_in_imports != uses_removed",
-        "len(counter.found) - spellings_in_imports < uses_removed",
+        "migrate/fixing/edits.py",
+        "spelled - spellings_in_imports != uses_removed",
+        "spelled - spellings_in_imports < uses_removed",
         "an import is deleted although other uses remain: NameError on import",
     ),
-    # -- selection and screen ------------------------------------------------------------------
+    # -- selection ---------------------------------------------------------------------------
     Mutant(
         "selection-no-importers-when-fixing",
-        "migrate/selection.py",
-        "        selected |= _with_importers(models, readable)",
-        "        selected |= models",
+        "migrate/analysis/selection.py",
+        "        selected = {Path(path) for path in graph.importer_closure(seeds, IMPORT_DEPTH)}",
+        "        selected = set(seeds)",
         "a fix that moves a softmax out of forward no longer sees the files that read the "
         "model's output",
     ),
     Mutant(
         "screen-log-word-ignored",
-        "migrate/screen.py",
+        "migrate/analysis/selection.py",
         "    if _LOG_WORD.search(text):\n        return True\n",
         "",
         "a file with `torch.log(F.softmax(z, dim=1))` and no loss is skipped by the token "
@@ -285,32 +289,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "writer-without-rename",
         "migrate/writer.py",
-        "    directory = path.parent\n"
-        "    try:\n"
-        "        handle, temporary = tempfile.mkstemp(\n"
-        '            prefix=f".{path.name}.", suffix=".ml2mc", dir=directory\n'
-        "        )\n"
-        "    except OSError as error:\n"
-        '        raise WriteFailure(f"cannot create a file in {directory}: {error.strerror}") '
-        "from error\n"
-        "    try:\n"
-        '        with os.fdopen(handle, "wb") as stream:\n'
-        "            stream.write(data)\n"
-        "            stream.flush()\n"
-        "            os.fsync(stream.fileno())\n"
-        "        os.chmod(temporary, mode)\n"
-        "        os.replace(temporary, path)\n"
-        "    except BaseException as error:\n"
-        "        Path(temporary).unlink(missing_ok=True)\n"
-        "        if isinstance(error, OSError):\n"
-        '            raise WriteFailure(f"cannot write: {error.strerror or error}") from error\n'
-        "        raise\n",
-        "    try:\n"
-        '        with open(path, "wb") as stream:\n'
-        "            stream.write(data)\n"
-        "    except OSError as error:\n"
-        '        raise WriteFailure(f"cannot write: {error.strerror or error}") from error\n',
-        "the target file is written in place: an interrupt leaves half a file",
+        "            os.replace(temporary, target)\n",
+        '            with open(temporary, "rb") as staged, open(target, "wb") as stream:\n'
+        "                stream.write(staged.read())\n"
+        "            os.unlink(temporary)\n",
+        "files are copied over in place instead of renamed: an interrupt can leave a half-"
+        "written file",
     ),
     Mutant(
         "writer-mode-not-kept",
@@ -344,11 +328,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "unchanged-files-written",
         "migrate/pipeline.py",
-        "        for report in result.changed_files:\n            _write(report)",
-        "        for report in result.files:\n"
-        "            if report.source is not None:\n"
-        "                _write(report)",
-        "every readable file is rewritten, also those with nothing to change",
+        "    changed = {report.display: report for report in result.changed_files}\n",
+        "    changed = {report.display: report for report in result.files if report.source}\n",
+        "every file read is written back, changed or not: untouched files lose their "
+        "timestamps and, with another encoding, their bytes",
     ),
     # -- verify ----------------------------------------------------------------------------------
     Mutant(
@@ -385,8 +368,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "verify-threshold-on-probabilities-pass",
         "migrate/verify/_calls.py",
-        "        if relation in (None, \"other\") or classes < 2:",
-        "        if relation in (None, \"other\") or classes >= 2:",
+        '        if relation in (None, "other") or classes < 2:',
+        '        if relation in (None, "other") or classes >= 2:',
         "a reader that still thresholds softmax probabilities or logits at 0.5 passes",
     ),
     Mutant(
@@ -424,14 +407,14 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- machine output ---------------------------------------------------------------------------
     Mutant(
         "sarif-column-zero-based",
-        "migrate/machine_formats.py",
+        "migrate/output/machine_formats.py",
         '                "startColumn": span.column,',
         '                "startColumn": span.column - 1,',
         "SARIF regions start one column early (SARIF columns are 1-based)",
     ),
     Mutant(
         "json-applicability-enum-name",
-        "migrate/report.py",
+        "migrate/output/report.py",
         'else {"title": fix.title, "applicability": fix.applicability.value},',
         'else {"title": fix.title, "applicability": fix.applicability.name},',
         'the JSON `fix.applicability` says "SAFE"/"UNSAFE" instead of "safe"/"unsafe"',

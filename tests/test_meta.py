@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_rule_modules_do_not_import_torch() -> None:
     loaded = json.loads(completed.stdout)
     assert sorted(loaded["rules"]) == sorted(RULE_IDS)
     assert loaded["torch"] == [], f"torch was imported: {loaded['torch'][:5]}"
+
+
+def test_every_named_mutant_still_applies() -> None:
+    # benchmarks/mutants.py edits the engine by exact text; an anchor that moved away makes a
+    # mutant silently test nothing (two had rotted before the analysis moved to `ast`).
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import mutants
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    stale = [
+        mutant.name
+        for mutant in mutants.MUTANTS
+        if (root / mutant.file).read_text(encoding="utf-8").count(mutant.old) != 1
+    ]
+    assert mutants.MUTANTS and stale == []

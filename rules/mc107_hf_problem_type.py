@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries
+from migrate.fixing.edits import StringLiteral, string_literal
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 _MULTI_LABEL = "multi_label_classification"
@@ -70,13 +69,14 @@ class HfProblemType(Rule):
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         if _MULTI_LABEL not in facts.source:
             return
-        for string, prefix, quote in _problem_type_strings(facts):
-            replacement = f"{prefix}{quote}single_label_classification{quote}"
-            fix = Fix(self.fix_title, Applicability.UNSAFE, (facts.replace(string, replacement),))
-            yield self.violation(facts, string, self.message, fix)
+        for literal in _problem_type_strings(facts):
+            replacement = literal.respelled("single_label_classification")
+            edit = facts.replace(literal.node, replacement)
+            fix = Fix(self.fix_title, Applicability.UNSAFE, (edit,))
+            yield self.violation(facts, literal.node, self.message, fix)
 
 
-def _problem_type_strings(facts: ModuleQueries) -> list[tuple[ast.Constant, str, str]]:
+def _problem_type_strings(facts: ModuleQueries) -> list[StringLiteral]:
     """`problem_type="multi_label_classification"` (a keyword of a call or a class) and
     `x.problem_type = "multi_label_classification"`, in source order. A string assigned to
     several `.problem_type` targets at once is listed once per target."""
@@ -92,38 +92,9 @@ def _problem_type_strings(facts: ModuleQueries) -> list[tuple[ast.Constant, str,
             ]
             if targets:
                 found.append((node.value, len(targets)))
-    strings: list[tuple[ast.Constant, str, str]] = []
+    strings: list[StringLiteral] = []
     for value, times in sorted(found, key=lambda item: facts.offsets(item[0])):
-        literal = _string_literal(facts, value)
-        if literal is not None and literal[0].value == _MULTI_LABEL:
+        literal = string_literal(facts, value)
+        if literal is not None and literal.value == _MULTI_LABEL:
             strings.extend([literal] * times)
     return strings
-
-
-def _string_literal(facts: ModuleQueries, node: ast.expr) -> tuple[ast.Constant, str, str] | None:
-    """A `str` constant written as a single literal (not an implicit concatenation, not an
-    f-string), with its prefix (lowercase) and the quote it is spelled with."""
-    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
-        return None
-    code = facts.code(node)
-    try:
-        tokens = [
-            token
-            for token in tokenize.generate_tokens(io.StringIO(code).readline)
-            if token.type not in _LAYOUT_TOKENS
-        ]
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    if len(tokens) != 1 or tokens[0].type != tokenize.STRING:
-        return None
-    opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
-    body = code[opening:]
-    triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
-    # libcst's `SimpleString.prefix`, which the fix used to copy, is lowercase: `R"..."`
-    # became `r"..."`.
-    return node, code[:opening].lower(), body[:3] if triple else body[0]
-
-
-_LAYOUT_TOKENS = frozenset(
-    {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
-)

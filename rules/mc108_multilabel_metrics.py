@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 from collections import Counter
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries
-from migrate.fixing.edits import describe
+from migrate.fixing.edits import StringLiteral, describe, string_literal
 from migrate.rule import Applicability, Edit, Fix, Invalid, Rule, Valid, Violation
 
 _TORCHMETRICS = "torchmetrics"
@@ -131,9 +129,9 @@ def _find_metrics(facts: ModuleQueries) -> _Found:
             elif qualified.startswith(_SKLEARN_METRICS):
                 for keyword in node.keywords:
                     if keyword.arg == "average":
-                        literal = _string_literal(facts, keyword.value)
-                        if literal is not None and literal[0] == "samples":
-                            replacement = _quoted(literal[1], "macro")
+                        literal = string_literal(facts, keyword.value)
+                        if literal is not None and literal.value == "samples":
+                            replacement = _quoted(literal, "macro")
                             found.append((keyword, [facts.replace(keyword.value, replacement)]))
 
     def order(item: tuple[ast.AST, list[Edit]]) -> tuple[int, int]:
@@ -167,12 +165,12 @@ def _torchmetrics_call(
     class_name = qualified.rsplit(".", 1)[-1]
     is_multilabel_class = class_name.startswith("Multilabel")
     task = next((keyword for keyword in node.keywords if keyword.arg == "task"), None)
-    task_literal = _string_literal(facts, task.value) if task is not None else None
-    multilabel_task = task_literal is not None and task_literal[0] == "multilabel"
+    task_literal = string_literal(facts, task.value) if task is not None else None
+    multilabel_task = task_literal is not None and task_literal.value == "multilabel"
     if not is_multilabel_class and not multilabel_task:
         return
     if task is not None and task_literal is not None and multilabel_task:
-        edits.append(facts.replace(task.value, _quoted(task_literal[1], "multiclass")))
+        edits.append(facts.replace(task.value, _quoted(task_literal, "multiclass")))
     if is_multilabel_class:
         func = node.func
         new = "Multiclass" + class_name[len("Multilabel") :]
@@ -202,35 +200,9 @@ def _torchmetrics_call(
     found.append((node, edits))
 
 
-def _string_literal(facts: ModuleQueries, node: ast.expr) -> tuple[str, str] | None:
-    """The value and the quote of a `str` constant written as a single literal (not an
-    implicit concatenation, not an f-string)."""
-    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
-        return None
-    code = facts.code(node)
-    try:
-        tokens = [
-            token
-            for token in tokenize.generate_tokens(io.StringIO(code).readline)
-            if token.type not in _LAYOUT_TOKENS
-        ]
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    if len(tokens) != 1 or tokens[0].type != tokenize.STRING:
-        return None
-    opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
-    body = code[opening:]
-    triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
-    return node.value, body[:3] if triple else body[0]
-
-
-_LAYOUT_TOKENS = frozenset(
-    {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
-)
-
-
-def _quoted(quote: str, text: str) -> str:
-    return f"{quote}{text}{quote}"
+def _quoted(literal: StringLiteral, text: str) -> str:
+    """`text` in the literal's quotes; its prefix is dropped, as the rule always did."""
+    return f"{literal.quote}{text}{literal.quote}"
 
 
 def _names_only_called(tree: ast.Module) -> set[str]:

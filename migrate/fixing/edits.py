@@ -7,7 +7,10 @@ the rule then reports without fixing.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from migrate.analysis.api import Activation, LogProbs, LossUse, ModuleQueries, Probs, names
 from migrate.rule import Applicability, Edit, Fix, Span
@@ -452,3 +455,45 @@ def unfollowed_spellings(facts: ModuleQueries, function_name: str, name: str) ->
     for reads in flow.reads.values():
         known.update(id(read) for read in reads)
     return sum(1 for node in found if id(node) not in known)
+
+
+@dataclass(frozen=True)
+class StringLiteral:
+    """A `str` constant written as one literal, and how it is spelled."""
+
+    node: ast.Constant
+    value: str
+    prefix: str  # lowercase, as libcst gave it (`R"..."` was rewritten as `r"..."`)
+    quote: str  # `'`, `"`, `'''` or `"""`
+
+    def respelled(self, text: str) -> str:
+        """`text` written with the same prefix and quotes."""
+        return f"{self.prefix}{self.quote}{text}{self.quote}"
+
+
+def string_literal(facts: ModuleQueries, node: ast.expr) -> StringLiteral | None:
+    """The literal behind a `str` constant, unless it is an implicit concatenation or an
+    f-string (a rewrite of those would not keep what the user wrote)."""
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        return None
+    code = facts.code(node)
+    try:
+        tokens = [
+            token
+            for token in tokenize.generate_tokens(io.StringIO(code).readline)
+            if token.type not in _LAYOUT_TOKENS
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if len(tokens) != 1 or tokens[0].type != tokenize.STRING:
+        return None
+    opening = min(index for index in (code.find('"'), code.find("'")) if index >= 0)
+    body = code[opening:]
+    triple = len(body) >= 6 and body[1] == body[0] and body[2] == body[0]
+    quote = body[:3] if triple else body[0]
+    return StringLiteral(node, node.value, code[:opening].lower(), quote)
+
+
+_LAYOUT_TOKENS = frozenset(
+    {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+)

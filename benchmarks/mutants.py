@@ -150,8 +150,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "branch-join-keeps-first",
         "migrate/analysis/interpreter.py",
-        "flow.new_binding(binding.kind if same_kind else UNKNOWN)",
-        "flow.new_binding(binding.kind)",
+        "joined[name] = flow.new_binding(choice_of(kinds))",
+        "joined[name] = flow.new_binding(binding.kind)",
         "after `if`/`else` a name keeps the first branch's kind instead of UNKNOWN: "
         "findings and fixes on values that are softmax only on one path",
     ),
@@ -181,9 +181,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "softmax-on-target-taken-as-input",
         "migrate/analysis/interpreter.py",
-        "    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:\n"
-        '        argument = _argument(node, 0, "input")',
-        "    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:\n"
+        '(`chosen` names the option)."""\n        argument = _argument(node, 0, "input")',
+        '(`chosen` names the option)."""\n'
         '        argument = _argument(node, 1, "target") or _argument(node, 0, "input")',
         "the loss's target is read as its input: a softmax on soft targets (distillation) "
         "is reported, the real input is missed",
@@ -191,8 +190,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tuple-index-ignored",
         "migrate/analysis/interpreter.py",
-        "            position = _integer(index)\n",
-        "            position = 0\n",
+        "    position = _integer(index)\n",
+        "    position = 0\n",
         "`out[1]` of `return preds, logits` is taken as `preds`: the logits look like "
         "probabilities",
     ),

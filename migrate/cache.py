@@ -55,7 +55,7 @@ def run_key(files: Iterable[Path], settings: object) -> str | None:
     """The key of a run over `files` with `settings` (rules, options, configuration: any
     object whose `repr` says all of them); None when a file cannot be looked at."""
     digest = hashlib.sha256()
-    digest.update(f"{__version__}\0{sys.version}\0{settings!r}\0".encode())
+    digest.update(f"{__version__}\0{sys.version}\0{settings!r}\0{_engine_stamp()}\0".encode())
     for path in files:
         try:
             status = path.stat()
@@ -63,6 +63,22 @@ def run_key(files: Iterable[Path], settings: object) -> str | None:
             return None
         digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
     return digest.hexdigest()
+
+
+def _engine_stamp() -> str:
+    """The engine's own files by size and modification time: an edited or upgraded ml2mc
+    (the same version number from a checkout) never answers from another engine's cache."""
+    roots = [Path(__file__).resolve().parent]
+    rules = roots[0].parent / "rules"
+    if rules.is_dir():
+        roots.append(rules)
+    parts = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def load(folder: Path, key: str) -> list[CachedFile] | None:

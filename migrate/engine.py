@@ -17,7 +17,7 @@ from typing import Protocol
 
 from migrate.analysis.facts import ModuleFacts
 from migrate.analysis.index import ProjectIndex
-from migrate.analysis.interpreter import refine_parameters
+from migrate.analysis.interpreter import LogProbs, Mixture, ModuleFlow, Probs, refine_parameters
 from migrate.analysis.names import might_match
 from migrate.findings import FileOutcome, Finding
 from migrate.interrupts import find_interrupt
@@ -62,6 +62,11 @@ class Context(Protocol):
         """The modules that import it, a few imports back (where its readers may be)."""
         ...
 
+    def canonical(self, module_name: str) -> str | None:
+        """The module a dotted path names when it is not a module name (a namespace
+        package: `src.models.train` for the module `train`), or None."""
+        ...
+
 
 def analyze(path: str, source: str, rules: Iterable[Rule]) -> list[Violation]:
     """The findings of the rules on one module on its own."""
@@ -102,6 +107,7 @@ def analyze_project(
     index = ProjectIndex(
         load if context is not None else None,
         context.importers_of if context is not None else None,
+        context.canonical if context is not None else None,
     )
     results: dict[str, list[Violation]] = {path: [] for path in modules}
     facts_by_path: dict[str, ModuleFacts] = {}
@@ -122,31 +128,64 @@ def analyze_project(
         flows.append(facts.flow)  # interpreting: most of a run's time
         if progress is not None:
             progress(number, len(facts_by_path))
-    refine_parameters(flows)
+    # Modules read on demand take part too: a training engine that names no loss itself
+    # (`loss_fn(scores, y)`) learns its criterion from its callers.
+    refine_parameters(_all_flows(flows, index))
     if parameter_sites is not None:
         for path, facts in facts_by_path.items():
             if facts.flow.parameter_sites:
                 parameter_sites[path] = set(facts.flow.parameter_sites)
     reported: dict[str, list[Violation]] = {path: [] for path in facts_by_path}
-    for path, facts in list(facts_by_path.items()):
+
+    def owner_of(violation: Violation, path: str) -> str | None:
+        """A finding that starts in another file is reported there."""
+        if violation.path in reported:
+            return violation.path
+        if violation.path is not None and violation.path in index.loaded and loaded is not None:
+            reported[violation.path] = []
+            facts_by_path[violation.path] = index.loaded[violation.path]
+            return violation.path
+        return path if path in reported else None
+
+    in_run = list(facts_by_path.items())
+    for path, facts in in_run:
         ignored = modules[path].ignored
         file_rules = [rule for rule in rules if not matches(rule.code, ignored)]
         for violation in _run_rules(facts, file_rules):
-            # A finding that starts in another file is reported there.
-            owner = path
-            if violation.path in reported:
-                owner = violation.path
-            elif violation.path in index.loaded and loaded is not None:
-                owner = violation.path
-                reported[owner] = []
-                facts_by_path[owner] = index.loaded[owner]
+            owner = owner_of(violation, path)
+            assert owner is not None
             reported[owner].append(violation)
+    for path, facts in list(index.loaded.items()):
+        if path in dict(in_run) or not _reaches_a_loss(facts):
+            continue
+        # A loss in a module read on demand (a training engine that names no loss itself):
+        # reported at the activation, without a fix, since a fix never edits a module the
+        # run only reads.
+        reason = f"the loss is in {path}, a module this run only reads"
+        for violation in _run_rules(facts, [rule for rule in rules if rule.code[:3] == "MC2"]):
+            owner = owner_of(violation, path) if violation.path != path else None
+            if owner is not None and owner != path:
+                reported[owner].append(replace(violation, fix=None, no_fix_reason=reason))
     for path, violations in reported.items():
         facts = facts_by_path[path]
         ignored = modules[path].ignored if path in modules else loaded_ignores(loaded, path)
         kept = [v for v in violations if not _suppressed(facts, v) and not matches(v.code, ignored)]
         results[path] = sorted(_unique(kept), key=lambda v: (v.span, v.code))
     return results
+
+
+def _all_flows(flows: list[ModuleFlow], index: ProjectIndex) -> list[ModuleFlow]:
+    known = {id(flow) for flow in flows}
+    extra = [facts.uninterpreted_flow for facts in index.loaded.values()]
+    return [*flows, *(flow for flow in extra if id(flow) not in known)]
+
+
+def _reaches_a_loss(facts: ModuleFacts) -> bool:
+    """Whether a module read on demand feeds an activation's output to a loss."""
+    flow = facts.uninterpreted_flow
+    return bool(flow.logs_of_probs) or any(
+        isinstance(use.input_kind, (Probs, LogProbs, Mixture)) for use in flow.loss_uses
+    )
 
 
 def loaded_ignores(loaded: dict[str, ModuleInput] | None, path: str) -> tuple[str, ...]:

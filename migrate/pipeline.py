@@ -378,6 +378,7 @@ def _context_files(
             )
             for path in readable
         },
+        aliases=graph.aliases,
     )
 
 
@@ -428,6 +429,11 @@ class ContextFiles:
     importers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # display path -> text, when the caller has read the files already
     texts: dict[str, str] | None = None
+    # dotted path -> module name, for imports of namespace packages (`ProjectGraph.aliases`)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def canonical(self, module_name: str) -> str | None:
+        return self.aliases.get(module_name)
 
     def importers_of(self, module_name: str) -> list[str]:
         found: list[str] = []
@@ -520,7 +526,7 @@ def _with_other_members(
         if path not in members:
             # A display path is relative to the working folder, which the workers share.
             files[module.module_name] = (path, path, module.ignored)
-    return ContextFiles(files, context.importers)
+    return ContextFiles(files, context.importers, aliases=context.aliases)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:

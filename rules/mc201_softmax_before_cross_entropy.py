@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.analysis.api import Mixture, ModuleQueries, names
-from migrate.fixing.edits import describe, loss_location, mixture_fix
+from migrate.fixing.edits import describe, loss_location, mixture_fix, route_note
 from migrate.fixing.loss_path import loss_path_violations
 from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
@@ -203,14 +203,21 @@ class SoftmaxBeforeCrossEntropy(Rule):
             kind = use.input_kind
             if use.loss != names.CROSS_ENTROPY or not isinstance(kind, Mixture):
                 continue
-            if kind.activation.op != names.SOFTMAX or kind.activation.path != facts.path:
+            if kind.activation.op != names.SOFTMAX:
                 continue
+            owner = facts.facts_for(kind.activation.path) or facts
             message = self.message.format(
-                activation=describe(facts, kind.activation.node), loss="CrossEntropyLoss"
+                activation=describe(owner, kind.activation.node), loss="CrossEntropyLoss"
             )
+            message += route_note(use)
             fix, reason = mixture_fix(facts, use)
-            related = loss_location(facts, use, kind.activation)
-            yield self.violation(facts, kind.activation.node, message, fix, reason, related)
+            if kind.activation.path == facts.path:
+                related = loss_location(facts, use, kind.activation)
+                yield self.violation(facts, kind.activation.node, message, fix, reason, related)
+            else:
+                # The mixture is made in another file (a model's forward): report it there.
+                related = ((facts.path, facts.span(use.call)),)
+                yield self.violation(owner, kind.activation.node, message, fix, reason, related)
 
 
 _LOSSES = frozenset({names.CROSS_ENTROPY})

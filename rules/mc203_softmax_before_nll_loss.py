@@ -3,7 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries, names
-from migrate.fixing.edits import activation_into_loss, describe, loss_location, rename_callee
+from migrate.fixing.edits import (
+    activation_into_loss,
+    choice_reason,
+    describe,
+    loss_location,
+    mode_reason,
+    rename_callee,
+    route_note,
+)
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
 _LOSSES = frozenset({names.NLL})
@@ -75,6 +83,7 @@ class SoftmaxBeforeNllLoss(Rule):
             loss = names.LOSS_DISPLAY[use.loss]
             owner = facts.facts_for(activation.path) or facts
             message = self.message.format(activation=describe(owner, activation.node), loss=loss)
+            message += route_note(use)
             if activation.path != facts.path:
                 # The softmax is in another file's forward: its other readers would change.
                 elsewhere = "the softmax is applied in another file; use log_softmax there by hand"
@@ -86,7 +95,11 @@ class SoftmaxBeforeNllLoss(Rule):
                 "the probabilities have other readers; use log_softmax on the loss path"
             )
             inline = activation.call is not None and activation.call is use.input_node
-            if inline and exact and activation.function == use.function:
+            if use.mode is not None:
+                reason = mode_reason(use.mode)
+            elif use.chosen is not None:
+                reason = choice_reason(use.chosen)
+            elif inline and exact and activation.function == use.function:
                 edits = rename_callee(facts, activation, "log_softmax")
                 if edits is not None:
                     fix, reason = Fix(self.fix_title, Applicability.UNSAFE, tuple(edits)), None

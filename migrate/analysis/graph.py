@@ -45,6 +45,81 @@ def module_name_for(path: PurePath, package_dirs: Iterable[PurePath] = ()) -> st
     return ".".join(parts) or path.stem
 
 
+def package_root(path: PurePath, package_dirs: Iterable[PurePath] = ()) -> PurePath:
+    """The folder a module's dotted name starts from: the first folder above its packages
+    (a script run from there finds its siblings)."""
+    packages = set(package_dirs)
+    folder = path.parent
+    while folder in packages and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+# A module name that starts with a folder: `{lessons/02}.train`. Scripts in different folders
+# often share a name (`train.py`, `model.py` in each lesson or experiment); Python finds each
+# script's siblings first, and so does the analysis.
+FOLDER_OPEN, FOLDER_CLOSE = "{", "}"
+
+
+def folder_scope(module: str) -> str:
+    """`{lessons/02}.train` -> `{lessons/02}`; "" for a module without a folder."""
+    head = module.split(".", 1)[0]
+    return head if head.startswith(FOLDER_OPEN) and head.endswith(FOLDER_CLOSE) else ""
+
+
+def import_candidates(module: str, importer: str) -> list[str]:
+    """The names an absolute import `module` may denote from `importer`: a sibling of a
+    script in its own folder first, then the module as named."""
+    scope = folder_scope(importer)
+    return [f"{scope}.{module}", module] if scope and module else [module]
+
+
+def _scoped_names(names: dict[PurePath, str], package_dirs: set[PurePath]) -> dict[PurePath, str]:
+    """Names made unique: when top-level modules of different folders share a name, every
+    top-level script of those folders (and each colliding package) is named with its folder."""
+    roots = {path: package_root(path, package_dirs) for path in names}
+    tops: dict[str, set[PurePath]] = {}
+    for path, name in names.items():
+        tops.setdefault(name.split(".", 1)[0], set()).add(roots[path])
+    colliding = {top for top, folders in tops.items() if len(folders) > 1}
+    # Folders whose top-level scripts are scoped: one of their scripts collides.
+    scoped_folders = {
+        roots[path]
+        for path, name in names.items()
+        if "." not in name and path.parent == roots[path] and name in colliding
+    }
+    scoped: dict[PurePath, str] = {}
+    for path, name in names.items():
+        root = roots[path]
+        is_script = "." not in name and path.parent == root and path.name != "__init__.py"
+        if (is_script and root in scoped_folders) or name.split(".", 1)[0] in colliding:
+            token = root.as_posix().replace(".", "_")
+            scoped[path] = f"{FOLDER_OPEN}{token}{FOLDER_CLOSE}.{name}"
+        else:
+            scoped[path] = name
+    return scoped
+
+
+def _path_aliases(module_names: Mapping[PurePath, str]) -> dict[str, str]:
+    """Dotted paths that name exactly one file of the run, mapped to its module name:
+    `src.models.train` for `src/models/train.py` when `src/models/` has no `__init__.py`
+    (a namespace package, or a folder put on `sys.path` by a script)."""
+    found: dict[str, set[str]] = {}
+    for path, name in module_names.items():
+        parts = [*path.parent.parts, path.stem] if path.stem != "__init__" else [*path.parent.parts]
+        parts = [part for part in parts if part not in ("", ".", "/")]
+        for start in range(len(parts)):
+            dotted = ".".join(parts[start:])
+            if dotted and dotted != name and all(part.isidentifier() for part in parts[start:]):
+                found.setdefault(dotted, set()).add(name)
+    taken = set(module_names.values())
+    return {
+        dotted: next(iter(names))
+        for dotted, names in found.items()
+        if len(names) == 1 and dotted not in taken
+    }
+
+
 def absolute_module(module: str, level: int, importer: str, importer_is_package: bool) -> str:
     """`from ..a import b` in `pkg.sub.mod` -> `pkg.a`: the one place a relative import is
     resolved. A package's `__init__` is named after the package, so it climbs one level less.
@@ -144,12 +219,13 @@ class ProjectGraph:
     def __init__(self, texts: Mapping[PurePath, str]) -> None:
         self.texts = texts
         package_dirs = {path.parent for path in texts if path.name == "__init__.py"}
-        self.module_names: dict[PurePath, str] = {
-            path: module_name_for(path, package_dirs) for path in texts
-        }
+        self.module_names: dict[PurePath, str] = _scoped_names(
+            {path: module_name_for(path, package_dirs) for path in texts}, package_dirs
+        )
         self.paths_by_module: dict[str, PurePath] = {}
         for path in sorted(texts):
             self.paths_by_module.setdefault(self.module_names[path], path)
+        self.aliases = _path_aliases(self.module_names)
         self._imports: dict[PurePath, frozenset[PurePath]] = {}
 
     def module_name(self, path: PurePath) -> str:
@@ -172,12 +248,23 @@ class ProjectGraph:
         known = self._imports.get(path)
         if known is None:
             found: set[PurePath] = set()
+            importer = self.module_names[path]
             for imported in self.imported(path):
-                parts = imported.module.split(".")
-                for end in range(len(parts), 0, -1):
-                    file = self.paths_by_module.get(".".join(parts[:end]))
-                    if file is not None and file != path:
-                        found.add(file)
+                for candidate in import_candidates(imported.module, importer):
+                    parts = candidate.split(".")
+                    files = [
+                        self.paths_by_module.get(".".join(parts[:end]))
+                        for end in range(len(parts), 0, -1)
+                    ]
+                    hits = {file for file in files if file is not None and file != path}
+                    if hits:
+                        found.update(hits)
+                        break
+                else:
+                    alias = self.aliases.get(imported.module)
+                    target = self.paths_by_module.get(alias) if alias is not None else None
+                    if target is not None and target != path:
+                        found.add(target)
             known = self._imports[path] = frozenset(found)
         return known
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from migrate.analysis.graph import absolute_module
+from migrate.analysis.graph import absolute_module, import_candidates
 from migrate.analysis.names import LOCAL_PREFIX
 
 if TYPE_CHECKING:
@@ -26,12 +26,14 @@ class ProjectIndex:
         self,
         loader: Callable[[str], ModuleFacts | None] | None = None,
         importers: Callable[[str], list[str]] | None = None,
+        canonical: Callable[[str], str | None] | None = None,
     ) -> None:
         self.by_module: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
         # Module name -> its facts, made on first use; None when there is no such module.
         self._loader = loader
         self._importers = importers
+        self._canonical = canonical
         self._tried: set[str] = set()
         # The modules the loader brought in (their own rules are not run; a finding whose
         # activation lies there is still reported there).
@@ -66,8 +68,22 @@ class ProjectIndex:
     def facts_of_path(self, path: str) -> ModuleFacts | None:
         return self.by_path.get(path)
 
+    def module_flow(self, module: str, from_module: str) -> ModuleFlow | None:
+        for candidate in import_candidates(self._absolute(module, from_module), from_module):
+            facts = self.module(candidate)
+            if facts is None and self._canonical is not None:
+                canonical = self._canonical(candidate)
+                facts = self.module(canonical) if canonical is not None else None
+            if facts is not None:
+                return facts.uninterpreted_flow
+        return None
+
     def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:
-        return self._resolve(self._absolute(qualified, from_module), 0)
+        for candidate in import_candidates(self._absolute(qualified, from_module), from_module):
+            found = self._resolve(candidate, 0)
+            if found is not None:
+                return found
+        return None
 
     def _absolute(self, qualified: str, from_module: str) -> str:
         if not qualified.startswith("."):
@@ -82,6 +98,9 @@ class ProjectIndex:
             return None
         module_name, _, name = qualified.rpartition(".")
         facts = self.module(module_name) if name else None
+        if facts is None and name and self._canonical is not None:
+            canonical = self._canonical(module_name)
+            facts = self.module(canonical) if canonical is not None else None
         if facts is None:
             return None
         flow = facts.uninterpreted_flow
@@ -89,6 +108,18 @@ class ProjectIndex:
             return flow, name
         # A re-export: `from .model import Net` in a package `__init__`.
         imported = facts.imports.names.get(name)
-        if imported is None or imported.startswith(LOCAL_PREFIX):
+        if imported is None:
+            # Or through `from .model import *`.
+            for star in facts.imports.star_modules:
+                for candidate in import_candidates(self._absolute(star, module_name), module_name):
+                    found = self._resolve(f"{candidate}.{name}", depth + 1)
+                    if found is not None:
+                        return found
             return None
-        return self._resolve(self._absolute(imported, module_name), depth + 1)
+        if imported.startswith(LOCAL_PREFIX):
+            return None
+        for candidate in import_candidates(self._absolute(imported, module_name), module_name):
+            found = self._resolve(candidate, depth + 1)
+            if found is not None:
+                return found
+        return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from migrate.analysis import names
@@ -106,6 +106,9 @@ class SequentialModule(Kind):
     # The file the constructor is written in: a Sequential returned by a factory in another
     # file carries its activations' location with it.
     path: str
+    # False for `nn.Sequential(OrderedDict([...]))`: elements are not the call's arguments,
+    # so an element cannot be dropped by position.
+    positional: bool = True
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -166,6 +169,48 @@ class FunctionReference(Kind):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class OneOf(Kind):
+    """One of several models or criteria, chosen at run time: by a flag (`if args.dataset
+    == ...: net = A() else: net = B()`) or from a registry (`LOSSES[name]()`). A finding may
+    follow each option (and names it); a fix never does."""
+
+    options: tuple[Kind, ...]
+    # What each option is called in a report (`_netD_CIFAR10`, `NLLLoss`).
+    labels: tuple[str, ...] = ()
+
+    def label(self, index: int) -> str:
+        return self.labels[index] if index < len(self.labels) else option_label(self.options[index])
+
+
+def option_label(kind: Kind) -> str:
+    if isinstance(kind, Criterion):
+        return names.LOSS_DISPLAY.get(kind.loss, kind.loss)
+    if isinstance(kind, (ModelInstance, ClassReference)):
+        return kind.class_key.rsplit(".", 1)[-1]
+    if isinstance(kind, PatchedModel):
+        return kind.key.rsplit(".", 1)[-1]
+    if isinstance(kind, LossClass):
+        return names.LOSS_DISPLAY.get(kind.loss, kind.loss)
+    return "?"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LossClass(Kind):
+    """A torch loss class not yet constructed (`nn.CrossEntropyLoss` in a registry)."""
+
+    loss: str
+    node: ast.AST
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class NestedFunction(Kind):
+    """A function defined inside another: not interpreted, but one that returns one of its
+    parameters unchanged hands back what it was given."""
+
+    node: FunctionNode
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class TupleKind(Kind):
     items: tuple[Kind, ...]
 
@@ -179,6 +224,62 @@ class DictKind(Kind):
             if item_key == key:
                 return kind
         return UNKNOWN
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ModeSplit(Kind):
+    """A value that differs with the model's mode: `if self.training: return z` and
+    `return F.softmax(z, dim=1)` otherwise. A loss reads the arm of the mode it runs in."""
+
+    training: Kind
+    evaluation: Kind
+
+    def in_mode(self, mode: str) -> Kind:
+        return self.evaluation if mode == EVALUATION else self.training
+
+
+TRAINING = "training"
+EVALUATION = "evaluation"
+
+
+def same_kind(first: Kind, second: Kind) -> bool:
+    """Whether two kinds denote the same value for a finding: two call sites that each build
+    `nn.CrossEntropyLoss()`, or pass the same model class, agree; interpreting a function
+    again gives the same kinds (new objects for the same activations)."""
+    if first is second:
+        return True
+    if type(first) is not type(second):
+        return False
+    if isinstance(first, Criterion):
+        assert isinstance(second, Criterion)
+        return first.loss == second.loss and first.is_function == second.is_function
+    if isinstance(first, LossClass):
+        assert isinstance(second, LossClass)
+        return first.loss == second.loss
+    return _same_fields(first, second)
+
+
+def _same_fields(first: object, second: object) -> bool:
+    if first is second:
+        return True
+    if isinstance(first, Kind) and isinstance(second, Kind):
+        if type(first) is not type(second) or first is UNKNOWN or second is UNKNOWN:
+            return False
+        if isinstance(first, (Criterion, LossClass)):
+            return same_kind(first, second)
+    elif isinstance(first, Activation) and isinstance(second, Activation):
+        # The same call or constructor in the source, whichever interpretation made it.
+        return first.node is second.node and first.op == second.op
+    elif isinstance(first, tuple) and isinstance(second, tuple):
+        return len(first) == len(second) and all(
+            _same_fields(a, b) for a, b in zip(first, second, strict=True)
+        )
+    else:
+        return first == second if isinstance(first, (str, int, bool, type(None))) else False
+    return all(
+        _same_fields(getattr(first, item.name), getattr(second, item.name))
+        for item in fields(first)  # type: ignore[arg-type]
+    )
 
 
 def probability_activation(kind: Kind) -> Activation | None:
@@ -204,6 +305,14 @@ class LossUse:
     # Binding ids visible at the loss call, to check whether an activation input is still valid.
     bindings_at_call: dict[str, int]
     target_node: ast.expr | None = None
+    # The model's mode when the input differs by mode (`if self.training:` in `forward`).
+    mode: str | None = None
+    # The calls that handed the criterion or the value down to this function, outermost
+    # first (`train.py:105`, `train:79`); empty when the loss is where the values are made.
+    route: tuple[str, ...] = ()
+    # The option followed when the model or the criterion is chosen at run time (`_netD`,
+    # `NLLLoss`); None when there is no choice.
+    chosen: str | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -260,10 +369,15 @@ class ModelEscape:
 class CallSite:
     """A call of a project function or model, with the kinds of its arguments."""
 
-    target: str  # "module.function" or "module.Class.forward"
+    target: str  # "module.function" or "module.Class.method"
     is_method: bool
     positional: tuple[Kind, ...] | None
     keywords: dict[str, Kind]
+    node: ast.Call | None = None
+    # Where the call is (file, calling function and its module), for a finding's route.
+    path: str = ""
+    caller: str = ""
+    caller_module: str = ""
 
 
 @dataclass
@@ -282,6 +396,35 @@ class ClassInfo:
     methods: dict[str, FunctionNode]
     attributes: dict[str, Kind] = field(default_factory=dict)
     attributes_ready: bool = False
+    # Attributes set outside `__init__`: by a method (a setter such as `add_loss_op(fn)`) or
+    # from outside (`model.criterion = nn.NLLLoss()`); per assignment node, the kind assigned.
+    taught: dict[str, dict[int, Kind]] = field(default_factory=dict)
+    # Attributes assigned `None` (a placeholder until a setter or the caller fills them).
+    placeholders: set[str] = field(default_factory=set)
+    # The functions that read each attribute, interpreted again when its teaching changes.
+    readers: dict[str, dict[int, tuple[ModuleFlow, FunctionNode, ClassInfo]]] = field(
+        default_factory=dict
+    )
+    changed: set[str] = field(default_factory=set)
+    # Attributes that store a parameter (`self.model = model`), with the method storing it:
+    # when such an attribute is called, that method's callers decide what it holds.
+    stored_parameters: dict[str, str] = field(default_factory=dict)
+
+    def attribute(self, name: str) -> Kind:
+        """What the attribute holds: the kind every assignment agrees on, placeholders aside."""
+        kinds = [self.attributes[name]] if name in self.attributes else []
+        kinds += list(self.taught.get(name, {}).values())
+        if not kinds:
+            return UNKNOWN
+        first = kinds[0]
+        return first if all(same_kind(kind, first) for kind in kinds) else UNKNOWN
+
+    def teach(self, name: str, node: ast.AST, kind: Kind) -> None:
+        assignments = self.taught.setdefault(name, {})
+        before = self.attribute(name)
+        assignments[id(node)] = kind
+        if not same_kind(before, self.attribute(name)):
+            self.changed.add(name)
 
 
 @dataclass
@@ -301,6 +444,11 @@ class ProjectLookup(Protocol):
     def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:
         """The module defining `qualified` (a class or function of the project), and its name
         there; relative (`.model.Net`) and re-exported names included."""
+        ...
+
+    def module_flow(self, module: str, from_module: str) -> ModuleFlow | None:
+        """The module an import names (`from .models import *`), as imported from
+        `from_module`."""
         ...
 
 
@@ -331,6 +479,9 @@ class ModuleFlow:
         self.implicit_dims: dict[int, ImplicitDim] = {}
         self.model_calls: list[ModelCall] = []
         self.call_sites: list[CallSite] = []
+        self._call_site_index: dict[int, int] = {}
+        # Function key -> the call site that taught its parameters (for a finding's route).
+        self.taught_by: dict[str, CallSite] = {}
         # Every activation applied by a call, and every threshold decision (`p > 0.5`,
         # `torch.round(p)`), for the migration rules.
         self.activations: dict[ast.AST, Activation] = {}
@@ -352,10 +503,11 @@ class ModuleFlow:
         self._binding_ids = itertools.count(1)
         self._summaries: dict[int, FunctionSummary] = {}
         self._in_progress: set[int] = set()
-        self._seen_loss_calls: set[int] = set()
+        self._seen_loss_calls: set[tuple[int, str | None]] = set()
         self.module_env: Env = {}
         self.function_nodes: dict[str, FunctionNode] = {}
         self._module_env_state = "pending"
+        self._module_scope: _Scope | None = None
         self._interpreted = False
         self._collect_definitions()
 
@@ -393,9 +545,15 @@ class ModuleFlow:
         if self._module_env_state == "pending":
             self._module_env_state = "running"
             module_scope = _Scope(self, "<module>", None, {})
+            self._module_scope = module_scope
             self._exec_block(self.module.body, module_scope, module_scope.env)
             self.module_env = module_scope.env
             self._module_env_state = "done"
+            self._module_scope = None
+        elif self._module_env_state == "running" and self._module_scope is not None:
+            # A function called by module-level code (a script's `train()`): it sees the
+            # globals bound so far, as it would at run time.
+            return self._module_scope.env
         return self.module_env
 
     def refined_with_model(self, function_name: str, model_key: str) -> bool:
@@ -446,12 +604,14 @@ class ModuleFlow:
             return cached
         if parameters:
             self.refinements[id(function)] = parameters
+        else:
+            parameters = self.refinements.get(key)
         if key in self._in_progress:
             return FunctionSummary(UNKNOWN)
         self._in_progress.add(key)
         qualified = f"{owner.name}.{function.name}" if owner else function.name
         self.function_nodes[qualified] = function
-        scope = _Scope(self, qualified, owner, dict(self._ensure_module_env()))
+        scope = _Scope(self, qualified, owner, dict(self._ensure_module_env()), function)
         for param in _parameters(function):
             kind: Kind = UNKNOWN
             if owner is not None and param.name == "self":
@@ -463,17 +623,89 @@ class ModuleFlow:
             if parameters and kind is UNKNOWN and param.name in parameters:
                 kind = parameters[param.name]
             scope.env[param.name] = self.new_binding(kind)
-            learnable = owner is None or function.name == "forward"
-            if learnable and kind is UNKNOWN and param.name != "self":
+            if kind is UNKNOWN and param.name != "self":
                 scope.parameter_bindings.add(scope.env[param.name].id)
+        constructing = owner is not None and function.name == "__init__"
+        stored_before = dict(owner.attributes) if owner is not None and constructing else {}
+        if owner is not None and constructing:
+            owner.attributes.clear()
         self._exec_block(function.body, scope, scope.env)
-        result = FunctionSummary(_join_all(scope.returns))
+        if owner is not None and constructing:
+            for name in stored_before.keys() | owner.attributes.keys():
+                if not same_kind(
+                    stored_before.get(name, UNKNOWN), owner.attributes.get(name, UNKNOWN)
+                ):
+                    owner.changed.add(name)
+        result = FunctionSummary(_mode_join(scope.returns, scope.return_modes))
         self._summaries[key] = result
         self._in_progress.discard(key)
         return result
 
+    def resummarize(self, function: FunctionNode, owner: ClassInfo | None) -> None:
+        """Interpret `function` again: what its parameters or the attributes it reads hold
+        is now better known."""
+        if id(function) in self._in_progress:
+            return
+        self._summaries.pop(id(function), None)
+        self.summary(function, owner)
+
+    def class_info(self, class_key: str) -> ClassInfo | None:
+        owner = self._owner_flow(class_key)
+        return owner[0].classes.get(owner[1]) if owner is not None else None
+
+    def record_call_site(self, site: CallSite) -> None:
+        # Interpreting a function again replaces what its calls passed.
+        index = self._call_site_index.get(id(site.node)) if site.node is not None else None
+        if index is None:
+            if site.node is not None:
+                self._call_site_index[id(site.node)] = len(self.call_sites)
+            self.call_sites.append(site)
+        else:
+            self.call_sites[index] = site
+
+    def route_to(self, function: str) -> tuple[str, ...]:
+        """The calls that taught `function` its parameters, outermost first: the first as
+        `path:line`, the others as `caller:line` (`train.py:105`, `train:79`)."""
+        sites: list[CallSite] = []
+        flow: ModuleFlow | None = self
+        name = function
+        seen: set[str] = set()
+        while flow is not None and len(sites) < 8:
+            key = flow.key(name)
+            site = flow.taught_by.get(key)
+            if key in seen or site is None or site.node is None:
+                break
+            seen.add(key)
+            sites.append(site)
+            if site.caller_module != flow.module_name:
+                flow = flow.project.flow_of(site.caller_module) if flow.project else None
+            name = site.caller
+        hops: list[str] = []
+        for number, site in enumerate(reversed(sites)):
+            assert site.node is not None
+            where = site.path if number == 0 else site.caller
+            hops.append(f"{where}:{site.node.lineno}")
+        return tuple(hops)
+
+    def qualify(self, node: ast.expr) -> str | None:
+        """The qualified name of a name or dotted name, through imports; a name bound by
+        `from models import *` is looked up in that module's own imports (`nn` there)."""
+        qualified = self.imports.qualify(node)
+        if qualified is not None or not self.imports.star_modules or self.project is None:
+            return qualified
+        dotted = names.dotted_name(node)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        for star in self.imports.star_modules:
+            flow = self.project.module_flow(star, self.module_name)
+            bound = flow.imports.names.get(head) if flow is not None else None
+            if bound is not None and not bound.startswith(names.LOCAL_PREFIX):
+                return f"{bound}.{rest}" if rest else bound
+        return None
+
     def annotation_kind(self, annotation: ast.expr) -> Kind:
-        qualified = self.imports.qualify(annotation)
+        qualified = self.qualify(annotation)
         if qualified in names.LOSS_MODULES:
             return Criterion(names.LOSS_MODULES[qualified], annotation, is_function=False)
         reference = self.global_reference(qualified)
@@ -506,6 +738,10 @@ class ModuleFlow:
             return self, name
         flow = self.project.flow_of(module_name) if self.project is not None else None
         return (flow, name) if flow is not None else None
+
+    def function_definition(self, function_key: str) -> FunctionNode | None:
+        owner = self._owner_flow(function_key)
+        return owner[0].functions.get(owner[1]) if owner is not None else None
 
     def function_returns(self, function_key: str) -> Kind:
         owner = self._owner_flow(function_key)
@@ -541,6 +777,11 @@ class ModuleFlow:
         scope.env = env
         if isinstance(statement, ast.If):
             scope.eval(statement.test)
+            arm = _training_test(statement.test)
+            if arm is not None:
+                self._exec_mode_branches(statement, arm, scope, env)
+                scope.env = env
+                return
             self._exec_branches(
                 [statement.body, statement.orelse] if statement.orelse else [statement.body],
                 scope,
@@ -580,13 +821,19 @@ class ModuleFlow:
         elif isinstance(statement, FUNCTION_NODES) and statement.name in self.functions:
             function_reference = FunctionReference(self.key(statement.name))
             env[statement.name] = self.new_binding(function_reference)
-        elif isinstance(statement, (*FUNCTION_NODES, ast.ClassDef)):
-            # Nested definitions are not interpreted; a name they bind becomes unknown.
+        elif isinstance(statement, FUNCTION_NODES):
+            # A nested function (a script's `def train(X, y):` using the `model` and the
+            # criterion around it) is interpreted where it is defined, seeing the names
+            # bound so far; one that hands back its argument (`model = load(model, path)`)
+            # is followed through its calls.
+            env[statement.name] = self.new_binding(NestedFunction(statement))
+            self._exec_nested(statement, scope, env)
+        elif isinstance(statement, ast.ClassDef):
             env[statement.name] = self.new_binding(UNKNOWN)
         elif isinstance(statement, ast.Assign):
             value = scope.eval(statement.value)
             for target in statement.targets:
-                scope.bind_target(target, value)
+                scope.bind_target(target, value, statement.value)
         elif isinstance(statement, ast.AnnAssign):
             if statement.value is not None:
                 scope.bind_target(statement.target, scope.eval(statement.value))
@@ -596,10 +843,14 @@ class ModuleFlow:
             scope.bind_target(statement.target, UNKNOWN)
         elif isinstance(statement, ast.Expr):
             scope.eval(statement.value)
+            switched = _mode_switch(statement.value)
+            if switched is not None:
+                scope.mode = switched
         elif isinstance(statement, ast.Return):
             scope.returns.append(
                 scope.eval(statement.value) if statement.value is not None else UNKNOWN
             )
+            scope.return_modes.append(scope.branch_mode)
         elif isinstance(statement, (ast.Delete, ast.Assert)):
             for child in ast.iter_child_nodes(statement):
                 if isinstance(child, ast.expr):
@@ -613,14 +864,53 @@ class ModuleFlow:
         self, bodies: Sequence[list[ast.stmt]], scope: _Scope, env: Env, keep_original: bool
     ) -> None:
         results: list[Env] = [dict(env)] if keep_original else []
+        ended: list[Env] = []
         for body in bodies:
             branch_env = dict(env)
             self._exec_block(body, scope, branch_env)
-            results.append(branch_env)
-        joined = _join_envs(results, self)
+            # An arm that raises or returns does not reach the code after the statement.
+            (ended if _terminates(body) else results).append(branch_env)
+        joined = _join_envs(results or ended, self)
         env.clear()
         env.update(joined)
         scope.env = env
+
+    def _exec_nested(self, function: FunctionNode, outer: _Scope, env: Env) -> None:
+        name = f"{outer.name}.{function.name}" if outer.name != "<module>" else function.name
+        scope = _Scope(self, name, outer.owner, dict(env), function)
+        for param in _parameters(function):
+            kind = UNKNOWN
+            if outer.owner is not None and param.name == "self":
+                kind = outer.env["self"].kind if "self" in outer.env else UNKNOWN
+            scope.env[param.name] = self.new_binding(kind)
+        self._exec_block(function.body, scope, scope.env)
+
+    def _exec_mode_branches(self, statement: ast.If, arm: str, scope: _Scope, env: Env) -> None:
+        """`if self.training:` / `if not self.training:`: each arm is the model in one mode.
+        A name bound differently by the two arms holds a `ModeSplit`."""
+        other = EVALUATION if arm == TRAINING else TRAINING
+        outer_mode = scope.branch_mode
+        by_mode: dict[str, Env] = {}
+        for body, mode in ((statement.body, arm), (statement.orelse, other)):
+            branch_env = dict(env)
+            scope.branch_mode = mode
+            self._exec_block(body, scope, branch_env)
+            by_mode[mode] = branch_env
+        scope.branch_mode = outer_mode
+        training, evaluation = by_mode[TRAINING], by_mode[EVALUATION]
+        joined: Env = {}
+        for name, binding in training.items():
+            other_binding = evaluation.get(name)
+            if other_binding is None:
+                continue
+            if other_binding is binding or other_binding.id == binding.id:
+                joined[name] = binding
+            elif same_kind(binding.kind, other_binding.kind):
+                joined[name] = self.new_binding(binding.kind)
+            else:
+                joined[name] = self.new_binding(ModeSplit(binding.kind, other_binding.kind))
+        env.clear()
+        env.update(joined)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -630,14 +920,19 @@ class ModuleFlow:
             self.model_calls.append(model_call)
 
     def record_loss(self, use: LossUse) -> None:
-        if id(use.call) in self._seen_loss_calls:
+        key = (id(use.call), use.chosen)
+        if key in self._seen_loss_calls:
             # A second interpretation (parameters refined from their call sites) may know more.
             for index, known in enumerate(self.loss_uses):
-                if known.call is use.call and known.input_kind is UNKNOWN:
+                if (
+                    known.call is use.call
+                    and known.chosen == use.chosen
+                    and known.input_kind is UNKNOWN
+                ):
                     self.loss_uses[index] = use
                     self.loss_inputs[use.input_node] = use
             return
-        self._seen_loss_calls.add(id(use.call))
+        self._seen_loss_calls.add(key)
         self.loss_uses.append(use)
         self.loss_inputs[use.input_node] = use
         kind = use.input_kind
@@ -656,19 +951,35 @@ class ModuleFlow:
 class _Scope:
     """The state of one function's interpretation."""
 
-    def __init__(self, flow: ModuleFlow, name: str, owner: ClassInfo | None, env: Env) -> None:
+    def __init__(
+        self,
+        flow: ModuleFlow,
+        name: str,
+        owner: ClassInfo | None,
+        env: Env,
+        function: FunctionNode | None = None,
+    ) -> None:
         self.flow = flow
         self.name = name
         self.owner = owner
         self.env = env
+        self.function = function
         self.returns: list[Kind] = []
+        # Per return, the arm of `if self.training:` it is in (None outside such an arm).
+        self.return_modes: list[str | None] = []
+        self.branch_mode: str | None = None
+        # The mode the models run in here: `model.eval()` switches it, and so does a function
+        # named for validation or testing.
+        self.mode = EVALUATION if function is not None and _evaluates(function.name) else TRAINING
         self._argument_cache: dict[int, Kind] = {}
         # Binding ids of the parameters that call sites may teach (see `parameter_sites`).
         self.parameter_bindings: set[int] = set()
 
     # -- binding -----------------------------------------------------------------------------
 
-    def bind_target(self, target: ast.expr, value: Kind) -> None:
+    def bind_target(
+        self, target: ast.expr, value: Kind, value_node: ast.expr | None = None
+    ) -> None:
         if isinstance(target, ast.Name):
             binding = self.flow.new_binding(value)
             self.env[target.id] = binding
@@ -684,18 +995,32 @@ class _Scope:
                 item: Kind = UNKNOWN
                 if items is not None and not starred and len(items) == len(elements):
                     item = items[index]
+                elif isinstance(value, OneOf) and not starred:
+                    item = _item(value, ast.Constant(index))
                 self.bind_target(element, item)
         elif isinstance(target, ast.Attribute):
             self.eval(target.value)
             base = self.eval_quiet(target.value)
+            placeholder = isinstance(value_node, ast.Constant) and value_node.value is None
             if isinstance(base, SelfReference) and self.owner is not None:
-                # Only `__init__` defines what an attribute holds; elsewhere it becomes unknown.
-                if self.name.endswith(".__init__") and target.attr not in self.owner.attributes:
-                    self.owner.attributes[target.attr] = value
+                info = self.flow.class_info(base.class_key) or self.owner
+                if self._from_parameter(_module_value(value_node)):
+                    info.stored_parameters[target.attr] = self.name
+                if placeholder:
+                    info.placeholders.add(target.attr)
+                elif self.name.endswith(".__init__"):
+                    if target.attr not in info.attributes:
+                        info.attributes[target.attr] = value
                 else:
-                    self.owner.attributes[target.attr] = UNKNOWN
+                    # A setter (`self.loss_op = loss_op`): what its callers pass.
+                    info.teach(target.attr, target, value)
             elif isinstance(target.value, ast.Name) and target.attr in _HEAD_ATTRIBUTES:
                 self._patch_head(target.value, target.attr, value)
+            elif isinstance(base, ModelInstance) and not placeholder:
+                # `model.criterion = nn.NLLLoss()`: the model's methods read it.
+                taught = self.flow.class_info(base.class_key)
+                if taught is not None:
+                    taught.teach(target.attr, target, value)
         elif isinstance(target, ast.Subscript):
             self.eval(target)
 
@@ -720,8 +1045,8 @@ class _Scope:
             node=last.constructor,
             path=self.flow.path,
             function=self.name,
-            sequential=head.constructor,
-            element_index=len(head.elements) - 1,
+            sequential=head.constructor if head.positional else None,
+            element_index=len(head.elements) - 1 if head.positional else None,
             dim=last.dim,
             callee=last.constructor.func,
         )
@@ -785,17 +1110,26 @@ class _Scope:
         return UNKNOWN
 
     def _global_kind(self, node: ast.expr) -> Kind:
-        qualified = self.flow.imports.qualify(node)
+        qualified = self.flow.qualify(node)
+        if qualified is None and isinstance(node, ast.Name):
+            # `from model import *` then `TextCNN(...)`: a class of a project module.
+            for module in self.flow.imports.star_modules:
+                found = self.flow.global_reference(f"{module}.{node.id}")
+                if found is not UNKNOWN:
+                    return found
         if qualified is None:
             return UNKNOWN
         if qualified in names.LOSS_FUNCTIONS:
             return Criterion(names.LOSS_FUNCTIONS[qualified], node, is_function=True)
+        if qualified in names.LOSS_MODULES:
+            # `nn.CrossEntropyLoss` itself, not constructed yet (a registry's entry).
+            return LossClass(names.LOSS_MODULES[qualified], node)
         if qualified in names.ACTIVATION_FUNCTIONS:
             return ActivationFunction(names.ACTIVATION_FUNCTIONS[qualified], node)
         return self.flow.global_reference(qualified)
 
     def _eval_attribute(self, node: ast.Attribute) -> Kind:
-        qualified = self.flow.imports.qualify(node)
+        qualified = self.flow.qualify(node)
         if qualified is not None:
             return self._global_kind(node)
         base = self.eval(node.value)
@@ -803,19 +1137,28 @@ class _Scope:
             return self._self_attribute(base, node.attr)
         if isinstance(base, RecordKind):
             return base.get(node.attr)
+        if isinstance(base, OneOf) and any(isinstance(o, RecordKind) for o in base.options):
+            fields = tuple(
+                option.get(node.attr) if isinstance(option, RecordKind) else UNKNOWN
+                for option in base.options
+            )
+            return OneOf(fields, tuple(base.label(i) for i in range(len(fields))))
         return UNKNOWN
 
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
-        if attribute == "forward":
+        if attribute in ("forward", "__call__"):
             return reference
         owner = self.flow._owner_flow(reference.class_key)
         info = owner[0].classes.get(owner[1]) if owner is not None else None
-        if info is None:
+        if info is None or owner is None:
             return UNKNOWN
-        attributes = self.flow.class_attributes(info)
+        attributes = owner[0].class_attributes(info)
         if attribute not in attributes and attribute in info.methods:
             return MethodReference(reference.class_key, attribute)
-        return attributes.get(attribute, UNKNOWN)
+        if self.function is not None and self.owner is not None:
+            readers = info.readers.setdefault(attribute, {})
+            readers[id(self.function)] = (self.flow, self.function, self.owner)
+        return info.attribute(attribute)
 
     def _eval_dict(self, node: ast.Dict) -> Kind:
         items: list[tuple[str, Kind]] = []
@@ -836,25 +1179,7 @@ class _Scope:
         self.eval(index)
         if isinstance(index, (ast.Tuple, ast.Slice)):
             return UNKNOWN
-        if isinstance(base, TupleKind) and _integer(index) is not None:
-            position = _integer(index)
-            assert position is not None
-            if position < len(base.items):
-                return base.items[position]
-        if isinstance(base, TupleKind) and isinstance(index, ast.UnaryOp):
-            negated = _integer(index.operand)
-            if isinstance(index.op, ast.USub) and negated is not None:
-                position = len(base.items) - negated
-                if 0 <= position < len(base.items):
-                    return base.items[position]
-        if isinstance(base, DictKind):
-            key = _string_value(index)
-            if key is not None:
-                return base.get(key)
-        if isinstance(base, (Probs, LogProbs)) and isinstance(index, (ast.Name, ast.Attribute)):
-            # `out[mask]`, `out[idx]`: a selection of rows keeps what each row holds.
-            return base
-        return UNKNOWN
+        return _item(base, index)
 
     def _eval_binary(self, node: ast.BinOp) -> Kind:
         left = self.eval(node.left)
@@ -879,7 +1204,7 @@ class _Scope:
 
     def _eval_call(self, node: ast.Call) -> Kind:
         func = node.func
-        qualified = self.flow.imports.qualify(func)
+        qualified = self.flow.qualify(func)
         if qualified is not None:
             result = self._eval_qualified_call(node, qualified)
             if result is not None:
@@ -889,12 +1214,32 @@ class _Scope:
             receiver = self.eval(func.value)
             if isinstance(receiver, SelfReference):
                 # `self.act(x)`, `self.criterion(p, y)`: what `__init__` stored there.
-                return self._apply(node, self._self_attribute(receiver, method))
+                callee = self._self_attribute(receiver, method)
+                if callee is UNKNOWN:
+                    self._note_stored_parameter(receiver, method)
+                return self._apply(node, callee)
             return self._eval_method(node, method, receiver)
         if isinstance(func, ast.Name):
             self._note_parameter_site(func)
         callee = self.eval(func)
         return self._apply(node, callee)
+
+    def _named_elements(self, node: ast.Call) -> tuple[Kind, ...] | None:
+        """`nn.Sequential(OrderedDict([("fc", nn.Linear(...)), ("act", nn.Softmax(1))]))`."""
+        if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], ast.Call):
+            return None
+        inner = node.args[0]
+        if self.flow.qualify(inner.func) != "collections.OrderedDict":
+            return None
+        if len(inner.args) != 1 or not isinstance(inner.args[0], (ast.List, ast.Tuple)):
+            return None
+        elements: list[Kind] = []
+        for item in inner.args[0].elts:
+            if not (isinstance(item, ast.Tuple) and len(item.elts) == 2):
+                return None
+            self.eval(item.elts[0])
+            elements.append(self.eval(item.elts[1]))
+        return tuple(elements)
 
     def _eval_qualified_call(self, node: ast.Call, qualified: str) -> Kind | None:
         if qualified in names.ACTIVATION_FUNCTIONS:
@@ -908,6 +1253,9 @@ class _Scope:
                 self._note_implicit_dim(node, op)
             return ActivationModule(op, node, dim)
         if qualified in names.SEQUENTIAL:
+            named = self._named_elements(node)
+            if named is not None:
+                return SequentialModule(node, named, self.flow.path, positional=False)
             elements = tuple(self.eval(_unstarred(arg)) for arg in node.args)
             return SequentialModule(node, elements, self.flow.path)
         if qualified in names.LOSS_MODULES:
@@ -923,6 +1271,19 @@ class _Scope:
                 first = kinds[0][0]
                 return first if isinstance(first, (ModelInstance, PatchedModel)) else UNKNOWN
             return UNKNOWN
+        if qualified == "functools.partial" and len(node.args) == 1 and node.args:
+            # `partial(F.cross_entropy, weight=w)`: keywords bound, still that loss.
+            kinds = self._argument_kinds(node)
+            first = kinds[0][0] if kinds[0] else UNKNOWN
+            if isinstance(first, (Criterion, LossClass, ClassReference, FunctionReference)):
+                return first
+            return UNKNOWN
+        if qualified in _MIXING_FUNCTIONS:
+            # `torch.bmm(softmax(s), one_hot)`: probabilities mixed with other values.
+            kinds = self._argument_kinds(node)
+            mixed = [probability_activation(kind) for kind in kinds[0] or ()]
+            activation = next((found for found in mixed if found is not None), None)
+            return Mixture(activation) if activation is not None else UNKNOWN
         if qualified == "torch.round":
             argument = _argument(node, 0, "input")
             kinds = self._argument_kinds(node)
@@ -954,16 +1315,28 @@ class _Scope:
             func = node.func
             assert isinstance(func, ast.Attribute)
             self.flow.thresholds.append(Threshold(node, func.value, receiver, self.name))
-        if method == "forward":
+        if method in ("forward", "__call__"):
             callee = receiver
             if isinstance(callee, (ModelInstance, SelfReference)):
                 return self._apply(node, callee, already_evaluated=True)
-        if isinstance(receiver, (Probs, LogProbs)) and method in _PASSTHROUGH_METHODS:
+        if isinstance(receiver, ModelInstance) and method not in _MODULE_PASSTHROUGH_METHODS:
+            returned = self._call_method(node, receiver, method, positional, keywords)
+            if returned is not None:
+                return returned
+        if isinstance(receiver, ModeSplit) and method in _PASSTHROUGH_METHODS:
+            return receiver
+        if isinstance(receiver, OneOf):
+            if method in ("forward", "__call__"):
+                return self._apply_choice(node, receiver)
+            if method in _PASSTHROUGH_METHODS or method in _MODULE_PASSTHROUGH_METHODS:
+                return receiver
+        if isinstance(receiver, (Probs, LogProbs, Mixture)) and method in _PASSTHROUGH_METHODS:
             return receiver
         if isinstance(receiver, Probs):
             if method in ("clamp", "clamp_min", "clip"):
                 return Probs(receiver.activation, exact=False)
-            if method in ("mean", "sum", "prod"):
+            if method in ("mean", "sum", "prod", "bmm", "matmul", "mm"):
+                # Averaged, or mixed with other values (`p.bmm(one_hot)`): a mixture.
                 return Mixture(receiver.activation)
         if isinstance(
             receiver, (Criterion, ActivationModule, SequentialModule, ModelInstance, PatchedModel)
@@ -980,6 +1353,11 @@ class _Scope:
             return self._activation_call(node, callee.op, _argument(node, 0, "input"), node.func, 1)
         if isinstance(callee, Criterion):
             return self._loss_call(node, callee)
+        if isinstance(callee, OneOf):
+            return self._apply_choice(node, callee)
+        if isinstance(callee, LossClass):
+            self._eval_arguments(node)
+            return Criterion(callee.loss, node, is_function=False)
         if isinstance(callee, SequentialModule):
             argument = _argument(node, 0, "input")
             current = self.eval(argument) if argument is not None else UNKNOWN
@@ -991,12 +1369,19 @@ class _Scope:
                 target = callee.function_key if isinstance(callee, FunctionReference) else None
                 self._note_model_escape(node, positional, keywords, target)
             if isinstance(callee, FunctionReference):
-                self.flow.call_sites.append(
-                    CallSite(callee.function_key, False, positional, keywords)
-                )
+                self._record_call_site(callee.function_key, False, positional, keywords, node)
             elif isinstance(callee, ModelInstance):
-                self.flow.call_sites.append(
-                    CallSite(callee.class_key + ".forward", True, positional, keywords)
+                self._record_call_site(
+                    callee.class_key + ".forward", True, positional, keywords, node
+                )
+            elif isinstance(callee, MethodReference):
+                self._record_call_site(
+                    f"{callee.class_key}.{callee.method}", True, positional, keywords, node
+                )
+            elif isinstance(callee, ClassReference):
+                # `Trainer(model, criterion)`: what `__init__` stores comes from here.
+                self._record_call_site(
+                    f"{callee.class_key}.__init__", True, positional, keywords, node
                 )
         if isinstance(callee, ClassReference):
             record = self._record(callee, node)
@@ -1015,8 +1400,89 @@ class _Scope:
             self.flow.record_model_call(ModelCall(callee.key, node, self.name))
             return _apply_op(callee.activation.op, callee.activation, UNKNOWN)
         if isinstance(callee, FunctionReference):
-            return self.flow.function_returns(callee.function_key)
+            returned = self.flow.function_returns(callee.function_key)
+            if returned is UNKNOWN:
+                function = self.flow.function_definition(callee.function_key)
+                if function is not None:
+                    return _handed_back(function, node, self._argument_cache)
+            return returned
+        if isinstance(callee, NestedFunction):
+            return _handed_back(callee.node, node, self._argument_cache)
         return UNKNOWN
+
+    def _apply_choice(self, node: ast.Call, choice: OneOf) -> Kind:
+        """Call each option of a run-time choice: every criterion checks the input, every
+        model gives its output (a `OneOf` of outputs when they differ)."""
+        argument = _argument(node, 0, "input")
+        criteria = [option for option in choice.options if isinstance(option, Criterion)]
+        evaluated: Kind | None = None
+        if criteria:
+            self._note_parameter_site(argument)
+            evaluated = self.eval(argument) if argument is not None else UNKNOWN
+            self._eval_arguments(node, skip=argument)
+        # Criteria that are all the same loss (`nn.CrossEntropyLoss()` with or without
+        # weights, chosen by a flag) are no choice for the input.
+        one_loss = len({criterion.loss for criterion in criteria}) == 1
+        results: list[Kind] = []
+        labels: list[str] = []
+        for index, option in enumerate(choice.options):
+            label = choice.label(index)
+            if isinstance(option, Criterion):
+                if not one_loss or option is criteria[0]:
+                    self._loss_call(node, option, evaluated, None if one_loss else label)
+                continue
+            if isinstance(option, LossClass):
+                result: Kind = Criterion(option.loss, node, is_function=False)
+            elif isinstance(option, ClassReference):
+                result = ModelInstance(option.class_key)
+            else:
+                again = bool(results) or evaluated is not None
+                result = self._apply(node, option, already_evaluated=again)
+            results.append(result)
+            labels.append(label)
+        if not results:
+            return UNKNOWN
+        if all(result is results[0] for result in results):
+            return results[0]
+        return OneOf(tuple(results), tuple(labels))
+
+    def _record_call_site(
+        self,
+        target: str,
+        is_method: bool,
+        positional: tuple[Kind, ...] | None,
+        keywords: dict[str, Kind],
+        node: ast.Call,
+    ) -> None:
+        site = CallSite(
+            target,
+            is_method,
+            positional,
+            keywords,
+            node,
+            self.flow.path,
+            self.name,
+            self.flow.module_name,
+        )
+        self.flow.record_call_site(site)
+
+    def _call_method(
+        self,
+        node: ast.Call,
+        instance: ModelInstance,
+        method: str,
+        positional: tuple[Kind, ...] | None,
+        keywords: dict[str, Kind],
+    ) -> Kind | None:
+        """`model.run_epoch(loader, criterion)`: a method of a project model, called from
+        outside; its parameters learn from this call like a function's."""
+        owner = self.flow._owner_flow(instance.class_key)
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        function = info.methods.get(method) if info is not None else None
+        if owner is None or info is None or function is None:
+            return None
+        self._record_call_site(f"{instance.class_key}.{method}", True, positional, keywords, node)
+        return owner[0].summary(function, info).returns
 
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
         """A plain data class (no `forward`): its fields keep the kinds they were given, so
@@ -1093,8 +1559,8 @@ class _Scope:
                     node=element.constructor,
                     path=sequential.path,
                     function=self.name,
-                    sequential=sequential.constructor,
-                    element_index=index,
+                    sequential=sequential.constructor if sequential.positional else None,
+                    element_index=index if sequential.positional else None,
                     dim=element.dim,
                     callee=element.constructor.func,
                 )
@@ -1184,16 +1650,57 @@ class _Scope:
         binding = self.env.get(base.id)
         return binding is not None and binding.id in self.parameter_bindings
 
+    def _note_stored_parameter(self, receiver: SelfReference, attribute: str) -> None:
+        """`self.model(x)` / `self.loss_op(p, y)` on an attribute that stores a parameter of
+        a setter or the constructor: its callers decide what it holds (see
+        `parameter_sites`)."""
+        owner = self.flow._owner_flow(receiver.class_key)
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        if owner is not None and info is not None and attribute in info.stored_parameters:
+            owner[0].parameter_sites.add(info.stored_parameters[attribute])
+
     def _note_parameter_site(self, expression: ast.expr | None) -> None:
         if self._from_parameter(expression):
             self.flow.parameter_sites.add(self.name)
 
-    def _loss_call(self, node: ast.Call, criterion: Criterion) -> Kind:
+    def _loss_call(
+        self,
+        node: ast.Call,
+        criterion: Criterion,
+        evaluated: Kind | None = None,
+        chosen: str | None = None,
+    ) -> Kind:
+        """A loss called on its input; `evaluated` is the input's kind when another option of
+        a run-time choice evaluated it already (`chosen` names the option)."""
         argument = _argument(node, 0, "input")
-        self._note_parameter_site(argument)
-        input_kind = self.eval(argument) if argument is not None else UNKNOWN
-        self._eval_arguments(node, skip=argument)
-        if argument is not None:
+        if evaluated is None:
+            self._note_parameter_site(argument)
+            input_kind = self.eval(argument) if argument is not None else UNKNOWN
+            self._eval_arguments(node, skip=argument)
+        else:
+            input_kind = evaluated
+        if argument is None:
+            return UNKNOWN
+        mode: str | None = None
+        if isinstance(input_kind, ModeSplit):
+            mode = self.mode
+            input_kind = input_kind.in_mode(mode)
+        options = input_kind.options if isinstance(input_kind, OneOf) else (input_kind,)
+        for index, option in enumerate(options):
+            label = chosen
+            if isinstance(input_kind, OneOf):
+                own = input_kind.label(index)
+                label = f"{chosen}, {own}" if chosen else own
+            if isinstance(option, Probs) and (mode is not None or label is not None):
+                # Found on one arm or one option only: removing the activation is a
+                # decision about the others too.
+                option = Probs(option.activation, exact=False)
+            if (
+                len(options) > 1
+                and probability_activation(option) is None
+                and not isinstance(option, LogProbs)
+            ):
+                continue
             bindings = {name: binding.id for name, binding in self.env.items()}
             target = _argument(node, 1, "target")
             self.flow.record_loss(
@@ -1201,11 +1708,14 @@ class _Scope:
                     criterion.loss,
                     node,
                     argument,
-                    input_kind,
+                    option,
                     criterion,
                     self.name,
                     bindings,
                     target,
+                    mode,
+                    self.flow.route_to(self.name),
+                    label,
                 )
             )
         return UNKNOWN
@@ -1222,6 +1732,8 @@ class _Scope:
     def _note_implicit_dim(self, node: ast.Call, op: str) -> None:
         self.flow.implicit_dims.setdefault(id(node), ImplicitDim(node, op))
 
+
+_MIXING_FUNCTIONS = frozenset({"torch.bmm", "torch.matmul", "torch.mm", "torch.einsum"})
 
 # Module methods that return the module itself (`model = Net().to(device)`).
 _MODULE_PASSTHROUGH_METHODS = frozenset(
@@ -1313,6 +1825,89 @@ def _apply_op(op: str, activation: Activation, input_kind: Kind) -> Kind:
     return Probs(activation)
 
 
+def _item(base: Kind, index: ast.expr) -> Kind:
+    """`base[index]` for a tuple, a dict or a registry, and for each option of a choice."""
+    if isinstance(base, OneOf):
+        items = tuple(_item(option, index) for option in base.options)
+        if all(item is UNKNOWN for item in items):
+            return UNKNOWN
+        return OneOf(items, tuple(base.label(i) for i in range(len(base.options))))
+    position = _integer(index)
+    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
+        negated = _integer(index.operand)
+        if isinstance(base, TupleKind) and negated is not None:
+            position = len(base.items) - negated
+    if isinstance(base, TupleKind) and position is not None:
+        return base.items[position] if 0 <= position < len(base.items) else UNKNOWN
+    if isinstance(base, DictKind):
+        key = _string_value(index)
+        if key is not None:
+            return base.get(key)
+        # `LOSSES[args.loss]`: any of the registry's entries.
+        choice = choice_of([kind for _, kind in base.items])
+        if isinstance(choice, OneOf):
+            labels = [key for key, kind in base.items if kind is not UNKNOWN]
+            return OneOf(
+                choice.options, tuple(labels) if len(labels) == len(choice.options) else ()
+            )
+        return UNKNOWN
+    if isinstance(base, (Probs, LogProbs)) and isinstance(index, (ast.Name, ast.Attribute)):
+        # `out[mask]`, `out[idx]`: a selection of rows keeps what each row holds.
+        return base
+    return UNKNOWN
+
+
+def _handed_back(function: FunctionNode, call: ast.Call, evaluated: dict[int, Kind]) -> Kind:
+    """The kind of the argument a function returns unchanged (`return model` after loading
+    its weights), when every return gives back the same parameter and nothing rebinds it."""
+    returned: set[str] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Return):
+            if not isinstance(node.value, ast.Name):
+                return UNKNOWN
+            returned.add(node.value.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            return UNKNOWN
+    if len(returned) != 1:
+        return UNKNOWN
+    name = returned.pop()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            return UNKNOWN
+    parameters = [*function.args.posonlyargs, *function.args.args]
+    position = next((i for i, p in enumerate(parameters) if p.arg == name), None)
+    if position is None:
+        return UNKNOWN
+    argument: ast.expr | None = None
+    if position < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args):
+        argument = call.args[position]
+    else:
+        argument = next((k.value for k in call.keywords if k.arg == name), None)
+    return evaluated.get(id(argument), UNKNOWN) if argument is not None else UNKNOWN
+
+
+def _own_nodes(function: FunctionNode) -> Iterator[ast.AST]:
+    """The nodes of a function's body, not those of functions or classes defined inside."""
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (*FUNCTION_NODES, ast.ClassDef, ast.Lambda)):
+                pending.append(child)
+
+
+def _module_value(node: ast.expr | None) -> ast.expr | None:
+    """`model.to(device)`, `model.cuda()`: the module the call returns is `model`."""
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _MODULE_PASSTHROUGH_METHODS
+    ):
+        node = node.func.value
+    return node
+
+
 def _is_passthrough(kind: Kind) -> bool:
     return isinstance(kind, (Criterion, ModelInstance))
 
@@ -1355,6 +1950,81 @@ def _parameters(function: FunctionNode) -> Iterator[Parameter]:
         yield Parameter(parameter.arg, parameter.annotation, keyword_default)
 
 
+def _mode_join(kinds: list[Kind], modes: list[str | None]) -> Kind:
+    """What a function returns; a `ModeSplit` when its `if self.training:` arms return
+    different kinds (a return outside the arms counts for a mode whose arm returns nothing)."""
+    if all(mode is None for mode in modes):
+        return _join_all(kinds)
+    outside = [kind for kind, mode in zip(kinds, modes, strict=True) if mode is None]
+    per_mode = []
+    for wanted in (TRAINING, EVALUATION):
+        inside = [kind for kind, mode in zip(kinds, modes, strict=True) if mode == wanted]
+        per_mode.append(_join_all(inside or outside))
+    training, evaluation = per_mode
+    return training if same_kind(training, evaluation) else ModeSplit(training, evaluation)
+
+
+def _training_test(test: ast.expr) -> str | None:
+    """The mode whose arm is the `if` body: `self.training` -> training, `not self.training`
+    -> evaluation; None for any other test."""
+    negated = False
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        negated = not negated
+        test = test.operand
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        right = test.comparators[0]
+        if isinstance(right, ast.Constant) and isinstance(right.value, bool):
+            if isinstance(test.ops[0], (ast.Eq, ast.Is)):
+                negated ^= not right.value
+            elif isinstance(test.ops[0], (ast.NotEq, ast.IsNot)):
+                negated ^= right.value
+            else:
+                return None
+            test = test.left
+    if not (
+        isinstance(test, ast.Attribute)
+        and test.attr == "training"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "self"
+    ):
+        return None
+    return EVALUATION if negated else TRAINING
+
+
+def _mode_switch(call: ast.expr) -> str | None:
+    """`model.eval()` / `model.train()` / `model.train(False)` as a statement."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return None
+    if call.func.attr == "eval" and not call.args and not call.keywords:
+        return EVALUATION
+    if call.func.attr == "train" and not call.keywords and len(call.args) <= 1:
+        if call.args and isinstance(call.args[0], ast.Constant) and call.args[0].value is False:
+            return EVALUATION
+        return TRAINING
+    return None
+
+
+_EVALUATING_WORDS = frozenset(
+    {
+        "val",
+        "valid",
+        "validate",
+        "validation",
+        "eval",
+        "evaluate",
+        "evaluation",
+        "test",
+        "testing",
+        "inference",
+    }
+)
+
+
+def _evaluates(function_name: str) -> bool:
+    """A function named for validation or testing runs the model in eval mode."""
+    return any(word in _EVALUATING_WORDS for word in function_name.lower().split("_"))
+
+
 def _join_all(kinds: list[Kind]) -> Kind:
     if not kinds:
         return UNKNOWN
@@ -1366,27 +2036,69 @@ def _join_all(kinds: list[Kind]) -> Kind:
 
 def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
     """The names bound on every path; a name whose paths bound it differently gets a new
-    binding, of their kind when they agree on it, else UNKNOWN."""
+    binding, of their kind when they agree on it, a `OneOf` when the paths chose between
+    models or criteria, else UNKNOWN."""
     if not envs:
         return {}
     first, others = envs[0], envs[1:]
     joined: Env = {}
     for name, binding in first.items():
         same_binding = same_kind = True
+        kinds = [binding.kind]
         for env in others:
             other = env.get(name)
             if other is None:
                 break
+            kinds.append(other.kind)
             if other is not binding and other.id != binding.id:
                 same_binding = False
                 same_kind = same_kind and other.kind is binding.kind
         else:
             if same_binding:
                 joined[name] = binding
+            elif same_kind:
+                joined[name] = flow.new_binding(binding.kind)
             else:
-                joined[name] = flow.new_binding(binding.kind if same_kind else UNKNOWN)
+                joined[name] = flow.new_binding(choice_of(kinds))
+    # A name bound on some paths only (`if args.model == "mlp": net = MLP()` with no
+    # `else`): code that reads it ran one of those paths, or stopped with a NameError.
+    for name in sorted({name for env in envs for name in env} - joined.keys()):
+        present = [env[name].kind for env in envs if name in env]
+        choice = choice_of(present)
+        if isinstance(choice, OneOf):
+            joined[name] = flow.new_binding(choice)
     return joined
 
+
+def choice_of(kinds: Sequence[Kind]) -> Kind:
+    """The join of models or criteria chosen on different paths: a `OneOf` of the options
+    (a path that left the name unknown adds none), else UNKNOWN."""
+    options: list[Kind] = []
+    for kind in kinds:
+        for option in kind.options if isinstance(kind, OneOf) else (kind,):
+            if option is UNKNOWN:
+                continue
+            if not isinstance(option, _CHOOSABLE):
+                return UNKNOWN
+            if not any(same_kind(option, known) for known in options):
+                options.append(option)
+    return OneOf(tuple(options)) if options else UNKNOWN
+
+
+def _terminates(body: Sequence[ast.stmt]) -> bool:
+    """Whether a block always leaves by `raise`, `return`, `continue` or `break`."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Raise, ast.Return, ast.Continue, ast.Break)):
+        return True
+    if isinstance(last, ast.If) and last.orelse:
+        return _terminates(last.body) and _terminates(last.orelse)
+    return False
+
+
+# What a run-time choice may hold: a model or a criterion (a registry of loss classes too).
+_CHOOSABLE = (ModelInstance, PatchedModel, Criterion, LossClass, ClassReference)
 
 # Kinds worth carrying from call sites into a function's parameters.
 _PROPAGATED = (
@@ -1399,33 +2111,71 @@ _PROPAGATED = (
     TupleKind,
     DictKind,
     RecordKind,
+    ModeSplit,
+    OneOf,
 )
 
 
-def refine_parameters(flows: list[ModuleFlow]) -> None:
+MAX_REFINEMENT_ROUNDS = 6
+
+
+def refine_parameters(flows: Sequence[ModuleFlow]) -> None:
     """Parameters are UNKNOWN unless annotated; where every call site in the analyzed files
     passes the same kind (a criterion, a model, a model's output), interpret the function
-    again with that kind. One round, so the cost stays bounded."""
-    sites: dict[str, list[CallSite]] = {}
-    for flow in flows:
-        for site in flow.call_sites:
-            sites.setdefault(site.target, []).append(site)
-    by_module = {flow.module_name: flow for flow in flows}
-    for target, calls in sites.items():
-        module_name, _, rest = target.rpartition(".")
-        is_method = calls[0].is_method
-        if is_method:
-            module_name, _, class_name = module_name.rpartition(".")
-        target_flow = by_module.get(module_name)
-        if target_flow is None:
-            continue
-        owner = target_flow.classes.get(class_name) if is_method else None
-        function = owner.methods.get(rest) if owner is not None else target_flow.functions.get(rest)
-        if function is None or (is_method and owner is None):
-            continue
-        agreed = _agreed_parameters(function, calls, is_method)
-        if agreed:
-            target_flow.summary(function, owner, agreed)
+    again with that kind. Repeated until nothing changes (a few rounds at most), so a model
+    and a criterion handed down `main -> train -> train_epoch -> step` reach the step; an
+    attribute a setter or a caller filled in is read again by the methods that use it."""
+    applied: dict[int, dict[str, Kind]] = {}
+    for _ in range(MAX_REFINEMENT_ROUNDS):
+        changed = False
+        sites: dict[str, list[CallSite]] = {}
+        for flow in flows:
+            for site in flow.call_sites:
+                sites.setdefault(site.target, []).append(site)
+        by_module = {flow.module_name: flow for flow in flows}
+        for target, calls in sites.items():
+            module_name, _, rest = target.rpartition(".")
+            is_method = calls[0].is_method
+            class_name = ""
+            if is_method:
+                module_name, _, class_name = module_name.rpartition(".")
+            target_flow = by_module.get(module_name)
+            if target_flow is None:
+                continue
+            owner = target_flow.classes.get(class_name) if is_method else None
+            function = (
+                owner.methods.get(rest) if owner is not None else target_flow.functions.get(rest)
+            )
+            if function is None or (is_method and owner is None):
+                continue
+            agreed = _agreed_parameters(function, calls, is_method)
+            if agreed and not _same_parameters(agreed, applied.get(id(function))):
+                applied[id(function)] = agreed
+                target_flow.taught_by[target] = calls[0]
+                target_flow.summary(function, owner, agreed)
+                changed = True
+        for flow in flows:
+            for info in flow.classes.values():
+                # Once per round: a reader that teaches the attribute again waits for the next.
+                attributes, info.changed = info.changed, set()
+                readers = {
+                    id(reader): entry
+                    for attribute in attributes
+                    for reader, entry in (
+                        (entry[1], entry) for entry in info.readers.get(attribute, {}).values()
+                    )
+                }
+                for reader_flow, reader, reader_owner in readers.values():
+                    reader_flow.resummarize(reader, reader_owner)
+                    changed = True
+        if not changed:
+            return
+
+
+def _same_parameters(new: dict[str, Kind], old: dict[str, Kind] | None) -> bool:
+    if old is None or new.keys() != old.keys():
+        return False
+    return all(same_kind(kind, old[name]) for name, kind in new.items())
 
 
 def _agreed_parameters(
@@ -1434,20 +2184,21 @@ def _agreed_parameters(
     params = [*function.args.posonlyargs, *function.args.args]
     if is_method:
         params = params[1:]
+    keyword_only = [param.arg for param in function.args.kwonlyargs]
     agreed: dict[str, Kind] = {}
-    for position, param in enumerate(params):
-        name = param.arg
+    for position, name in enumerate([*(param.arg for param in params), *keyword_only]):
+        by_position = position < len(params)
         kinds: list[Kind] = []
         for call in calls:
             if call.positional is None:
                 return {}
-            if position < len(call.positional):
+            if by_position and position < len(call.positional):
                 kinds.append(call.positional[position])
             elif name in call.keywords:
                 kinds.append(call.keywords[name])
             else:
                 kinds.append(UNKNOWN)
         first = kinds[0]
-        if isinstance(first, _PROPAGATED) and all(kind is first for kind in kinds):
+        if isinstance(first, _PROPAGATED) and all(same_kind(kind, first) for kind in kinds):
             agreed[name] = first
     return agreed

@@ -142,6 +142,8 @@ class ImportTable:
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
+        # `from X import *`: the modules whose public names are bound here too.
+        self.star_modules: list[str] = []
 
     @classmethod
     def of_module(cls, tree: ast.Module) -> ImportTable:
@@ -167,8 +169,19 @@ class ImportTable:
         head, _, rest = dotted.partition(".")
         resolved = self.names.get(head)
         if resolved is None:
+            resolved = self._torch_star_name(head)
+        if resolved is None:
             return None
         return f"{resolved}.{rest}" if rest else resolved
+
+    def _torch_star_name(self, name: str) -> str | None:
+        """`Softmax` after `from torch.nn import *`: a torch name the star import binds."""
+        for module in self.star_modules:
+            if module.startswith("torch"):
+                candidate = f"{module}.{name}"
+                if any(candidate in table for table in _TORCH_TABLES):
+                    return candidate
+        return None
 
     def _add_import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -182,8 +195,12 @@ class ImportTable:
         module = "." * node.level + (node.module or "")
         for alias in node.names:
             if alias.name == "*":
+                self.star_modules.append(module)
                 return
             self.names[alias.asname or alias.name] = f"{module}.{alias.name}"
+
+
+_TORCH_TABLES = (ACTIVATION_FUNCTIONS, ACTIVATION_MODULES, LOSS_MODULES, LOSS_FUNCTIONS, SEQUENTIAL)
 
 
 def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:

@@ -126,13 +126,17 @@ def callers_of(
     activation or a loss themselves."""
     names = sorted({function.split(".")[0] for function in functions})
     mentions = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+    # A constructor or a setter that stores what it is given (`Trainer(model, optimizer)`,
+    # `model.add_loss_op(loss)`): its callers hand over a model or a criterion built
+    # elsewhere, so they need not name an activation or a loss themselves.
+    stores = any("." in function and not function.endswith(".forward") for function in functions)
     callers: set[Path] = set()
     for importer in graph.importer_closure({path}, 2) - {path}:
         source = readable.get(Path(importer))
         if source is None:
             continue
         text = source.text
-        if (names_activation(text) or names_loss(text)) and mentions.search(text):
+        if (stores or names_activation(text) or names_loss(text)) and mentions.search(text):
             callers.add(Path(importer))
     return callers
 

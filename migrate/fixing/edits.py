@@ -419,6 +419,32 @@ def activation_into_loss(
             yield use, kind.activation, kind.exact
 
 
+def route_note(use: LossUse) -> str:
+    """` (route: train.py:105 → train:79 → train_single_epoch:66)` when the criterion or the
+    value was handed down through calls, so a reader can follow it."""
+    notes = []
+    if use.route:
+        hops = [*use.route, f"{use.function.rsplit('.', 1)[-1]}:{use.call.lineno}"]
+        notes.append(f"route: {' → '.join(hops)}")
+    if use.chosen is not None:
+        notes.append(f"when the run chooses `{use.chosen}`")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def choice_reason(chosen: str) -> str:
+    return (
+        f"the model or the criterion is chosen at run time (`{chosen}` is one option); "
+        "fix each option by hand"
+    )
+
+
+def mode_reason(mode: str) -> str:
+    return (
+        f"the activation is applied only when the model is in {mode} mode "
+        "(an `if self.training:` branch); decide for the other mode by hand"
+    )
+
+
 def import_removal_edits(facts: ModuleQueries, local_name: str, uses_removed: int) -> list[Edit]:
     """Delete `import x as local_name` when the edits remove its last `uses_removed` uses.
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries, names
-from migrate.fixing.edits import activation_into_loss, describe, loss_location, loss_path_fix
+from migrate.fixing.edits import (
+    activation_into_loss,
+    choice_reason,
+    describe,
+    loss_location,
+    loss_path_fix,
+    mode_reason,
+    route_note,
+)
 from migrate.fixing.readers import ReaderPolicy, forward_activation_fix
 from migrate.rule import Fix, Rule, Violation
 
@@ -27,10 +35,15 @@ def loss_path_violations(
         loss = names.LOSS_DISPLAY[use.loss]
         owner = facts.facts_for(activation.path) or facts
         message = rule.message.format(activation=describe(owner, activation.node), loss=loss)
+        message += route_note(use)
         title = (rule.fix_title or "").format(loss=loss, activation=op)
         fix: Fix | None
         reason: str | None
-        if not exact:
+        if use.mode is not None:
+            fix, reason = None, mode_reason(use.mode)
+        elif use.chosen is not None:
+            fix, reason = None, choice_reason(use.chosen)
+        elif not exact:
             fix, reason = None, "the probabilities are shifted or clamped before the loss"
         elif activation.function == use.function and activation.path == facts.path:
             fix, reason = loss_path_fix(facts, use, activation, title, safe)

@@ -84,11 +84,16 @@ class LogOfSoftmax(Rule):
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         for site in facts.flow.logs_of_probs:
             activation = site.probs.activation
-            if activation.path != facts.path or activation.op != names.SOFTMAX:
+            if activation.op != names.SOFTMAX:
                 continue
             message = self.message.format(log=describe(facts, site.call))
             fix: Fix | None = None
             reason: str | None = "the softmax's input may have changed before the log"
+            if activation.path != facts.path:
+                # The probabilities come from another file (`class_probabilities(...)`).
+                reason = f"the softmax is applied in {activation.path}; take log_softmax there"
+                yield self.violation(facts, site.call, message, None, reason)
+                continue
             usable = activation.input is not None and (
                 activation.call is not None
                 and (

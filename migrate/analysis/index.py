@@ -8,6 +8,7 @@ the modules a flow actually reaches, not everything its files import.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,32 @@ class ProjectIndex:
             if facts is not None:
                 return facts.uninterpreted_flow
         return None
+
+    def decorated_with(self, module: str, functions: set[str]) -> list[tuple[ModuleFlow, str]]:
+        self.load_importers(module)
+        wanted = {f"{module}.{name}" for name in functions}
+        found: list[tuple[ModuleFlow, str]] = []
+        for facts in list(self.by_module.values()):
+            flow = facts.uninterpreted_flow
+            for statement in facts.tree.body:
+                if not isinstance(statement, (ast.ClassDef, ast.FunctionDef)):
+                    continue
+                for decorator in statement.decorator_list:
+                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                    qualified = flow.qualify(target)
+                    if qualified is None:
+                        continue
+                    if qualified.startswith(LOCAL_PREFIX):
+                        local = qualified[len(LOCAL_PREFIX) :]
+                        resolved: tuple[ModuleFlow, str] | None = (flow, local)
+                    else:
+                        resolved = self.resolve(qualified, facts.module_name)
+                    if resolved is None:
+                        continue
+                    if f"{resolved[0].module_name}.{resolved[1]}" in wanted:
+                        found.append((flow, statement.name))
+                        break
+        return found
 
     def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:
         for candidate in import_candidates(self._absolute(qualified, from_module), from_module):

@@ -402,7 +402,7 @@ class ClassInfo:
     # Attributes assigned `None` (a placeholder until a setter or the caller fills them).
     placeholders: set[str] = field(default_factory=set)
     # The functions that read each attribute, interpreted again when its teaching changes.
-    readers: dict[str, dict[int, tuple[ModuleFlow, FunctionNode, ClassInfo]]] = field(
+    readers: dict[str, dict[int, tuple[ModuleFlow, FunctionNode, ClassInfo | None]]] = field(
         default_factory=dict
     )
     changed: set[str] = field(default_factory=set)
@@ -449,6 +449,11 @@ class ProjectLookup(Protocol):
     def module_flow(self, module: str, from_module: str) -> ModuleFlow | None:
         """The module an import names (`from .models import *`), as imported from
         `from_module`."""
+        ...
+
+    def decorated_with(self, module: str, functions: set[str]) -> list[tuple[ModuleFlow, str]]:
+        """The classes and functions (module flow, name) decorated by one of `functions` of
+        `module` (`@register_model("mlp")`), among the modules that import it."""
         ...
 
 
@@ -560,6 +565,10 @@ class ModuleFlow:
         """Whether a parameter of `function_name` is known to hold the model `model_key`
         (annotated, or refined from call sites), so its calls of the model are followed."""
         function = self.functions.get(function_name)
+        if "." in function_name:
+            class_name, _, method = function_name.partition(".")
+            info = self.classes.get(class_name)
+            function = info.methods.get(method) if info is not None else None
         if function is None:
             return False
         kinds = list(self.refinements.get(id(function), {}).values())
@@ -612,18 +621,31 @@ class ModuleFlow:
         qualified = f"{owner.name}.{function.name}" if owner else function.name
         self.function_nodes[qualified] = function
         scope = _Scope(self, qualified, owner, dict(self._ensure_module_env()), function)
+        receiver = _receiver(function) if owner is not None else None
         for param in _parameters(function):
             kind: Kind = UNKNOWN
-            if owner is not None and param.name == "self":
-                kind = SelfReference(self.key(owner.name))
+            if owner is not None and param.name == receiver:
+                kind = (
+                    ClassReference(self.key(owner.name))
+                    if _decorated(function, "classmethod")
+                    else SelfReference(self.key(owner.name))
+                )
             elif param.annotation is not None:
                 kind = self.annotation_kind(param.annotation)
             elif param.default is not None:
                 kind = scope.eval(param.default)
-            if parameters and kind is UNKNOWN and param.name in parameters:
-                kind = parameters[param.name]
+            if parameters and param.name in parameters:
+                taught = parameters[param.name]
+                # An annotation names the class; what callers pass may know its fields.
+                annotated_record = (
+                    isinstance(kind, ModelInstance)
+                    and isinstance(taught, RecordKind)
+                    and taught.class_key == kind.class_key
+                )
+                if kind is UNKNOWN or annotated_record:
+                    kind = taught
             scope.env[param.name] = self.new_binding(kind)
-            if kind is UNKNOWN and param.name != "self":
+            if kind is UNKNOWN and param.name != receiver:
                 scope.parameter_bindings.add(scope.env[param.name].id)
         constructing = owner is not None and function.name == "__init__"
         stored_before = dict(owner.attributes) if owner is not None and constructing else {}
@@ -637,6 +659,9 @@ class ModuleFlow:
                 ):
                     owner.changed.add(name)
         result = FunctionSummary(_mode_join(scope.returns, scope.return_modes))
+        if _is_criterion(result.returns):
+            # A criterion factory (`get_criterion(cfg)`): its callers apply the loss.
+            self.parameter_sites.add(qualified)
         self._summaries[key] = result
         self._in_progress.discard(key)
         return result
@@ -749,7 +774,35 @@ class ModuleFlow:
             return UNKNOWN
         flow, name = owner
         function = flow.functions.get(name)
-        return UNKNOWN if function is None else flow.summary(function, None).returns
+        if function is None:
+            return UNKNOWN
+        returned = flow.summary(function, None).returns
+        if returned is UNKNOWN:
+            returned = flow.registry_returns(function)
+        return returned
+
+    def registry_returns(self, function: FunctionNode) -> Kind:
+        """`create_model(name)` of a registry (`entry = _MODELS[name]; return entry(**kw)`,
+        filled by a `@register_model(...)` decorator of this module): any registered model.
+        """
+        registry = _registry_of(function)
+        if registry is None or self.project is None:
+            return UNKNOWN
+        registering = {
+            name
+            for name, candidate in self.functions.items()
+            if candidate is not function and _stores_into(candidate, registry)
+        }
+        if not registering:
+            return UNKNOWN
+        options: list[Kind] = []
+        for flow, name in self.project.decorated_with(self.module_name, registering):
+            found = flow.global_reference(names.LOCAL_PREFIX + name)
+            if isinstance(found, ClassReference):
+                options.append(ModelInstance(found.class_key))
+            elif isinstance(found, FunctionReference):
+                options.append(flow.function_returns(found.function_key))
+        return choice_of(options)
 
     def forward_kind(self, class_key: str) -> Kind:
         owner = self._owner_flow(class_key)
@@ -878,6 +931,7 @@ class ModuleFlow:
     def _exec_nested(self, function: FunctionNode, outer: _Scope, env: Env) -> None:
         name = f"{outer.name}.{function.name}" if outer.name != "<module>" else function.name
         scope = _Scope(self, name, outer.owner, dict(env), function)
+        scope.nested = True
         for param in _parameters(function):
             kind = UNKNOWN
             if outer.owner is not None and param.name == "self":
@@ -964,6 +1018,8 @@ class _Scope:
         self.owner = owner
         self.env = env
         self.function = function
+        # A function defined inside another (interpreted where it is defined).
+        self.nested = False
         self.returns: list[Kind] = []
         # Per return, the arm of `if self.training:` it is in (None outside such an arm).
         self.return_modes: list[str | None] = []
@@ -1016,8 +1072,9 @@ class _Scope:
                     info.teach(target.attr, target, value)
             elif isinstance(target.value, ast.Name) and target.attr in _HEAD_ATTRIBUTES:
                 self._patch_head(target.value, target.attr, value)
-            elif isinstance(base, ModelInstance) and not placeholder:
-                # `model.criterion = nn.NLLLoss()`: the model's methods read it.
+            elif isinstance(base, (ModelInstance, RecordKind)) and not placeholder:
+                # `model.criterion = nn.NLLLoss()`, `cfg.loss = nn.BCEWithLogitsLoss()`: the
+                # instance's methods and its other readers see it.
                 taught = self.flow.class_info(base.class_key)
                 if taught is not None:
                     taught.teach(target.attr, target, value)
@@ -1131,18 +1188,47 @@ class _Scope:
     def _eval_attribute(self, node: ast.Attribute) -> Kind:
         qualified = self.flow.qualify(node)
         if qualified is not None:
-            return self._global_kind(node)
+            found = self._global_kind(node)
+            if found is UNKNOWN and isinstance(node.value, (ast.Name, ast.Attribute)):
+                # `TrainConfig.from_namespace`: a method of an imported class.
+                owner = self._global_kind(node.value)
+                if isinstance(owner, ClassReference):
+                    return self._member(owner, node.attr)
+            return found
         base = self.eval(node.value)
         if isinstance(base, SelfReference):
             return self._self_attribute(base, node.attr)
+        return self._member(base, node.attr)
+
+    def _member(self, base: Kind, attribute: str) -> Kind:
+        """`base.attribute` for a record's field, an instance's attribute (set in
+        `__init__`, by a setter or from outside) or a class's method; per option of a choice."""
         if isinstance(base, RecordKind):
-            return base.get(node.attr)
-        if isinstance(base, OneOf) and any(isinstance(o, RecordKind) for o in base.options):
-            fields = tuple(
-                option.get(node.attr) if isinstance(option, RecordKind) else UNKNOWN
-                for option in base.options
-            )
-            return OneOf(fields, tuple(base.label(i) for i in range(len(fields))))
+            found = base.get(attribute)
+            if found is not UNKNOWN:
+                return found
+            return self._member(ModelInstance(base.class_key), attribute)
+        if isinstance(base, OneOf):
+            members = tuple(self._member(option, attribute) for option in base.options)
+            if all(member is UNKNOWN for member in members):
+                return UNKNOWN
+            return OneOf(members, tuple(base.label(i) for i in range(len(members))))
+        if isinstance(base, ModelInstance):
+            owner = self.flow._owner_flow(base.class_key)
+            info = owner[0].classes.get(owner[1]) if owner is not None else None
+            if owner is None or info is None or attribute in info.methods:
+                return UNKNOWN
+            owner[0].class_attributes(info)
+            if self.function is not None and not self.nested:
+                readers = info.readers.setdefault(attribute, {})
+                readers[id(self.function)] = (self.flow, self.function, self.owner)
+            return info.attribute(attribute)
+        if isinstance(base, ClassReference):
+            owner = self.flow._owner_flow(base.class_key)
+            info = owner[0].classes.get(owner[1]) if owner is not None else None
+            if info is not None and attribute in info.methods:
+                # `Config.from_args(ns)`: a class method, called for what it returns.
+                return MethodReference(base.class_key, attribute)
         return UNKNOWN
 
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
@@ -1155,7 +1241,7 @@ class _Scope:
         attributes = owner[0].class_attributes(info)
         if attribute not in attributes and attribute in info.methods:
             return MethodReference(reference.class_key, attribute)
-        if self.function is not None and self.owner is not None:
+        if self.function is not None and self.owner is not None and not self.nested:
             readers = info.readers.setdefault(attribute, {})
             readers[id(self.function)] = (self.flow, self.function, self.owner)
         return info.attribute(attribute)
@@ -1218,6 +1304,11 @@ class _Scope:
                 if callee is UNKNOWN:
                     self._note_stored_parameter(receiver, method)
                 return self._apply(node, callee)
+            member = self._member(receiver, method)
+            if isinstance(member, _CALLABLE_MEMBERS):
+                # `cfg.loss(out, y)`, `trainer.criterion(p, y)`: a criterion or a module
+                # held by a record, a config object or another instance.
+                return self._apply(node, member)
             return self._eval_method(node, method, receiver)
         if isinstance(func, ast.Name):
             self._note_parameter_site(func)
@@ -1306,7 +1397,11 @@ class _Scope:
             return self._make_activation(node, op, func.value, func, _argument(node, 0, "dim"))
         positional, keywords = self._argument_kinds(node)
         if method not in _FRAMEWORK_METHODS:
-            self._note_model_escape(node, positional, keywords, None)
+            # A method of a project class is followed like a function (`trainer.fit(model)`).
+            target = (
+                f"{receiver.class_key}.{method}" if isinstance(receiver, ModelInstance) else None
+            )
+            self._note_model_escape(node, positional, keywords, target)
         if method == "log":
             assert isinstance(node.func, ast.Attribute)
             self._note_parameter_site(node.func.value)
@@ -1366,7 +1461,13 @@ class _Scope:
         if not already_evaluated:
             positional, keywords = self._argument_kinds(node)
             if not _reads_nothing(node.func):
-                target = callee.function_key if isinstance(callee, FunctionReference) else None
+                target = None
+                if isinstance(callee, FunctionReference):
+                    target = callee.function_key
+                elif isinstance(callee, MethodReference):
+                    target = f"{callee.class_key}.{callee.method}"
+                elif isinstance(callee, ClassReference):
+                    target = f"{callee.class_key}.__init__"
                 self._note_model_escape(node, positional, keywords, target)
             if isinstance(callee, FunctionReference):
                 self._record_call_site(callee.function_key, False, positional, keywords, node)
@@ -1442,7 +1543,7 @@ class _Scope:
             labels.append(label)
         if not results:
             return UNKNOWN
-        if all(result is results[0] for result in results):
+        if all(same_kind(result, results[0]) for result in results):
             return results[0]
         return OneOf(tuple(results), tuple(labels))
 
@@ -1897,6 +1998,70 @@ def _own_nodes(function: FunctionNode) -> Iterator[ast.AST]:
                 pending.append(child)
 
 
+def _is_criterion(kind: Kind) -> bool:
+    if isinstance(kind, OneOf):
+        return any(_is_criterion(option) for option in kind.options)
+    return isinstance(kind, (Criterion, LossClass))
+
+
+def _registry_of(function: FunctionNode) -> str | None:
+    """The module-level dict a factory looks its entry up in: `entry = REG[name]` (or
+    `REG.get(name)`) then `return entry(...)`, or `return REG[name](...)`."""
+    looked_up: dict[str, str] = {}
+    registry: str | None = None
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            source = _lookup_base(node.value)
+            if isinstance(target, ast.Name) and source is not None:
+                looked_up[target.id] = source
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            callee = node.value.func
+            base = looked_up.get(callee.id) if isinstance(callee, ast.Name) else None
+            base = base or _lookup_base(callee)
+            if base is None or (registry is not None and base != registry):
+                return None
+            registry = base
+    return registry
+
+
+def _lookup_base(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        return node.value.id
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+    ):
+        return node.func.value.id
+    return None
+
+
+def _stores_into(function: FunctionNode, registry: str) -> bool:
+    """Whether a function (its inner decorator included) stores into `registry[...]`."""
+    return any(
+        isinstance(node, ast.Subscript)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == registry
+        for node in ast.walk(function)
+    )
+
+
+def _decorated(function: FunctionNode, name: str) -> bool:
+    return any(names.dotted_name(item) == name for item in function.decorator_list)
+
+
+def _receiver(function: FunctionNode) -> str | None:
+    """The parameter a method receives its instance (or class) in: `self`, `cls`."""
+    if _decorated(function, "staticmethod"):
+        return None
+    positional = [*function.args.posonlyargs, *function.args.args]
+    return positional[0].arg if positional else None
+
+
 def _module_value(node: ast.expr | None) -> ast.expr | None:
     """`model.to(device)`, `model.cuda()`: the module the call returns is `model`."""
     while (
@@ -2026,12 +2191,14 @@ def _evaluates(function_name: str) -> bool:
 
 
 def _join_all(kinds: list[Kind]) -> Kind:
+    """What a function returns over all its returns: their kind when they agree, a choice
+    between models or criteria (`get_criterion(cfg)` returning one of two partials)."""
     if not kinds:
         return UNKNOWN
     first = kinds[0]
     if all(kind is first for kind in kinds):
         return first
-    return UNKNOWN
+    return choice_of(kinds)
 
 
 def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
@@ -2097,8 +2264,21 @@ def _terminates(body: Sequence[ast.stmt]) -> bool:
     return False
 
 
+# What an attribute may hold that a call applies (`cfg.loss(out, y)`).
+_CALLABLE_MEMBERS = (
+    Criterion,
+    OneOf,
+    ActivationModule,
+    ActivationFunction,
+    SequentialModule,
+    ModelInstance,
+    PatchedModel,
+    LossClass,
+    FunctionReference,
+)
+
 # What a run-time choice may hold: a model or a criterion (a registry of loss classes too).
-_CHOOSABLE = (ModelInstance, PatchedModel, Criterion, LossClass, ClassReference)
+_CHOOSABLE = (ModelInstance, PatchedModel, Criterion, LossClass, ClassReference, FunctionReference)
 
 # Kinds worth carrying from call sites into a function's parameters.
 _PROPAGATED = (

@@ -126,10 +126,11 @@ def callers_of(
     activation or a loss themselves."""
     names = sorted({function.split(".")[0] for function in functions})
     mentions = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
-    # A constructor or a setter that stores what it is given (`Trainer(model, optimizer)`,
-    # `model.add_loss_op(loss)`): its callers hand over a model or a criterion built
-    # elsewhere, so they need not name an activation or a loss themselves.
-    stores = any("." in function and not function.endswith(".forward") for function in functions)
+    # Apart from a model's `forward`, a function's callers need not name an activation or a
+    # loss themselves: a constructor or a setter stores what it is given (`Trainer(model,
+    # optimizer)`, `model.add_loss_op(loss)`), a factory hands back a criterion
+    # (`loss_fn = get_criterion(cfg)`), a step takes both from its caller.
+    stores = any(not function.endswith(".forward") for function in functions)
     callers: set[Path] = set()
     for importer in graph.importer_closure({path}, 2) - {path}:
         source = readable.get(Path(importer))

@@ -113,6 +113,11 @@ def _followed(facts: ModuleQueries, escape: ModelEscape) -> bool:
         return False
     module_name, _, name = escape.function_key.rpartition(".")
     flow = facts.project.flow_of(module_name)
+    if flow is None:
+        # A method or a constructor: `module.Class.method`.
+        module_name, _, class_name = module_name.rpartition(".")
+        flow = facts.project.flow_of(module_name)
+        name = f"{class_name}.{name}"
     return flow is not None and flow.refined_with_model(name, escape.class_key)
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from migrate.registry import all_rules
 from migrate.rule import Invalid, Rule, Valid
 
-RULES_MARKDOWN = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+# The project root is three levels up: migrate/output/docs.py.
+RULES_MARKDOWN = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 GENERATED_NOTICE = (
     "<!-- Generated from the rules' docstrings and examples by `python -m migrate.output.docs`; "
     "do not edit by hand. -->"

@@ -565,10 +565,6 @@ class ModuleFlow:
         """Whether a parameter of `function_name` is known to hold the model `model_key`
         (annotated, or refined from call sites), so its calls of the model are followed."""
         function = self.functions.get(function_name)
-        if "." in function_name:
-            class_name, _, method = function_name.partition(".")
-            info = self.classes.get(class_name)
-            function = info.methods.get(method) if info is not None else None
         if function is None:
             return False
         kinds = list(self.refinements.get(id(function), {}).values())
@@ -805,20 +801,35 @@ class ModuleFlow:
         return choice_of(options)
 
     def forward_kind(self, class_key: str) -> Kind:
+        found = self.find_method(class_key, "forward")
+        if found is None:
+            return UNKNOWN
+        flow, info, forward = found
+        flow.class_attributes(info)
+        return flow.summary(forward, info).returns
+
+    def find_method(
+        self, class_key: str, method: str, depth: int = 0
+    ) -> tuple[ModuleFlow, ClassInfo, FunctionNode] | None:
+        """The class's own method, else the one it inherits from a project base class
+        (`class Net(BaseNet)` using `BaseNet.forward`)."""
         owner = self._owner_flow(class_key)
-        if owner is None:
-            return UNKNOWN
+        if owner is None or depth > MAX_BASE_DEPTH:
+            return None
         flow, class_name = owner
-        if flow is not self:
-            return flow.forward_kind(class_key)
-        info = self.classes.get(class_name)
+        info = flow.classes.get(class_name)
         if info is None:
-            return UNKNOWN
-        self.class_attributes(info)
-        forward = info.methods.get("forward")
-        if forward is None:
-            return UNKNOWN
-        return self.summary(forward, info).returns
+            return None
+        function = info.methods.get(method)
+        if function is not None:
+            return flow, info, function
+        for base in info.node.bases:
+            reference = flow.global_reference(flow.qualify(base))
+            if isinstance(reference, ClassReference):
+                found = flow.find_method(reference.class_key, method, depth + 1)
+                if found is not None:
+                    return found
+        return None
 
     # -- statements --------------------------------------------------------------------------
 
@@ -1148,6 +1159,13 @@ class _Scope:
             return UNKNOWN
         if isinstance(node, ast.Compare):
             return self._eval_comparison(node)
+        if isinstance(node, ast.IfExp):
+            # `F.binary_cross_entropy if binary else F.cross_entropy`: a run-time choice.
+            self.eval(node.test)
+            chosen = [self.eval(node.body), self.eval(node.orelse)]
+            if all(same_kind(kind, chosen[0]) for kind in chosen):
+                return chosen[0]
+            return choice_of(chosen)
         return self._eval_children(node)
 
     def _eval_comparison(self, node: ast.Compare) -> Kind:
@@ -1239,8 +1257,11 @@ class _Scope:
         if info is None or owner is None:
             return UNKNOWN
         attributes = owner[0].class_attributes(info)
-        if attribute not in attributes and attribute in info.methods:
-            return MethodReference(reference.class_key, attribute)
+        if attribute not in attributes and attribute not in info.taught:
+            inherited = self.flow.find_method(reference.class_key, attribute)
+            if inherited is not None:
+                flow, defining, _ = inherited
+                return MethodReference(flow.key(defining.name), attribute)
         if self.function is not None and self.owner is not None and not self.nested:
             readers = info.readers.setdefault(attribute, {})
             readers[id(self.function)] = (self.flow, self.function, self.owner)
@@ -1488,12 +1509,11 @@ class _Scope:
             record = self._record(callee, node)
             return record if record is not None else ModelInstance(callee.class_key)
         if isinstance(callee, MethodReference):
-            owner = self.flow._owner_flow(callee.class_key)
-            info = owner[0].classes.get(owner[1]) if owner is not None else None
-            method = info.methods.get(callee.method) if info is not None else None
-            if owner is None or info is None or method is None:
+            found = self.flow.find_method(callee.class_key, callee.method)
+            if found is None:
                 return UNKNOWN
-            return owner[0].summary(method, info).returns
+            flow, info, method = found
+            return flow.summary(method, info).returns
         if isinstance(callee, (ModelInstance, SelfReference)):
             self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
             return self.flow.forward_kind(callee.class_key)
@@ -1577,13 +1597,13 @@ class _Scope:
     ) -> Kind | None:
         """`model.run_epoch(loader, criterion)`: a method of a project model, called from
         outside; its parameters learn from this call like a function's."""
-        owner = self.flow._owner_flow(instance.class_key)
-        info = owner[0].classes.get(owner[1]) if owner is not None else None
-        function = info.methods.get(method) if info is not None else None
-        if owner is None or info is None or function is None:
+        found = self.flow.find_method(instance.class_key, method)
+        if found is None:
             return None
-        self._record_call_site(f"{instance.class_key}.{method}", True, positional, keywords, node)
-        return owner[0].summary(function, info).returns
+        flow, info, function = found
+        target = f"{flow.key(info.name)}.{method}"
+        self._record_call_site(target, True, positional, keywords, node)
+        return flow.summary(function, info).returns
 
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
         """A plain data class (no `forward`): its fields keep the kinds they were given, so
@@ -2297,6 +2317,8 @@ _PROPAGATED = (
 
 
 MAX_REFINEMENT_ROUNDS = 6
+# How far up a chain of project base classes a method is looked for.
+MAX_BASE_DEPTH = 8
 
 
 def refine_parameters(flows: Sequence[ModuleFlow]) -> None:

@@ -393,28 +393,32 @@ def _check_callers(
     rules: list[Rule],
     context: ContextFiles,
 ) -> None:
-    """The second look of a check: each module whose functions let their callers decide what
-    reaches a loss is analysed again with those callers, and what that finds is merged."""
+    """The second look of a check: the modules whose functions let their callers decide what
+    reaches a loss are analysed again, together with those callers (one analysis, so each
+    file is read once), and what that finds is merged."""
     by_display = {displays[path]: path for path in readable}
+    members: set[Path] = set()
     for display, functions in sorted(sites.items()):
         path = by_display[display]
         callers = callers_of(path, functions, readable, graph)
-        if not callers:
-            continue
-        together = {
-            displays[member]: modules.get(displays[member])
-            or ModuleInput(
-                readable[member].text,
-                graph.module_name(member),
-                tuple(_per_file_ignores(config, member)),
-            )
-            for member in sorted({path, *callers})
-        }
-        for found_path, outcome in check_project(together, rules, context=context).items():
-            if found_path in outcomes:
-                _merge_findings(outcomes[found_path], outcome)
-            else:
-                outcomes[found_path] = outcome
+        if callers:
+            members |= {path, *callers}
+    if not members:
+        return
+    together = {
+        displays[member]: modules.get(displays[member])
+        or ModuleInput(
+            readable[member].text,
+            graph.module_name(member),
+            tuple(_per_file_ignores(config, member)),
+        )
+        for member in sorted(members)
+    }
+    for found_path, outcome in check_project(together, rules, context=context).items():
+        if found_path in outcomes:
+            _merge_findings(outcomes[found_path], outcome)
+        else:
+            outcomes[found_path] = outcome
 
 
 @dataclass

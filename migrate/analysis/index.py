@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from migrate.analysis.interpreter import ModuleFlow
 
 MAX_REEXPORT_DEPTH = 8
+MAX_REGISTRY_IMPORTERS = 40
 
 
 class ProjectIndex:
@@ -80,7 +81,12 @@ class ProjectIndex:
         return None
 
     def decorated_with(self, module: str, functions: set[str]) -> list[tuple[ModuleFlow, str]]:
-        self.load_importers(module)
+        # A project registry's importers hold the registered classes. A module imported
+        # everywhere (a library's own registry) is not read whole: only what is loaded.
+        importers = self._importers(module) if self._importers is not None else []
+        if len(importers) <= MAX_REGISTRY_IMPORTERS:
+            for importer in importers:
+                self.module(importer)
         wanted = {f"{module}.{name}" for name in functions}
         found: list[tuple[ModuleFlow, str]] = []
         for facts in list(self.by_module.values()):
@@ -136,7 +142,10 @@ class ProjectIndex:
         # A re-export: `from .model import Net` in a package `__init__`.
         imported = facts.imports.names.get(name)
         if imported is None:
-            # Or through `from .model import *`.
+            # Or through `from .model import *`, one star deep (chains of star imports, as
+            # in a large library's packages, would read half of it for every name).
+            if depth > 0:
+                return None
             for star in facts.imports.star_modules:
                 for candidate in import_candidates(self._absolute(star, module_name), module_name):
                     found = self._resolve(f"{candidate}.{name}", depth + 1)

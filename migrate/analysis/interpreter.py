@@ -12,6 +12,7 @@ a finding needs a proven path.
 from __future__ import annotations
 
 import ast
+import builtins
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -513,6 +514,8 @@ class ModuleFlow:
         self.function_nodes: dict[str, FunctionNode] = {}
         self._module_env_state = "pending"
         self._module_scope: _Scope | None = None
+        self._registries: dict[int, str | None] = {}
+        self._handed_back: dict[int, str | None] = {}
         self._interpreted = False
         self._collect_definitions()
 
@@ -657,7 +660,7 @@ class ModuleFlow:
         result = FunctionSummary(_mode_join(scope.returns, scope.return_modes))
         if _is_criterion(result.returns):
             # A criterion factory (`get_criterion(cfg)`): its callers apply the loss.
-            self.parameter_sites.add(qualified)
+            self.parameter_sites.add(qualified + FACTORY_MARK)
         self._summaries[key] = result
         self._in_progress.discard(key)
         return result
@@ -777,11 +780,18 @@ class ModuleFlow:
             returned = flow.registry_returns(function)
         return returned
 
+    def returned_parameter(self, function: FunctionNode) -> str | None:
+        if id(function) not in self._handed_back:
+            self._handed_back[id(function)] = _returned_parameter(function)
+        return self._handed_back[id(function)]
+
     def registry_returns(self, function: FunctionNode) -> Kind:
         """`create_model(name)` of a registry (`entry = _MODELS[name]; return entry(**kw)`,
         filled by a `@register_model(...)` decorator of this module): any registered model.
         """
-        registry = _registry_of(function)
+        if id(function) not in self._registries:
+            self._registries[id(function)] = _registry_of(function)
+        registry = self._registries[id(function)]
         if registry is None or self.project is None:
             return UNKNOWN
         registering = {
@@ -1186,12 +1196,6 @@ class _Scope:
 
     def _global_kind(self, node: ast.expr) -> Kind:
         qualified = self.flow.qualify(node)
-        if qualified is None and isinstance(node, ast.Name):
-            # `from model import *` then `TextCNN(...)`: a class of a project module.
-            for module in self.flow.imports.star_modules:
-                found = self.flow.global_reference(f"{module}.{node.id}")
-                if found is not UNKNOWN:
-                    return found
         if qualified is None:
             return UNKNOWN
         if qualified in names.LOSS_FUNCTIONS:
@@ -1334,7 +1338,19 @@ class _Scope:
         if isinstance(func, ast.Name):
             self._note_parameter_site(func)
         callee = self.eval(func)
+        if callee is UNKNOWN and isinstance(func, ast.Name) and func.id not in self.env:
+            if self.flow.imports.star_modules and func.id not in _BUILTINS:
+                callee = self._star_reference(func.id)
         return self._apply(node, callee)
+
+    def _star_reference(self, name: str) -> Kind:
+        """`from model import *` then `TextCNN(...)`: a class or function of a project module
+        (looked for only where it is called: every unbound name would read modules in vain)."""
+        for module in self.flow.imports.star_modules:
+            found = self.flow.global_reference(f"{module}.{name}")
+            if found is not UNKNOWN:
+                return found
+        return UNKNOWN
 
     def _named_elements(self, node: ast.Call) -> tuple[Kind, ...] | None:
         """`nn.Sequential(OrderedDict([("fc", nn.Linear(...)), ("act", nn.Softmax(1))]))`."""
@@ -1525,10 +1541,12 @@ class _Scope:
             if returned is UNKNOWN:
                 function = self.flow.function_definition(callee.function_key)
                 if function is not None:
-                    return _handed_back(function, node, self._argument_cache)
+                    name = self.flow.returned_parameter(function)
+                    return _handed_back(name, function, node, self._argument_cache)
             return returned
         if isinstance(callee, NestedFunction):
-            return _handed_back(callee.node, node, self._argument_cache)
+            name = self.flow.returned_parameter(callee.node)
+            return _handed_back(name, callee.node, node, self._argument_cache)
         return UNKNOWN
 
     def _apply_choice(self, node: ast.Call, choice: OneOf) -> Kind:
@@ -1778,10 +1796,13 @@ class _Scope:
         owner = self.flow._owner_flow(receiver.class_key)
         info = owner[0].classes.get(owner[1]) if owner is not None else None
         if owner is not None and info is not None and attribute in info.stored_parameters:
-            owner[0].parameter_sites.add(info.stored_parameters[attribute])
+            owner[0].parameter_sites.add(info.stored_parameters[attribute] + FACTORY_MARK)
 
     def _note_parameter_site(self, expression: ast.expr | None) -> None:
-        if self._from_parameter(expression):
+        # A constructor calling a parameter builds a layer (`norm_layer(dim)`); what it
+        # stores for later calls is noted where those calls are (`_note_stored_parameter`).
+        constructing = self.function is not None and self.function.name == "__init__"
+        if not constructing and self._from_parameter(expression):
             self.flow.parameter_sites.add(self.name)
 
     def _loss_call(
@@ -1853,6 +1874,8 @@ class _Scope:
     def _note_implicit_dim(self, node: ast.Call, op: str) -> None:
         self.flow.implicit_dims.setdefault(id(node), ImplicitDim(node, op))
 
+
+_BUILTINS = frozenset(dir(builtins))
 
 _MIXING_FUNCTIONS = frozenset({"torch.bmm", "torch.matmul", "torch.mm", "torch.einsum"})
 
@@ -1978,33 +2001,47 @@ def _item(base: Kind, index: ast.expr) -> Kind:
     return UNKNOWN
 
 
-def _handed_back(function: FunctionNode, call: ast.Call, evaluated: dict[int, Kind]) -> Kind:
+def _handed_back(
+    name: str | None, function: FunctionNode, call: ast.Call, evaluated: dict[int, Kind]
+) -> Kind:
     """The kind of the argument a function returns unchanged (`return model` after loading
-    its weights), when every return gives back the same parameter and nothing rebinds it."""
-    returned: set[str] = set()
-    for node in _own_nodes(function):
-        if isinstance(node, ast.Return):
-            if not isinstance(node.value, ast.Name):
-                return UNKNOWN
-            returned.add(node.value.id)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            return UNKNOWN
-    if len(returned) != 1:
+    its weights); `name` is that parameter (`_returned_parameter`)."""
+    if name is None:
         return UNKNOWN
-    name = returned.pop()
-    for node in _own_nodes(function):
-        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
-            return UNKNOWN
     parameters = [*function.args.posonlyargs, *function.args.args]
     position = next((i for i, p in enumerate(parameters) if p.arg == name), None)
-    if position is None:
-        return UNKNOWN
     argument: ast.expr | None = None
-    if position < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args):
+    if (
+        position is not None
+        and position < len(call.args)
+        and not any(isinstance(a, ast.Starred) for a in call.args)
+    ):
         argument = call.args[position]
     else:
         argument = next((k.value for k in call.keywords if k.arg == name), None)
     return evaluated.get(id(argument), UNKNOWN) if argument is not None else UNKNOWN
+
+
+def _returned_parameter(function: FunctionNode) -> str | None:
+    """The parameter every return gives back unchanged, when nothing rebinds it."""
+    returned: set[str] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Return):
+            if not isinstance(node.value, ast.Name):
+                return None
+            returned.add(node.value.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            return None
+    if len(returned) != 1:
+        return None
+    name = returned.pop()
+    parameters = {p.arg for p in [*function.args.posonlyargs, *function.args.args]}
+    if name not in parameters:
+        return None
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            return None
+    return name
 
 
 def _own_nodes(function: FunctionNode) -> Iterator[ast.AST]:
@@ -2317,6 +2354,10 @@ _PROPAGATED = (
 
 
 MAX_REFINEMENT_ROUNDS = 6
+# Appended to a parameter site (`get_criterion()`, `Trainer.__init__()`) whose callers hand
+# over or receive a model or a criterion built elsewhere: they need not name an activation
+# or a loss themselves (`migrate.analysis.selection.callers_of`).
+FACTORY_MARK = "()"
 # How far up a chain of project base classes a method is looked for.
 MAX_BASE_DEPTH = 8
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from migrate.analysis.graph import ProjectGraph
+from migrate.analysis.interpreter import FACTORY_MARK
 from migrate.analysis.names import might_match
 from migrate.discovery import SourceFile
 from migrate.rule import Rule
@@ -124,13 +125,12 @@ def callers_of(
     with an activation's output, a criterion or a model: they import the module (directly
     or through a package that re-exports it), spell one of the names, and name an
     activation or a loss themselves."""
-    names = sorted({function.split(".")[0] for function in functions})
+    names = sorted({_called_name(function) for function in functions})
     mentions = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
-    # Apart from a model's `forward`, a function's callers need not name an activation or a
-    # loss themselves: a constructor or a setter stores what it is given (`Trainer(model,
-    # optimizer)`, `model.add_loss_op(loss)`), a factory hands back a criterion
-    # (`loss_fn = get_criterion(cfg)`), a step takes both from its caller.
-    stores = any(not function.endswith(".forward") for function in functions)
+    # The callers of a constructor or a setter that stores what it is given (`Trainer(model)`,
+    # `model.add_loss_op(loss)`) or of a criterion factory (`get_criterion(cfg)`) need not
+    # name an activation or a loss themselves (the interpreter marks those sites).
+    stores = any(function.endswith(FACTORY_MARK) for function in functions)
     callers: set[Path] = set()
     for importer in graph.importer_closure({path}, 2) - {path}:
         source = readable.get(Path(importer))
@@ -140,6 +140,15 @@ def callers_of(
         if (stores or names_activation(text) or names_loss(text)) and mentions.search(text):
             callers.add(Path(importer))
     return callers
+
+
+def _called_name(function: str) -> str:
+    """What a caller spells: the function (`fit`), the class for a constructor or a model's
+    `forward` (`Trainer(...)`, `Net()(x)`), the method otherwise (`model.add_loss_op(...)`)."""
+    owner, _, member = function.removesuffix(FACTORY_MARK).partition(".")
+    if not member or member in ("__init__", "forward"):
+        return owner
+    return member
 
 
 @contextmanager

@@ -397,28 +397,36 @@ def _check_callers(
     reaches a loss are analysed again, together with those callers (one analysis, so each
     file is read once), and what that finds is merged."""
     by_display = {displays[path]: path for path in readable}
-    members: set[Path] = set()
+    # Sites with their callers, gathered into groups of about a batch's size: a file is read
+    # once per group, and memory stays that of one group.
+    groups: list[set[Path]] = [set()]
     for display, functions in sorted(sites.items()):
         path = by_display[display]
         callers = callers_of(path, functions, readable, graph)
-        if callers:
-            members |= {path, *callers}
-    if not members:
-        return
-    together = {
-        displays[member]: modules.get(displays[member])
-        or ModuleInput(
-            readable[member].text,
-            graph.module_name(member),
-            tuple(_per_file_ignores(config, member)),
-        )
-        for member in sorted(members)
-    }
-    for found_path, outcome in check_project(together, rules, context=context).items():
-        if found_path in outcomes:
-            _merge_findings(outcomes[found_path], outcome)
-        else:
-            outcomes[found_path] = outcome
+        if not callers:
+            continue
+        if sum(len(readable[member].text) for member in groups[-1]) > BATCH_BYTES:
+            groups.append(set())
+        groups[-1] |= {path, *callers}
+    for members in groups:
+        if not members:
+            continue
+        together = {
+            displays[member]: modules.get(displays[member])
+            or ModuleInput(
+                readable[member].text,
+                graph.module_name(member),
+                tuple(_per_file_ignores(config, member)),
+            )
+            for member in sorted(members)
+        }
+        with collection_paused():
+            found = check_project(together, rules, context=context)
+        for found_path, outcome in found.items():
+            if found_path in outcomes:
+                _merge_findings(outcomes[found_path], outcome)
+            else:
+                outcomes[found_path] = outcome
 
 
 @dataclass

@@ -673,9 +673,15 @@ class ModuleFlow:
         self._summaries.pop(id(function), None)
         self.summary(function, owner)
 
-    def class_info(self, class_key: str) -> ClassInfo | None:
+    def class_owner(self, class_key: str) -> tuple[ModuleFlow, ClassInfo] | None:
+        """The module that defines the class, and the class."""
         owner = self._owner_flow(class_key)
-        return owner[0].classes.get(owner[1]) if owner is not None else None
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        return (owner[0], info) if owner is not None and info is not None else None
+
+    def class_info(self, class_key: str) -> ClassInfo | None:
+        found = self.class_owner(class_key)
+        return found[1] if found is not None else None
 
     def record_call_site(self, site: CallSite) -> None:
         # Interpreting a function again replaces what its calls passed.
@@ -1236,18 +1242,13 @@ class _Scope:
                 return UNKNOWN
             return OneOf(members, tuple(base.label(i) for i in range(len(members))))
         if isinstance(base, ModelInstance):
-            owner = self.flow._owner_flow(base.class_key)
-            info = owner[0].classes.get(owner[1]) if owner is not None else None
-            if owner is None or info is None or attribute in info.methods:
+            defined = self.flow.class_owner(base.class_key)
+            if defined is None or attribute in defined[1].methods:
                 return UNKNOWN
-            owner[0].class_attributes(info)
-            if self.function is not None and not self.nested:
-                readers = info.readers.setdefault(attribute, {})
-                readers[id(self.function)] = (self.flow, self.function, self.owner)
-            return info.attribute(attribute)
+            defined[0].class_attributes(defined[1])
+            return self._read_attribute(defined[1], attribute)
         if isinstance(base, ClassReference):
-            owner = self.flow._owner_flow(base.class_key)
-            info = owner[0].classes.get(owner[1]) if owner is not None else None
+            info = self.flow.class_info(base.class_key)
             if info is not None and attribute in info.methods:
                 # `Config.from_args(ns)`: a class method, called for what it returns.
                 return MethodReference(base.class_key, attribute)
@@ -1256,17 +1257,22 @@ class _Scope:
     def _self_attribute(self, reference: SelfReference, attribute: str) -> Kind:
         if attribute in ("forward", "__call__"):
             return reference
-        owner = self.flow._owner_flow(reference.class_key)
-        info = owner[0].classes.get(owner[1]) if owner is not None else None
-        if info is None or owner is None:
+        found = self.flow.class_owner(reference.class_key)
+        if found is None:
             return UNKNOWN
-        attributes = owner[0].class_attributes(info)
+        owner_flow, info = found
+        attributes = owner_flow.class_attributes(info)
         if attribute not in attributes and attribute not in info.taught:
             inherited = self.flow.find_method(reference.class_key, attribute)
             if inherited is not None:
                 flow, defining, _ = inherited
                 return MethodReference(flow.key(defining.name), attribute)
-        if self.function is not None and self.owner is not None and not self.nested:
+        return self._read_attribute(info, attribute)
+
+    def _read_attribute(self, info: ClassInfo, attribute: str) -> Kind:
+        """What an instance attribute holds; this function is read again when that changes
+        (a setter or an outside assignment teaches it later)."""
+        if self.function is not None and not self.nested:
             readers = info.readers.setdefault(attribute, {})
             readers[id(self.function)] = (self.flow, self.function, self.owner)
         return info.attribute(attribute)
@@ -1626,8 +1632,7 @@ class _Scope:
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
         """A plain data class (no `forward`): its fields keep the kinds they were given, so
         `Output(logits=softmax(z)).logits` is still the softmax."""
-        owner = self.flow._owner_flow(reference.class_key)
-        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        info = self.flow.class_info(reference.class_key)
         if info is None or "forward" in info.methods or "__call__" in info.methods:
             return None
         fields = [
@@ -1793,10 +1798,10 @@ class _Scope:
         """`self.model(x)` / `self.loss_op(p, y)` on an attribute that stores a parameter of
         a setter or the constructor: its callers decide what it holds (see
         `parameter_sites`)."""
-        owner = self.flow._owner_flow(receiver.class_key)
-        info = owner[0].classes.get(owner[1]) if owner is not None else None
-        if owner is not None and info is not None and attribute in info.stored_parameters:
-            owner[0].parameter_sites.add(info.stored_parameters[attribute] + FACTORY_MARK)
+        found = self.flow.class_owner(receiver.class_key)
+        if found is not None and attribute in found[1].stored_parameters:
+            flow, info = found
+            flow.parameter_sites.add(info.stored_parameters[attribute] + FACTORY_MARK)
 
     def _note_parameter_site(self, expression: ast.expr | None) -> None:
         # A constructor calling a parameter builds a layer (`norm_layer(dim)`); what it

@@ -420,8 +420,11 @@ def _check_callers(
             )
             for member in sorted(members)
         }
+        # The selected modules outside the group (the model class a caller builds) are read
+        # when a flow reaches them, as in a batch.
+        group_context = _with_other_members(context, modules, frozenset(together))
         with collection_paused():
-            found = check_project(together, rules, context=context)
+            found = check_project(together, rules, context=group_context)
         for found_path, outcome in found.items():
             if found_path in outcomes:
                 _merge_findings(outcomes[found_path], outcome)
@@ -538,7 +541,7 @@ def _with_other_members(
         if path not in members:
             # A display path is relative to the working folder, which the workers share.
             files[module.module_name] = (path, path, module.ignored)
-    return ContextFiles(files, context.importers, aliases=context.aliases)
+    return ContextFiles(files, context.importers, texts=context.texts, aliases=context.aliases)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:

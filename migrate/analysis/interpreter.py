@@ -1057,6 +1057,9 @@ class _Scope:
         self._argument_cache: dict[int, Kind] = {}
         # Binding ids of the parameters that call sites may teach (see `parameter_sites`).
         self.parameter_bindings: set[int] = set()
+        # A parameter is called here (`model(x)`): when a loss here then gets an input of
+        # unknown kind, the callers decide what that model is.
+        self.calls_parameter = False
 
     # -- binding -----------------------------------------------------------------------------
 
@@ -1343,6 +1346,7 @@ class _Scope:
             return self._eval_method(node, method, receiver)
         if isinstance(func, ast.Name):
             self._note_parameter_site(func)
+            self.calls_parameter = self.calls_parameter or self._from_parameter(func)
         callee = self.eval(func)
         if callee is UNKNOWN and isinstance(func, ast.Name) and func.id not in self.env:
             if self.flow.imports.star_modules and func.id not in _BUILTINS:
@@ -1828,6 +1832,10 @@ class _Scope:
             input_kind = evaluated
         if argument is None:
             return UNKNOWN
+        if input_kind is UNKNOWN and self.calls_parameter:
+            # `train(model, loader)` in a module whose callers are scripts that name no
+            # activation or loss (`train.train(net, ...)`): they are read all the same.
+            self.flow.parameter_sites.add(self.name + FACTORY_MARK)
         mode: str | None = None
         if isinstance(input_kind, ModeSplit):
             mode = self.mode

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
-from migrate.analysis.api import ModuleQueries, names
+from migrate.analysis.api import LogOfProbs, ModuleQueries, names
 from migrate.fixing.edits import describe, input_still_valid
 from migrate.rule import Applicability, Fix, Invalid, Rule, Valid, Violation
 
@@ -40,6 +41,11 @@ class LogOfSoftmax(Rule):
     name = "log-of-softmax"
     summary = "log of a softmax: underflows to -inf in float32"
     message = "`{log}` takes the log of a softmax; it underflows to log(0) = -inf in float32"
+    # `log(p + eps)`, `log(p.clamp(min=eps))`: finite, but not what the loss needs either.
+    shifted_message = (
+        "`{log}` takes the log of a softmax kept away from 0 by a shift or a clamp; no -inf,"
+        " but the gradient of confident mistakes is clipped"
+    )
     fix_title = "Use `torch.log_softmax`"
     safety = Applicability.SAFE
     examples = [
@@ -79,6 +85,35 @@ class LogOfSoftmax(Rule):
             """,
             id="through-local-with-eps",
         ),
+        Invalid(
+            """
+            import torch
+            probs = torch.softmax(logits, dim=1)
+            loss = -(targets * torch.log(torch.clamp(probs, 1e-7, 1 - 1e-7))).sum(1).mean()
+            """,
+            fixed="""
+            import torch
+            probs = torch.softmax(logits, dim=1)
+            loss = -(targets * torch.log_softmax(logits, dim=1)).sum(1).mean()
+            """,
+            id="through-local-clamped",
+        ),
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+            loss = F.nll_loss(torch.log(F.softmax(z, dim=1).view(-1, 4)), y)
+            """,
+            id="reshaped-before-the-log-reported-without-fix",
+        ),
+        Valid(
+            """
+            import torch
+            def own_loss(predict, target):
+                return -(target * torch.log(torch.clamp(predict, 1e-7, 1.0))).sum(1).mean()
+            """,
+            id="clamped-log-of-an-unknown-input",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
@@ -86,7 +121,8 @@ class LogOfSoftmax(Rule):
             activation = site.probs.activation
             if activation.op != names.SOFTMAX:
                 continue
-            message = self.message.format(log=describe(facts, site.call))
+            template = self.shifted_message if site.probs.shifted else self.message
+            message = template.format(log=describe(facts, site.call))
             fix: Fix | None = None
             reason: str | None = "the softmax's input may have changed before the log"
             if activation.path != facts.path:
@@ -94,12 +130,14 @@ class LogOfSoftmax(Rule):
                 reason = f"the softmax is applied in {activation.path}; take log_softmax there"
                 yield self.violation(facts, site.call, message, None, reason)
                 continue
-            usable = activation.input is not None and (
-                activation.call is not None
+            usable = (
+                activation.input is not None
+                and activation.call is not None
                 and (
                     facts.contains(site.call, activation.call)
                     or input_still_valid(activation, site.bindings_at_call)
                 )
+                and _takes_the_softmax_as_is(facts, site)
             )
             if usable and activation.input is not None and activation.function == site.function:
                 dim = facts.code(activation.dim) if activation.dim is not None else "1"
@@ -112,3 +150,51 @@ class LogOfSoftmax(Rule):
                     fix = Fix(self.fix_title, safety, (facts.replace(site.call, replacement),))
                     reason = None
             yield self.violation(facts, site.call, message, fix, reason)
+
+
+_CLAMPS = frozenset({"clamp", "clamp_min", "clip"})
+
+
+def _takes_the_softmax_as_is(facts: ModuleQueries, site: LogOfProbs) -> bool:
+    """The log reads the softmax's own value (inline, or a name still bound to it), at most
+    shifted by `eps` or clamped: `log_softmax(z)` in its place then has the same shape. A
+    reshape, a slice or an index in between (`softmax(z).view(-1, C)`, `p[:n]`) would be
+    lost by the replacement."""
+    activation = site.probs.activation
+    call = site.call
+    if call.args:
+        argument: ast.expr = call.args[0]  # `torch.log(p)`
+    elif isinstance(call.func, ast.Attribute):
+        argument = call.func.value  # `p.log()`
+    else:
+        return False
+
+    def direct(node: ast.expr | None) -> bool:
+        if node is None:
+            return False
+        if node is activation.call:
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return direct(node.left) or direct(node.right)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _CLAMPS and facts.imports.qualify(node.func) is None:
+                return direct(node.func.value)
+        if isinstance(node, ast.Call) and facts.imports.qualify(node.func) in (
+            "torch.clamp",
+            "torch.clip",
+            "torch.clamp_min",
+        ):
+            return direct(node.args[0] if node.args else None)
+        if isinstance(node, ast.Name):
+            assignment = facts.parents.get(activation.call) if activation.call else None
+            if not isinstance(assignment, ast.Assign) or len(assignment.targets) != 1:
+                return False
+            target = assignment.targets[0]
+            return (
+                isinstance(target, ast.Name)
+                and target.id == node.id
+                and facts.flow.assignments.get(target) == site.bindings_at_call.get(node.id)
+            )
+        return False
+
+    return direct(argument)

@@ -71,7 +71,11 @@ class Activation:
 @dataclass(frozen=True, eq=False, repr=False)
 class Probs(Kind):
     activation: Activation
-    exact: bool = True  # False after `+ eps`, `.clamp(...)`: still probabilities, not removable
+    exact: bool = (
+        True  # False after `+ eps`, `.clamp(...)`, `[:n]`: still probabilities, not removable
+    )
+    # Kept away from 0 by `+ eps` or a clamp: its log is finite (MC208 says so).
+    shifted: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -817,7 +821,8 @@ class ModuleFlow:
         return choice_of(options)
 
     def forward_kind(self, class_key: str) -> Kind:
-        found = self.find_method(class_key, "forward")
+        # A plain class that is called like a model (`DecisionEnsemble.__call__`).
+        found = self.find_method(class_key, "forward") or self.find_method(class_key, "__call__")
         if found is None:
             return UNKNOWN
         flow, info, forward = found
@@ -871,7 +876,15 @@ class ModuleFlow:
         elif isinstance(statement, (ast.For, ast.AsyncFor, ast.While)):
             if isinstance(statement, (ast.For, ast.AsyncFor)):
                 scope.eval(statement.iter)
-                scope.bind_target(statement.target, UNKNOWN)
+                # `for model in [cnn, lstm, ensemble]:` takes each model in turn.
+                elements = (
+                    [scope.eval(element) for element in statement.iter.elts]
+                    if isinstance(statement.iter, (ast.List, ast.Tuple))
+                    and isinstance(statement.target, ast.Name)
+                    else []
+                )
+                each = _models_of(elements) if elements else None
+                scope.bind_target(statement.target, each if each is not None else UNKNOWN)
             else:
                 scope.eval(statement.test)
             branches = [statement.body]
@@ -959,6 +972,8 @@ class ModuleFlow:
         name = f"{outer.name}.{function.name}" if outer.name != "<module>" else function.name
         scope = _Scope(self, name, outer.owner, dict(env), function)
         scope.nested = True
+        scope.site_name = outer.site_name
+        scope.parameter_bindings = set(outer.parameter_bindings)
         for param in _parameters(function):
             kind = UNKNOWN
             if outer.owner is not None and param.name == "self":
@@ -1047,6 +1062,9 @@ class _Scope:
         self.function = function
         # A function defined inside another (interpreted where it is defined).
         self.nested = False
+        # The function whose callers decide this scope's parameters: a nested function's
+        # closure reads the parameters of the function it is defined in.
+        self.site_name = name
         self.returns: list[Kind] = []
         # Per return, the arm of `if self.training:` it is in (None outside such an arm).
         self.return_modes: list[str | None] = []
@@ -1297,6 +1315,9 @@ class _Scope:
         base = self.eval(node.value)
         index = node.slice
         self.eval(index)
+        if isinstance(index, ast.Slice) and isinstance(base, Probs):
+            # `p[:n]`: some rows of the probabilities (labelled examples first).
+            return Probs(base.activation, exact=False, shifted=base.shifted)
         if isinstance(index, (ast.Tuple, ast.Slice)):
             return UNKNOWN
         return _item(base, index)
@@ -1317,7 +1338,7 @@ class _Scope:
             probs = left if left_act is not None else right
             other = right if left_act is not None else left
             if isinstance(probs, Probs) and other is UNKNOWN:
-                return Probs(probs.activation, exact=False)
+                return Probs(probs.activation, exact=False, shifted=True)
         return Mixture(activation)
 
     # -- calls -------------------------------------------------------------------------------
@@ -1428,6 +1449,14 @@ class _Scope:
             if argument is not None and kinds[0]:
                 self.flow.thresholds.append(Threshold(node, argument, kinds[0][0], self.name))
             return UNKNOWN
+        if qualified in _CLAMP_FUNCTIONS:
+            # `torch.clamp(p, eps, 1 - eps)`: like `p.clamp(...)`, still probabilities.
+            argument = _argument(node, 0, "input")
+            clamped = self.eval(argument) if argument is not None else UNKNOWN
+            self._eval_arguments(node, skip=argument)
+            if isinstance(clamped, Probs):
+                return Probs(clamped.activation, exact=False, shifted=True)
+            return UNKNOWN
         if qualified in names.LOG_FUNCTIONS:
             argument = _argument(node, 0, "input")
             self._note_parameter_site(argument)
@@ -1476,7 +1505,7 @@ class _Scope:
             return receiver
         if isinstance(receiver, Probs):
             if method in ("clamp", "clamp_min", "clip"):
-                return Probs(receiver.activation, exact=False)
+                return Probs(receiver.activation, exact=False, shifted=True)
             if method in ("mean", "sum", "prod", "bmm", "matmul", "mm"):
                 # Averaged, or mixed with other values (`p.bmm(one_hot)`): a mixture.
                 return Mixture(receiver.activation)
@@ -1518,6 +1547,11 @@ class _Scope:
                 self._note_model_escape(node, positional, keywords, target)
             if isinstance(callee, FunctionReference):
                 self._record_call_site(callee.function_key, False, positional, keywords, node)
+                if self.calls_parameter and _hands_a_criterion(positional, keywords):
+                    # `model = model_cls(**args); train_model(model, criterion, ...)`: the
+                    # callers say which model class; they are read even when they name no
+                    # activation or loss.
+                    self.flow.parameter_sites.add(self.site_name + FACTORY_MARK)
             elif isinstance(callee, ModelInstance):
                 self._record_call_site(
                     callee.class_key + ".forward", True, positional, keywords, node
@@ -1812,7 +1846,7 @@ class _Scope:
         # stores for later calls is noted where those calls are (`_note_stored_parameter`).
         constructing = self.function is not None and self.function.name == "__init__"
         if not constructing and self._from_parameter(expression):
-            self.flow.parameter_sites.add(self.name)
+            self.flow.parameter_sites.add(self.site_name)
 
     def _loss_call(
         self,
@@ -1835,7 +1869,7 @@ class _Scope:
         if input_kind is UNKNOWN and self.calls_parameter:
             # `train(model, loader)` in a module whose callers are scripts that name no
             # activation or loss (`train.train(net, ...)`): they are read all the same.
-            self.flow.parameter_sites.add(self.name + FACTORY_MARK)
+            self.flow.parameter_sites.add(self.site_name + FACTORY_MARK)
         mode: str | None = None
         if isinstance(input_kind, ModeSplit):
             mode = self.mode
@@ -1890,6 +1924,7 @@ class _Scope:
 
 _BUILTINS = frozenset(dir(builtins))
 
+_CLAMP_FUNCTIONS = frozenset({"torch.clamp", "torch.clip", "torch.clamp_min"})
 _MIXING_FUNCTIONS = frozenset({"torch.bmm", "torch.matmul", "torch.mm", "torch.einsum"})
 
 # Module methods that return the module itself (`model = Net().to(device)`).
@@ -2354,6 +2389,8 @@ _CHOOSABLE = (ModelInstance, PatchedModel, Criterion, LossClass, ClassReference,
 _PROPAGATED = (
     Criterion,
     ModelInstance,
+    # `test_hyper_parameters(model_cls=GRU)` then `model = model_cls(**args)`.
+    ClassReference,
     PatchedModel,
     Probs,
     LogProbs,
@@ -2364,6 +2401,15 @@ _PROPAGATED = (
     ModeSplit,
     OneOf,
 )
+
+
+def _hands_a_criterion(positional: tuple[Kind, ...] | None, keywords: dict[str, Kind]) -> bool:
+    """Some argument of a call is a criterion (or a run-time choice of criteria)."""
+    for kind in (*(positional or ()), *keywords.values()):
+        options = kind.options if isinstance(kind, OneOf) else (kind,)
+        if any(isinstance(option, (Criterion, LossClass)) for option in options):
+            return True
+    return False
 
 
 MAX_REFINEMENT_ROUNDS = 6
@@ -2457,4 +2503,39 @@ def _agreed_parameters(
         first = kinds[0]
         if isinstance(first, _PROPAGATED) and all(same_kind(kind, first) for kind in kinds):
             agreed[name] = first
+        elif len(probs := [kind for kind in kinds if isinstance(kind, Probs)]) == len(
+            kinds
+        ) and all(_same_fields(kind.activation, probs[0].activation) for kind in probs):
+            # The same softmax, handed over whole here and as rows (`p[:n]`) there.
+            exact = all(kind.exact for kind in probs)
+            shifted = any(kind.shifted for kind in probs)
+            agreed[name] = Probs(probs[0].activation, exact=exact, shifted=shifted)
+        elif (models := _models_of(kinds, unknown_allowed=True)) is not None:
+            # `train_model(model, ...)` called with a GRU here and an LSTM there: each model
+            # is a path the run takes, followed like a run-time choice (found, never fixed).
+            agreed[name] = models
     return agreed
+
+
+def _models_of(kinds: Sequence[Kind], unknown_allowed: bool = False) -> Kind | None:
+    """The model instances that `kinds` may be (one, or a choice of several), or None when
+    one of them is not a model instance. With `unknown_allowed`, unknown values are one more
+    option of the choice (the callers we cannot see), so each known model is still followed
+    for a finding while no fix is offered."""
+    distinct: list[Kind] = []
+    unknown = False
+    for kind in kinds:
+        options = kind.options if isinstance(kind, OneOf) else (kind,)
+        for option in options:
+            if option is UNKNOWN and unknown_allowed:
+                unknown = True
+                continue
+            if not isinstance(option, ModelInstance):
+                return None
+            if not any(same_kind(option, seen) for seen in distinct):
+                distinct.append(option)
+    if not distinct:
+        return None
+    if unknown:
+        distinct.append(UNKNOWN)
+    return distinct[0] if len(distinct) == 1 else OneOf(tuple(distinct))

@@ -166,7 +166,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "eps-shift-still-exact",
         "migrate/analysis/interpreter.py",
-        "                return Probs(probs.activation, exact=False)",
+        "                return Probs(probs.activation, exact=False, shifted=True)",
         "                return probs",
         "`softmax(z) + eps` counts as a removable softmax: the fix deletes it and drops eps",
     ),
@@ -198,10 +198,39 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "parameter-sites-not-named",
         "migrate/analysis/interpreter.py",
-        "            self.flow.parameter_sites.add(self.name)",
+        "            self.flow.parameter_sites.add(self.site_name)",
         "            pass",
         "the interpreter no longer names functions whose parameter reaches a loss: a check "
         "never reads the caller that hands them probabilities",
+    ),
+    Mutant(
+        "training-module-callers-not-read",
+        "migrate/analysis/interpreter.py",
+        "        if input_kind is UNKNOWN and self.calls_parameter:",
+        "        if False:",
+        "`train(model, loader)` feeds a loss its model parameter's output: a script that names "
+        "no loss and hands it a softmax model is never read",
+    ),
+    Mutant(
+        "second-look-without-selected-modules",
+        "migrate/pipeline.py",
+        "        group_context = _with_other_members(context, modules, frozenset(together))",
+        "        group_context = context",
+        "the callers' second look cannot reach a model class in another selected file",
+    ),
+    Mutant(
+        "callers-with-different-models-unknown",
+        "migrate/analysis/interpreter.py",
+        "        elif (models := _models_of(kinds, unknown_allowed=True)) is not None:",
+        "        elif False:",
+        "a function called with a GRU here and an LSTM there learns nothing about its model",
+    ),
+    Mutant(
+        "log-fix-drops-a-reshape",
+        "rules/mc208_log_of_softmax.py",
+        "    return direct(argument)",
+        "    return True",
+        "`log(softmax(z).view(-1, C))` is fixed to `log_softmax(z)`: the reshape is lost",
     ),
     Mutant(
         "check-does-not-load-readers",

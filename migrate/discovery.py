@@ -113,6 +113,22 @@ def _matches(relative: str, pattern: str) -> bool:
 MAX_FILE_BYTES = 1024 * 1024
 
 
+def packages_on_disk(paths: Iterable[Path]) -> set[Path]:
+    """The folders holding the files, and those above them, that are packages on disk (hold
+    an `__init__.py`), walking up from each file while they are."""
+    packages: set[Path] = set()
+    seen: set[Path] = set()
+    for path in paths:
+        folder = path.parent
+        while folder not in seen and folder != folder.parent:
+            seen.add(folder)
+            if not (folder / "__init__.py").is_file():
+                break
+            packages.add(folder)
+            folder = folder.parent
+    return packages
+
+
 def read_source(path: Path) -> SourceFile | ReadFailure:
     try:
         size = path.stat().st_size

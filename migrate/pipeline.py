@@ -22,7 +22,14 @@ from migrate.analysis.graph import ProjectGraph
 from migrate.analysis.selection import IMPORT_DEPTH, callers_of, collection_paused, select_files
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
-from migrate.discovery import ReadFailure, SourceFile, discover, encode_source, read_source
+from migrate.discovery import (
+    ReadFailure,
+    SourceFile,
+    discover,
+    encode_source,
+    packages_on_disk,
+    read_source,
+)
 from migrate.engine import ModuleInput, check_project, diagnostic, reraise_interrupt
 from migrate.findings import FileOutcome, Finding
 from migrate.fixing.units import RefusedUnit, UnitPlan, gate_units
@@ -212,7 +219,8 @@ def _analyze(
         {
             path: source.text if isinstance(source, SourceFile) else ""
             for path, source in sources.items()
-        }
+        },
+        packages_on_disk(sources),
     )
     candidates = select_files(readable, rules, options.fix is not None, graph)
     displays = {path: display_path(path) for path in files}

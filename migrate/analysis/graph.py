@@ -216,9 +216,15 @@ def imported_modules(
 class ProjectGraph:
     """Files and modules of one run, with resolved import edges both ways."""
 
-    def __init__(self, texts: Mapping[PurePath, str]) -> None:
+    def __init__(
+        self, texts: Mapping[PurePath, str], packages_outside: Iterable[PurePath] = ()
+    ) -> None:
+        """`packages_outside`: folders that hold an `__init__.py` the run does not read (the
+        run was given `pkg/client.py pkg/nets`, not `pkg/__init__.py`); names stay those of
+        the project."""
         self.texts = texts
         package_dirs = {path.parent for path in texts if path.name == "__init__.py"}
+        package_dirs |= set(packages_outside)
         self.module_names: dict[PurePath, str] = _scoped_names(
             {path: module_name_for(path, package_dirs) for path in texts}, package_dirs
         )

@@ -1325,6 +1325,16 @@ class _Scope:
     def _eval_binary(self, node: ast.BinOp) -> Kind:
         left = self.eval(node.left)
         right = self.eval(node.right)
+        # `outputs + 1e-7` where `outputs` is one of several models' outputs.
+        if isinstance(left, OneOf) and not isinstance(right, OneOf):
+            options = tuple(self._binary_kind(node, option, right) for option in left.options)
+            return OneOf(options, left.labels)
+        if isinstance(right, OneOf) and not isinstance(left, OneOf):
+            options = tuple(self._binary_kind(node, left, option) for option in right.options)
+            return OneOf(options, right.labels)
+        return self._binary_kind(node, left, right)
+
+    def _binary_kind(self, node: ast.BinOp, left: Kind, right: Kind) -> Kind:
         left_act = probability_activation(left)
         right_act = probability_activation(right)
         if left_act is None and right_act is None:
@@ -1547,11 +1557,6 @@ class _Scope:
                 self._note_model_escape(node, positional, keywords, target)
             if isinstance(callee, FunctionReference):
                 self._record_call_site(callee.function_key, False, positional, keywords, node)
-                if self.calls_parameter and _hands_a_criterion(positional, keywords):
-                    # `model = model_cls(**args); train_model(model, criterion, ...)`: the
-                    # callers say which model class; they are read even when they name no
-                    # activation or loss.
-                    self.flow.parameter_sites.add(self.site_name + FACTORY_MARK)
             elif isinstance(callee, ModelInstance):
                 self._record_call_site(
                     callee.class_key + ".forward", True, positional, keywords, node
@@ -1910,6 +1915,10 @@ class _Scope:
         return UNKNOWN
 
     def _log_of(self, node: ast.Call, value: Kind) -> Kind:
+        if isinstance(value, OneOf):
+            return OneOf(
+                tuple(self._log_of(node, option) for option in value.options), value.labels
+            )
         if isinstance(value, Probs) and value.activation.op == names.SOFTMAX:
             bindings = {name: binding.id for name, binding in self.env.items()}
             self.flow.logs_of_probs.append(LogOfProbs(node, value, self.name, bindings))
@@ -2391,6 +2400,8 @@ _PROPAGATED = (
     ModelInstance,
     # `test_hyper_parameters(model_cls=GRU)` then `model = model_cls(**args)`.
     ClassReference,
+    # `Trainer(model, criterion=nn.CrossEntropyLoss)` then `criterion(size_average=False)`.
+    LossClass,
     PatchedModel,
     Probs,
     LogProbs,
@@ -2401,15 +2412,6 @@ _PROPAGATED = (
     ModeSplit,
     OneOf,
 )
-
-
-def _hands_a_criterion(positional: tuple[Kind, ...] | None, keywords: dict[str, Kind]) -> bool:
-    """Some argument of a call is a criterion (or a run-time choice of criteria)."""
-    for kind in (*(positional or ()), *keywords.values()):
-        options = kind.options if isinstance(kind, OneOf) else (kind,)
-        if any(isinstance(option, (Criterion, LossClass)) for option in options):
-            return True
-    return False
 
 
 MAX_REFINEMENT_ROUNDS = 6

@@ -1,0 +1,346 @@
+"""Shapes that the second blind sets of issue "Follow real code" missed, each on a small
+project written out here: scripts that hand a model to a training module without naming a
+loss, model classes passed as values, one function called with several models, loops over
+models, closures, plain classes called like models, factories that return one of several
+models, rows and clamps of probabilities, and packages whose `__init__.py` the run was not
+given. Each expects the finding at the activation (or the log) and, where the path is one of
+several, no fix."""
+
+from pathlib import Path
+
+from migrate import pipeline
+from migrate.pipeline import RunOptions
+
+SOFTMAX_NET = (
+    "import torch.nn as nn\n"
+    "import torch.nn.functional as F\n"
+    "\n"
+    "\n"
+    "class Net(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(8, 4)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        return F.softmax(self.fc(x), dim=1)\n"
+)
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def _found(root: Path, *paths: str) -> list[tuple[str, int, str, bool]]:
+    """(file, line, code, whether a fix is offered) per finding of a check."""
+    targets = [root / path for path in paths] if paths else [root]
+    result = pipeline.run(RunOptions(paths=targets))
+    return sorted(
+        (
+            Path(report.display).name,
+            finding.violation.span.line,
+            finding.violation.code,
+            finding.violation.fix is not None,
+        )
+        for report, finding in result.findings
+        if finding.violation.code != "MC207"
+    )
+
+
+def test_a_script_that_names_no_loss_hands_the_model_to_a_training_module(
+    tmp_path: Path,
+) -> None:
+    # `main.py` spells no activation and no loss: it is read because `train` calls its model
+    # parameter and gives a loss an input it cannot know by itself.
+    root = _write(
+        tmp_path,
+        {
+            # A softmax without `dim` (MC207): the run selects this file itself.
+            "model.py": SOFTMAX_NET.replace(", dim=1)", ")"),
+            "train.py": (
+                "import torch.nn as nn\n"
+                "\n"
+                "\n"
+                "def train(loader, model):\n"
+                "    criterion = nn.CrossEntropyLoss()\n"
+                "    for x, y in loader:\n"
+                "        output = model(x)\n"
+                "        loss = criterion(output, y)\n"
+            ),
+            "main.py": (
+                "import model\n"
+                "import train\n"
+                "\n"
+                "if __name__ == '__main__':\n"
+                "    net = model.Net()\n"
+                "    net = net.cuda()\n"
+                "    train.train([], net)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("model.py", 11, "MC201", True)]
+
+
+def test_a_model_class_passed_as_a_value_and_two_callers_with_different_models(
+    tmp_path: Path,
+) -> None:
+    # `train_model` is called with an LSTM on one path and a GRU on another: each is followed,
+    # and the `forward` they share is reported once (removing a redundant log_softmax keeps
+    # every path's loss as it was, so its fix stays on offer).
+    root = _write(
+        tmp_path,
+        {
+            "models.py": (
+                "import torch.nn as nn\n"
+                "import torch.nn.functional as F\n"
+                "\n"
+                "\n"
+                "class Recurrent(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n"
+                "\n"
+                "    def forward(self, x):\n"
+                "        return F.log_softmax(self.fc(x), dim=1)\n"
+                "\n"
+                "\n"
+                "class LSTM(Recurrent):\n"
+                "    pass\n"
+                "\n"
+                "\n"
+                "class GRU(Recurrent):\n"
+                "    pass\n"
+            ),
+            "training.py": (
+                "import torch\n"
+                "\n"
+                "\n"
+                "def train_model(model, loss, loader):\n"
+                "    for x, y in loader:\n"
+                "        loss(model(x), y).backward()\n"
+                "\n"
+                "\n"
+                "def search(model_cls, loader):\n"
+                "    loss = torch.nn.CrossEntropyLoss()\n"
+                "    model = model_cls()\n"
+                "    train_model(model, loss, loader)\n"
+                "\n"
+                "\n"
+                "def search_augmented(model_cls, loader):\n"
+                "    loss = torch.nn.CrossEntropyLoss()\n"
+                "    model = model_cls()\n"
+                "    train_model(model, loss, loader)\n"
+            ),
+            "main.py": (
+                "from models import GRU, LSTM\n"
+                "from training import search, search_augmented\n"
+                "\n"
+                "search(model_cls=GRU, loader=[])\n"
+                "search_augmented(model_cls=LSTM, loader=[])\n"
+            ),
+        },
+    )
+    assert _found(root) == [("models.py", 11, "MC205", True)]
+
+
+def test_a_loop_over_models_follows_each_and_stays_silent_on_logits(tmp_path: Path) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "nets.py": SOFTMAX_NET
+            + (
+                "\n"
+                "\n"
+                "class Plain(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n"
+                "\n"
+                "    def forward(self, x):\n"
+                "        return self.fc(x)\n"
+            ),
+            "evaluate.py": (
+                "import torch.nn.functional as F\n"
+                "from nets import Net, Plain\n"
+                "\n"
+                "\n"
+                "def evaluate(model, loader):\n"
+                "    for x, y in loader:\n"
+                "        F.cross_entropy(model(x), y)\n"
+                "\n"
+                "\n"
+                "for model in [Plain(), Net()]:\n"
+                "    evaluate(model, [])\n"
+            ),
+        },
+    )
+    assert _found(root) == [("nets.py", 11, "MC201", False)]
+
+
+def test_a_closure_reads_the_model_parameter_of_the_function_it_is_defined_in(
+    tmp_path: Path,
+) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "model.py": SOFTMAX_NET
+            + (
+                "\n"
+                "\n"
+                "def run(config, model, data):\n"
+                "    def train(batch, label):\n"
+                "        output = model(batch)\n"
+                "        return F.cross_entropy(output, label)\n"
+                "\n"
+                "    for batch, label in data:\n"
+                "        train(batch, label)\n"
+            ),
+            "main.py": ("from model import Net, run\n\nrun(None, Net(), [])\n"),
+        },
+    )
+    assert _found(root) == [("model.py", 11, "MC201", True)]
+
+
+def test_a_plain_class_called_like_a_model(tmp_path: Path) -> None:
+    # An ensemble that is no `nn.Module`: calling it runs `__call__`. The fix planner only
+    # rewrites a `forward`, so this one is reported without a fix.
+    root = _write(
+        tmp_path,
+        {
+            "ensemble.py": (
+                "import torch.nn.functional as F\n"
+                "from torch import nn\n"
+                "\n"
+                "\n"
+                "class Average:\n"
+                "    def __init__(self, first, second):\n"
+                "        self.first = first\n"
+                "        self.second = second\n"
+                "\n"
+                "    def __call__(self, x):\n"
+                "        return F.softmax(self.first(x) + self.second(x), dim=1)\n"
+                "\n"
+                "\n"
+                "def evaluate(model, loader):\n"
+                "    criterion = nn.CrossEntropyLoss()\n"
+                "    for x, y in loader:\n"
+                "        criterion(model(x), y)\n"
+                "\n"
+                "\n"
+                "evaluate(Average(nn.Linear(8, 4), nn.Linear(8, 4)), [])\n"
+            ),
+        },
+    )
+    assert _found(root) == [("ensemble.py", 11, "MC201", False)]
+
+
+def test_a_factory_returning_one_of_several_models_then_a_log_plus_eps(tmp_path: Path) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "src/__init__.py": "",
+            "src/models/__init__.py": "",
+            "src/models/nets.py": SOFTMAX_NET
+            + (
+                "\n"
+                "\n"
+                "class Wide(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n"
+                "\n"
+                "    def forward(self, x):\n"
+                "        return F.softmax(self.fc(x), dim=-1)\n"
+            ),
+            "src/models/model.py": (
+                "from .nets import Net, Wide\n"
+                "\n"
+                "\n"
+                "def get_model(net_type='net'):\n"
+                "    if net_type == 'net':\n"
+                "        return Net()\n"
+                "    elif net_type == 'wide':\n"
+                "        return Wide()\n"
+            ),
+            "src/train.py": (
+                "import torch\n"
+                "from .models.model import get_model\n"
+                "\n"
+                "\n"
+                "class Trainer:\n"
+                "    def __init__(self, net_type='net'):\n"
+                "        self.net = get_model(net_type=net_type).cuda()\n"
+                "        self.criterion = torch.nn.NLLLoss()\n"
+                "\n"
+                "    def train(self, loader):\n"
+                "        for inputs, labels in loader:\n"
+                "            self.step(inputs, labels, criterion=self.criterion, net=self.net)\n"
+                "\n"
+                "    def step(self, inputs, labels, criterion, net):\n"
+                "        outputs = net(inputs)\n"
+                "        return criterion(torch.log(outputs + 1e-7), labels)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("train.py", 16, "MC208", False)]
+
+
+def test_rows_of_probabilities_and_a_clamp_reach_a_hand_written_log(tmp_path: Path) -> None:
+    # A project's own cross-entropy on probabilities: its log is reported (MC208), without a
+    # fix, since the log reads a clamp of a slice of the softmax of another file.
+    root = _write(
+        tmp_path,
+        {
+            "network.py": SOFTMAX_NET,
+            "main.py": (
+                "import torch\n"
+                "from network import *\n"
+                "\n"
+                "\n"
+                "def CrossEntropyLoss(predict, target):\n"
+                "    predict_e = torch.clamp(predict, 1e-7, 1 - 1e-7)\n"
+                "    return -torch.mean(torch.sum(target * torch.log(predict_e), 1))\n"
+                "\n"
+                "\n"
+                "if __name__ == '__main__':\n"
+                "    net = Net()\n"
+                "    for x, y, labelled in []:\n"
+                "        output = net(x)\n"
+                "        if labelled:\n"
+                "            loss = CrossEntropyLoss(output[: len(y)], y)\n"
+                "        else:\n"
+                "            loss = CrossEntropyLoss(output, y)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("main.py", 7, "MC208", False)]
+
+
+def test_packages_outside_the_given_paths_keep_the_project_names(tmp_path: Path) -> None:
+    # The run is given `pkg/client.py` and `pkg/nets`, not `pkg/__init__.py`: the import
+    # `from pkg.nets import Net` still names those files.
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/nets/__init__.py": "from .net import Net\n",
+            "pkg/nets/net.py": SOFTMAX_NET,
+            "pkg/client.py": (
+                "import torch.nn as nn\n"
+                "from pkg.nets import Net\n"
+                "\n"
+                "\n"
+                "class Client:\n"
+                "    def __init__(self):\n"
+                "        self.criterion = nn.CrossEntropyLoss()\n"
+                "\n"
+                "    def evaluate(self, model: Net, loader):\n"
+                "        for x, y in loader:\n"
+                "            self.criterion(model(x), y)\n"
+            ),
+        },
+    )
+    assert _found(root, "pkg/client.py", "pkg/nets") == [("net.py", 11, "MC201", True)]

@@ -760,6 +760,60 @@ class SoftmaxBeforeCrossEntropy(Rule):
             """,
             id="log-softmax-with-nll-chosen-from-a-registry",
         ),
+        Invalid(
+            """
+            import torch.nn as nn
+            class Net(nn.Module):
+                def __init__(self, depth):
+                    super().__init__()
+                    layers = [nn.Linear(8, 16)]
+                    for _ in range(depth):
+                        layers.append(nn.Linear(16, 16))
+                    layers += [nn.Linear(16, 4)]
+                    layers.append(nn.Softmax(dim=1))
+                    self.net = nn.Sequential(*layers)
+                def forward(self, x):
+                    return self.net(x)
+            loss = nn.CrossEntropyLoss()(Net(2)(x), y)
+            """,
+            id="sequential-of-a-list-grown-by-append",
+        ),
+        Invalid(
+            """
+            from collections import OrderedDict
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class MLP(nn.Module):
+                def __init__(self, layers):
+                    super().__init__()
+                    stack = OrderedDict()
+                    stack["input"] = nn.Linear(8, 16)
+                    for i in range(layers):
+                        stack[f"{i}_lin"] = nn.Linear(16, 16)
+                    stack["output"] = nn.Softmax(-1)
+                    self.mlp = nn.Sequential(stack)
+                def forward(self, x):
+                    return self.mlp(x)
+            loss = F.cross_entropy(MLP(2)(x), y)
+            """,
+            id="sequential-of-an-ordered-dict-filled-item-by-item",
+        ),
+        Valid(
+            """
+            import torch.nn as nn
+            class Net(nn.Module):
+                def __init__(self, probabilities=False):
+                    super().__init__()
+                    layers = [nn.Linear(8, 4)]
+                    if probabilities:
+                        layers.append(nn.Softmax(dim=1))
+                    self.net = nn.Sequential(*layers)
+                def forward(self, x):
+                    return self.net(x)
+            loss = nn.CrossEntropyLoss()(Net()(x), y)
+            """,
+            id="softmax-appended-only-on-a-flag",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:

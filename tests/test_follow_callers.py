@@ -25,6 +25,16 @@ SOFTMAX_NET = (
     "        return F.softmax(self.fc(x), dim=1)\n"
 )
 
+# The body of a model whose forward returns logits.
+PLAIN_LINEAR_BODY = (
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(8, 4)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        return self.fc(x)\n"
+)
+
 
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -150,18 +160,7 @@ def test_a_loop_over_models_follows_each_and_stays_silent_on_logits(tmp_path: Pa
     root = _write(
         tmp_path,
         {
-            "nets.py": SOFTMAX_NET
-            + (
-                "\n"
-                "\n"
-                "class Plain(nn.Module):\n"
-                "    def __init__(self):\n"
-                "        super().__init__()\n"
-                "        self.fc = nn.Linear(8, 4)\n"
-                "\n"
-                "    def forward(self, x):\n"
-                "        return self.fc(x)\n"
-            ),
+            "nets.py": SOFTMAX_NET + ("\n\nclass Plain(nn.Module):\n" + PLAIN_LINEAR_BODY),
             "evaluate.py": (
                 "import torch.nn.functional as F\n"
                 "from nets import Net, Plain\n"
@@ -344,3 +343,43 @@ def test_packages_outside_the_given_paths_keep_the_project_names(tmp_path: Path)
         },
     )
     assert _found(root, "pkg/client.py", "pkg/nets") == [("net.py", 11, "MC201", True)]
+
+
+def test_a_mixin_that_calls_self_reaches_each_subclass_forward(tmp_path: Path) -> None:
+    # `fit` lives in a mixin with no `forward`: `self.__call__(x)` runs the subclass's. A
+    # subclass returning logits stays silent.
+    root = _write(
+        tmp_path,
+        {
+            "api.py": (
+                "import torch.nn.functional as F\n"
+                "from torch import nn\n"
+                "\n"
+                "\n"
+                "class ClassMixin(nn.Module):\n"
+                "    def fit(self, loader):\n"
+                "        for x, y in loader:\n"
+                "            outputs = self.__call__(x)\n"
+                "            F.cross_entropy(outputs, y).backward()\n"
+                "        return self\n"
+            ),
+            "lenet.py": (
+                "import torch.nn.functional as F\n"
+                "from torch import nn\n"
+                "from api import ClassMixin\n"
+                "\n"
+                "\n"
+                "class LeNet(ClassMixin):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n"
+                "\n"
+                "    def forward(self, x):\n"
+                "        return F.softmax(self.fc(x), -1)\n"
+                "\n"
+                "\n"
+                "class Linear(ClassMixin):\n" + PLAIN_LINEAR_BODY
+            ),
+        },
+    )
+    assert _found(root) == [("lenet.py", 12, "MC201", False)]

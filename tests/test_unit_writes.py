@@ -265,13 +265,21 @@ def test_write_unit_holds_an_interrupt_until_every_rename_is_done(
     assert [path.read_bytes() for path in three_files] == [b"new\n"] * 3
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _interrupted_during_import(stderr: bytes) -> bool:
+    return b"importlib._bootstrap" in stderr or b"_get_module_lock" in stderr
+
+
 def test_an_interrupted_cli_run_leaves_each_unit_whole(
     tmp_path: Path, migrated: dict[str, bytes]
 ) -> None:
     """The real thing: `ml2mc migrate --write` in a child process, SIGINT sent after a delay
     that walks across the run (start-up, analysis, writes, exit)."""
     outcomes: set[tuple[str, ...]] = set()
-    for number, delay in enumerate((0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.4, 3.0, 4.0)):
+    for number, delay in enumerate((0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.9, 1.2, 1.8, 3.0)):
         root = tmp_path / f"run{number}"
         original = _make_project(root)
         child = subprocess.Popen(
@@ -279,6 +287,10 @@ def test_an_interrupted_cli_run_leaves_each_unit_whole(
             cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # A shell that starts pytest as a background job hands its children SIGINT
+            # ignored; Python then installs no KeyboardInterrupt handler. Restore the default
+            # so the child reacts to ^C as it would in a terminal.
+            preexec_fn=_sigint_as_in_a_terminal,
         )
         time.sleep(delay)
         child.send_signal(signal.SIGINT)
@@ -286,7 +298,10 @@ def test_an_interrupted_cli_run_leaves_each_unit_whole(
         states = _unit_states(root, original, migrated)
         detail = f"SIGINT after {delay} s, exit {child.returncode}: {states}; {stderr[-800:]!r}"
         assert "HALF" not in states.values(), detail
-        assert b"Traceback" not in stderr, detail
+        # ^C during Python's own start-up (importing modules) prints the interpreter's
+        # traceback before the CLI exists to catch it; from the CLI on, none is allowed.
+        if not _interrupted_during_import(stderr):
+            assert b"Traceback" not in stderr, detail
         outcomes.add(tuple(sorted(states.values())))
     # At least one run was stopped before writing and one finished (the delays span the run).
     assert ("old", "old") in outcomes

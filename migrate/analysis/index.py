@@ -40,6 +40,7 @@ class ProjectIndex:
         # The modules the loader brought in (their own rules are not run; a finding whose
         # activation lies there is still reported there).
         self.loaded: dict[str, ModuleFacts] = {}
+        self._subclasses: dict[str, list[str]] = {}
 
     def add(self, facts: ModuleFacts) -> None:
         self.by_module.setdefault(facts.module_name, facts)
@@ -109,6 +110,30 @@ class ProjectIndex:
                     if f"{resolved[0].module_name}.{resolved[1]}" in wanted:
                         found.append((flow, statement.name))
                         break
+        return found
+
+    def subclasses_of(self, class_key: str) -> list[str]:
+        """The project classes whose direct base is `class_key` (a mixin's or an abstract
+        base's subclasses). Its importers are read first, unless it is imported everywhere
+        (a library's base class): then only the modules loaded already are searched."""
+        known = self._subclasses.get(class_key)
+        if known is not None:
+            return known
+        module_name = class_key.rpartition(".")[0]
+        importers = self._importers(module_name) if self._importers is not None else []
+        if len(importers) <= MAX_REGISTRY_IMPORTERS:
+            for importer in importers:
+                self.module(importer)
+        found: list[str] = []
+        for facts in list(self.by_module.values()):
+            flow = facts.uninterpreted_flow
+            for name, info in flow.classes.items():
+                for base in info.node.bases:
+                    reference = flow.global_reference(flow.qualify(base))
+                    if getattr(reference, "class_key", None) == class_key:
+                        found.append(flow.key(name))
+                        break
+        self._subclasses[class_key] = found
         return found
 
     def resolve(self, qualified: str, from_module: str) -> tuple[ModuleFlow, str] | None:

@@ -461,6 +461,10 @@ class ProjectLookup(Protocol):
         `module` (`@register_model("mlp")`), among the modules that import it."""
         ...
 
+    def subclasses_of(self, class_key: str) -> list[str]:
+        """The keys of the project classes that name `class_key` as a direct base."""
+        ...
+
 
 class ModuleFlow:
     """Interprets one module and keeps the events for all rules.
@@ -829,6 +833,27 @@ class ModuleFlow:
         flow.class_attributes(info)
         return flow.summary(forward, info).returns
 
+    def own_forward_kind(self, class_key: str) -> Kind:
+        """What `self(x)` gives inside a class: its `forward`, or, for a mixin or an abstract
+        base that has none (`TorchClassMixin.fit` calling `self.__call__(x)`), the `forward`
+        of each project subclass, as a choice (found per subclass, never fixed)."""
+        found = self.find_method(class_key, "forward") or self.find_method(class_key, "__call__")
+        if found is not None and not _abstract(found[2]):
+            return self.forward_kind(class_key)
+        if self.project is None:
+            return UNKNOWN
+        options: list[Kind] = []
+        labels: list[str] = []
+        for subclass in self.project.subclasses_of(class_key):
+            if self.find_method(subclass, "forward") is None:
+                continue
+            options.append(self.forward_kind(subclass))
+            labels.append(subclass.rsplit(".", 1)[-1])
+        if not options:
+            return UNKNOWN
+        # Another subclass, outside the project, may take the same path.
+        return OneOf((*options, UNKNOWN), (*labels, "another subclass"))
+
     def find_method(
         self, class_key: str, method: str, depth: int = 0
     ) -> tuple[ModuleFlow, ClassInfo, FunctionNode] | None:
@@ -931,9 +956,16 @@ class ModuleFlow:
             if statement.value is not None:
                 scope.bind_target(statement.target, scope.eval(statement.value))
         elif isinstance(statement, ast.AugAssign):
-            scope.eval(statement.value)
-            scope.eval(statement.target)
-            scope.bind_target(statement.target, UNKNOWN)
+            added = scope.eval(statement.value)
+            before = scope.eval(statement.target)
+            grown: Kind = UNKNOWN
+            if (
+                isinstance(statement.op, ast.Add)
+                and isinstance(before, TupleKind)
+                and isinstance(added, TupleKind)
+            ):
+                grown = TupleKind(before.items + added.items)  # `layers += [nn.ReLU()]`
+            scope.bind_target(statement.target, grown)
         elif isinstance(statement, ast.Expr):
             scope.eval(statement.value)
             switched = _mode_switch(statement.value)
@@ -1128,6 +1160,38 @@ class _Scope:
                     taught.teach(target.attr, target, value)
         elif isinstance(target, ast.Subscript):
             self.eval(target)
+            self._set_item(target, value)
+
+    def _set_item(self, target: ast.Subscript, value: Kind) -> None:
+        """`layers["output"] = nn.Softmax(-1)` on a dict being built (an `OrderedDict` for a
+        `Sequential`, an output dict): the name now holds one more item, in order."""
+        if not isinstance(target.value, ast.Name):
+            return
+        binding = self.env.get(target.value.id)
+        if binding is None or not isinstance(binding.kind, DictKind):
+            return
+        key = _string_value(target.slice)
+        items = list(binding.kind.items)
+        if key is not None and any(item_key == key for item_key, _ in items):
+            items = [(item_key, value if item_key == key else kind) for item_key, kind in items]
+        else:
+            items.append((key if key is not None else UNKNOWN_KEY, value))
+        self.env[target.value.id] = self.flow.new_binding(DictKind(tuple(items)))
+
+    def _append(self, node: ast.Call, method: str, receiver: TupleKind) -> None:
+        """`layers.append(nn.ReLU())`, `layers.extend([...])`: the list grows."""
+        func = node.func
+        assert isinstance(func, ast.Attribute)
+        if not isinstance(func.value, ast.Name) or len(node.args) != 1 or node.keywords:
+            return
+        added = self.eval(node.args[0])
+        if method == "append":
+            items = (*receiver.items, added)
+        elif isinstance(added, TupleKind):
+            items = (*receiver.items, *added.items)
+        else:
+            items = (*receiver.items, UNKNOWN)
+        self.env[func.value.id] = self.flow.new_binding(TupleKind(items))
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -1178,7 +1242,8 @@ class _Scope:
             return self._eval_attribute(node)
         if isinstance(node, ast.Call):
             return self._eval_call(node)
-        if isinstance(node, ast.Tuple):
+        if isinstance(node, (ast.Tuple, ast.List)):
+            # A list is followed like a tuple: `layers = [nn.Linear(...)]`, grown by `append`.
             return TupleKind(
                 tuple(
                     self.eval(element.value if isinstance(element, ast.Starred) else element)
@@ -1393,6 +1458,21 @@ class _Scope:
                 return found
         return UNKNOWN
 
+    def _built_elements(self, node: ast.Call) -> tuple[Kind, ...] | None:
+        """`nn.Sequential(*layers)` of a list, or `nn.Sequential(layers)` of an `OrderedDict`,
+        built step by step before: their elements in order."""
+        if len(node.args) != 1 or node.keywords:
+            return None
+        argument = node.args[0]
+        if isinstance(argument, ast.Starred) and isinstance(argument.value, ast.Name):
+            built = self.eval(argument.value)
+            return built.items if isinstance(built, TupleKind) else None
+        if isinstance(argument, ast.Name):
+            built = self.eval(argument)
+            if isinstance(built, DictKind):
+                return tuple(kind for _, kind in built.items)
+        return None
+
     def _named_elements(self, node: ast.Call) -> tuple[Kind, ...] | None:
         """`nn.Sequential(OrderedDict([("fc", nn.Linear(...)), ("act", nn.Softmax(1))]))`."""
         if len(node.args) != 1 or node.keywords or not isinstance(node.args[0], ast.Call):
@@ -1421,10 +1501,15 @@ class _Scope:
             if op != names.SIGMOID and dim is None:
                 self._note_implicit_dim(node, op)
             return ActivationModule(op, node, dim)
+        if qualified == "collections.OrderedDict" and not (node.args or node.keywords):
+            return DictKind(())  # filled item by item (`layers["fc"] = nn.Linear(...)`)
         if qualified in names.SEQUENTIAL:
             named = self._named_elements(node)
             if named is not None:
                 return SequentialModule(node, named, self.flow.path, positional=False)
+            built = self._built_elements(node)
+            if built is not None:
+                return SequentialModule(node, built, self.flow.path, positional=False)
             elements = tuple(self.eval(_unstarred(arg)) for arg in node.args)
             return SequentialModule(node, elements, self.flow.path)
         if qualified in names.LOSS_MODULES:
@@ -1475,6 +1560,9 @@ class _Scope:
         return None
 
     def _eval_method(self, node: ast.Call, method: str, receiver: Kind) -> Kind:
+        if isinstance(receiver, TupleKind) and method in ("append", "extend"):
+            self._append(node, method, receiver)
+            return UNKNOWN
         if method in names.ACTIVATION_METHODS and not isinstance(receiver, (SelfReference,)):
             func = node.func
             assert isinstance(func, ast.Attribute)
@@ -1579,7 +1667,10 @@ class _Scope:
                 return UNKNOWN
             flow, info, method = found
             return flow.summary(method, info).returns
-        if isinstance(callee, (ModelInstance, SelfReference)):
+        if isinstance(callee, SelfReference):
+            self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
+            return self.flow.own_forward_kind(callee.class_key)
+        if isinstance(callee, ModelInstance):
             self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
             return self.flow.forward_kind(callee.class_key)
         if isinstance(callee, PatchedModel):
@@ -2339,6 +2430,8 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
                 joined[name] = binding
             elif same_kind:
                 joined[name] = flow.new_binding(binding.kind)
+            elif (grown := _grown(kinds)) is not None:
+                joined[name] = flow.new_binding(grown)
             else:
                 joined[name] = flow.new_binding(choice_of(kinds))
     # A name bound on some paths only (`if args.model == "mlp": net = MLP()` with no
@@ -2349,6 +2442,24 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
         if isinstance(choice, OneOf):
             joined[name] = flow.new_binding(choice)
     return joined
+
+
+def _grown(kinds: Sequence[Kind]) -> Kind | None:
+    """A list or dict that some paths grew (a loop that appends layers): what every path
+    starts with, then an unknown number of unknown items. None when the paths disagree on
+    more than that."""
+    if all(isinstance(kind, TupleKind) for kind in kinds):
+        sequences = [kind.items for kind in kinds if isinstance(kind, TupleKind)]
+        shortest = min(sequences, key=len)
+        if all(sequence[: len(shortest)] == shortest for sequence in sequences):
+            return TupleKind((*shortest, UNKNOWN))
+        return None
+    if all(isinstance(kind, DictKind) for kind in kinds):
+        dicts = [kind.items for kind in kinds if isinstance(kind, DictKind)]
+        first = min(dicts, key=len)
+        if all(items[: len(first)] == first for items in dicts):
+            return DictKind((*first, (UNKNOWN_KEY, UNKNOWN)))
+    return None
 
 
 def choice_of(kinds: Sequence[Kind]) -> Kind:
@@ -2414,6 +2525,19 @@ _PROPAGATED = (
 )
 
 
+def _abstract(function: FunctionNode) -> bool:
+    """A method left to subclasses: its body only raises, passes or is `...` (after a
+    docstring)."""
+    body = [
+        statement
+        for statement in function.body
+        if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+    ]
+    return all(isinstance(statement, (ast.Raise, ast.Pass)) for statement in body)
+
+
+# The key of an item set under a key the analysis cannot read (`layers[f"{i}_lin"] = ...`).
+UNKNOWN_KEY = "\0"
 MAX_REFINEMENT_ROUNDS = 6
 # Appended to a parameter site (`get_criterion()`, `Trainer.__init__()`) whose callers hand
 # over or receive a model or a criterion built elsewhere: they need not name an activation

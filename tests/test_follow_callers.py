@@ -6,6 +6,7 @@ models, rows and clamps of probabilities, and packages whose `__init__.py` the r
 given. Each expects the finding at the activation (or the log) and, where the path is one of
 several, no fix."""
 
+import textwrap
 from pathlib import Path
 
 from migrate import pipeline
@@ -383,3 +384,82 @@ def test_a_mixin_that_calls_self_reaches_each_subclass_forward(tmp_path: Path) -
         },
     )
     assert _found(root) == [("lenet.py", 12, "MC201", False)]
+
+
+def test_model_classes_defined_inside_the_main_block_and_inside_main(tmp_path: Path) -> None:
+    # Scripts define their model where they train it: under `if __name__ == "__main__":`
+    # (an ACGAN whose class head ends in a softmax) or inside `main()`.
+    root = _write(
+        tmp_path,
+        {
+            "acgan.py": (
+                "import torch.nn as nn\n"
+                "\n"
+                'if __name__ == "__main__":\n'
+                "\n"
+                "    class Discriminator(nn.Module):\n"
+                "        def __init__(self):\n"
+                "            super().__init__()\n"
+                "            self.adv = nn.Sequential(nn.Linear(8, 1), nn.Sigmoid())\n"
+                "            self.aux = nn.Sequential(nn.Linear(8, 4), nn.Softmax(1))\n"
+                "\n"
+                "        def forward(self, x):\n"
+                "            return self.adv(x), self.aux(x)\n"
+                "\n"
+                "    net_D = Discriminator()\n"
+                "    CE = nn.CrossEntropyLoss()\n"
+                "    for x, y in []:\n"
+                "        v, c = net_D(x)\n"
+                "        loss = CE(c, y)\n"
+            ),
+            "ecg.py": (
+                "import torch.nn as nn\n"
+                "import torch.nn.functional as F\n"
+                "\n"
+                "\n"
+                "def main():\n" + textwrap.indent(SOFTMAX_NET.split("\n\n\n")[1], "    ") + "\n"
+                "    model = Net()\n"
+                "    criterion = nn.CrossEntropyLoss()\n"
+                "    for x, y in []:\n"
+                "        loss = criterion(model(x), y)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("acgan.py", 9, "MC201", False), ("ecg.py", 12, "MC201", True)]
+
+
+def test_a_class_name_defined_in_two_functions_stays_unknown(tmp_path: Path) -> None:
+    # Two `Net`s nested in two functions: which one a call builds depends on where it is
+    # called, so neither is taken for the module's `Net`.
+    nested_net = (
+        "    class Net(nn.Module):\n"
+        "        def __init__(self):\n"
+        "            super().__init__()\n"
+        "            self.fc = nn.Linear(8, 4)\n"
+        "\n"
+        "        def forward(self, x):\n"
+        "            return {output}\n"
+        "\n"
+    )
+    root = _write(
+        tmp_path,
+        {
+            "script.py": (
+                "import torch.nn as nn\n"
+                "import torch.nn.functional as F\n"
+                "\n"
+                "\n"
+                "def probabilities(x):\n"
+                + nested_net.format(output="F.softmax(self.fc(x), dim=1)")
+                + "    return Net()(x)\n"
+                "\n"
+                "\n"
+                "def train(loader):\n"
+                + nested_net.format(output="self.fc(x)")
+                + "    model = Net()\n"
+                "    for x, y in loader:\n"
+                "        loss = nn.CrossEntropyLoss()(model(x), y)\n"
+            ),
+        },
+    )
+    assert _found(root) == []

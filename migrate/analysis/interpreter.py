@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from migrate.analysis import names
-from migrate.analysis.names import ImportTable
+from migrate.analysis.names import ImportTable, enclosed_classes
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -530,13 +530,12 @@ class ModuleFlow:
     # -- definitions ----------------------------------------------------------------------
 
     def _collect_definitions(self) -> None:
+        class_nodes = [node for node in self.module.body if isinstance(node, ast.ClassDef)]
+        for node in [*class_nodes, *enclosed_classes(self.module)]:
+            methods = {item.name: item for item in node.body if isinstance(item, FUNCTION_NODES)}
+            self.classes[node.name] = ClassInfo(node.name, node, methods)
         for statement in self.module.body:
-            if isinstance(statement, ast.ClassDef):
-                methods = {
-                    item.name: item for item in statement.body if isinstance(item, FUNCTION_NODES)
-                }
-                self.classes[statement.name] = ClassInfo(statement.name, statement, methods)
-            elif isinstance(statement, FUNCTION_NODES):
+            if isinstance(statement, FUNCTION_NODES):
                 self.functions[statement.name] = statement
 
     def key(self, name: str) -> str:

@@ -207,14 +207,55 @@ def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Every statement of `body`, nested blocks included, outside nested definitions too."""
     for statement in body:
         yield statement
-        for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            inner = getattr(statement, field_name, None)
-            if isinstance(inner, list):
-                for item in inner:
-                    if isinstance(item, ast.stmt):
-                        yield from statements([item])
-                    elif isinstance(item, (ast.ExceptHandler, ast.match_case)):
-                        yield from statements(item.body)
+        for block in _inner_blocks(statement):
+            yield from statements(block)
+
+
+def enclosed_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """Classes a module defines below its top level: inside `if __name__ == "__main__":`, a
+    `try`, or a function such as `main()` (scripts do this). Only a name defined once in the
+    whole module counts, so a class chosen by a branch or redefined stays unknown."""
+    top_level = {
+        statement.name
+        for statement in tree.body
+        if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    found: dict[str, list[ast.ClassDef]] = {}
+    for statement in tree.body:
+        if not isinstance(statement, ast.ClassDef):
+            _collect_enclosed_classes(_inner_blocks(statement), found)
+    return [
+        definitions[0]
+        for name, definitions in found.items()
+        if len(definitions) == 1 and name not in top_level
+    ]
+
+
+def _collect_enclosed_classes(
+    blocks: list[list[ast.stmt]], found: dict[str, list[ast.ClassDef]]
+) -> None:
+    for block in blocks:
+        for statement in block:
+            if isinstance(statement, ast.ClassDef):
+                # A class's own nested classes (`class Config:`) are not the module's.
+                found.setdefault(statement.name, []).append(statement)
+            else:
+                _collect_enclosed_classes(_inner_blocks(statement), found)
+
+
+def _inner_blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
+    blocks: list[list[ast.stmt]] = []
+    for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
+        inner = getattr(statement, field_name, None)
+        if not isinstance(inner, list):
+            continue
+        statements_here = [item for item in inner if isinstance(item, ast.stmt)]
+        if statements_here:
+            blocks.append(statements_here)
+        blocks.extend(
+            item.body for item in inner if isinstance(item, (ast.ExceptHandler, ast.match_case))
+        )
+    return blocks
 
 
 def might_match(source: str) -> bool:

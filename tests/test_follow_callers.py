@@ -463,3 +463,115 @@ def test_a_class_name_defined_in_two_functions_stays_unknown(tmp_path: Path) -> 
         },
     )
     assert _found(root) == []
+
+
+ABSTRACT_BASE = (
+    "import torch.nn as nn\n"
+    "import torch.nn.functional as F\n"
+    "from abc import abstractmethod\n"
+    "\n"
+    "\n"
+    "class BaseModel(nn.Module):\n"
+    "    @abstractmethod\n"
+    "    def forward(self, **kwargs):\n"
+    "        raise NotImplementedError\n"
+    "\n"
+    "\n"
+    "class RNN(BaseModel):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(8, 4)\n"
+    "\n"
+    "    def forward(self, input_ids):\n"
+    "        logits = self.fc(input_ids)\n"
+    "        logits = F.softmax(logits, dim=1)\n"
+    "        return logits\n"
+    "\n"
+    "\n"
+    "class CNN(BaseModel):\n" + PLAIN_LINEAR_BODY.replace("(self, x)", "(self, input_ids)")
+)
+
+
+def test_a_parameter_annotated_with_an_abstract_base_reads_each_subclass(
+    tmp_path: Path,
+) -> None:
+    # A Hugging Face `Trainer` subclass computes the loss on `model: BaseModel`; the model
+    # is picked by a config string elsewhere. The subclass ending in a softmax is found.
+    root = _write(
+        tmp_path,
+        {
+            "models.py": ABSTRACT_BASE.replace("return self.fc(x)", "return self.fc(input_ids)"),
+            "trainer.py": (
+                "from torch import nn\n"
+                "from transformers import Trainer\n"
+                "from models import BaseModel\n"
+                "\n"
+                "\n"
+                "class CustomTrainer(Trainer):\n"
+                "    def compute_loss(self, model: BaseModel, inputs, return_outputs=False):\n"
+                '        logits = model(input_ids=inputs["input_ids"])\n'
+                '        return nn.functional.cross_entropy(logits, inputs["labels"])\n'
+            ),
+        },
+    )
+    assert _found(root) == [("models.py", 19, "MC201", False)]
+
+
+def test_a_reader_through_the_base_class_blocks_the_subclass_fix(tmp_path: Path) -> None:
+    # `train` proves RNN's softmax reaches the loss; `decide(model: BaseModel)` thresholds
+    # whatever a subclass returns. Removing the softmax would feed it logits: no fix.
+    root = _write(
+        tmp_path,
+        {
+            "models.py": ABSTRACT_BASE.replace("return self.fc(x)", "return self.fc(input_ids)"),
+            "train.py": (
+                "import torch.nn as nn\n"
+                "from models import RNN, BaseModel\n"
+                "\n"
+                "\n"
+                "def decide(model: BaseModel, x):\n"
+                "    return model(x) > 0.5\n"
+                "\n"
+                "\n"
+                "model = RNN()\n"
+                "criterion = nn.CrossEntropyLoss()\n"
+                "for x, y in []:\n"
+                "    loss = criterion(model(x), y)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("models.py", 19, "MC201", False)]
+
+
+def test_a_criterion_defined_inside_main_is_followed_from_its_calls(tmp_path: Path) -> None:
+    # `def criterion(logits, labels):` inside `main()` wraps the fused loss; the training
+    # loop hands it a sigmoid's output. A second wrapper gets a teacher's softmax as its
+    # *target*: never a finding.
+    root = _write(
+        tmp_path,
+        {
+            "train.py": (
+                "import torch\n"
+                "import torch.nn as nn\n"
+                "import torch.nn.functional as F\n"
+                "\n"
+                "\n"
+                "def main(loader, teacher):\n"
+                "    def criterion(logits, labels):\n"
+                "        loss = F.binary_cross_entropy_with_logits(\n"
+                "            logits, labels, reduction='none')\n"
+                "        return torch.mean(loss)\n"
+                "\n"
+                "    def distill(logits, soft_targets):\n"
+                "        return F.cross_entropy(logits, soft_targets)\n"
+                "\n"
+                "    fc = nn.Linear(8, 1)\n"
+                "    head = nn.Linear(8, 4)\n"
+                "    for x, y in loader:\n"
+                "        probs = torch.sigmoid(fc(x)).squeeze()\n"
+                "        loss = criterion(probs, y)\n"
+                "        loss = loss + distill(head(x), F.softmax(teacher(x), dim=1))\n"
+            ),
+        },
+    )
+    assert _found(root) == [("train.py", 18, "MC202", False)]

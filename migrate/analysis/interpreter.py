@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import builtins
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
@@ -347,6 +347,9 @@ class ModelCall:
     class_key: str
     call: ast.Call
     function: str
+    # The other classes whose `forward` the same call may run (a call through an abstract
+    # base class): a reader that cannot change for one of them alone.
+    shared_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -525,6 +528,8 @@ class ModuleFlow:
         self._registries: dict[int, str | None] = {}
         self._handed_back: dict[int, str | None] = {}
         self._interpreted = False
+        # Nested functions being followed from a call (`exec_nested_call`).
+        self._inlining: set[int] = set()
         self._collect_definitions()
 
     # -- definitions ----------------------------------------------------------------------
@@ -832,22 +837,30 @@ class ModuleFlow:
         flow.class_attributes(info)
         return flow.summary(forward, info).returns
 
-    def own_forward_kind(self, class_key: str) -> Kind:
-        """What `self(x)` gives inside a class: its `forward`, or, for a mixin or an abstract
-        base that has none (`TorchClassMixin.fit` calling `self.__call__(x)`), the `forward`
-        of each project subclass, as a choice (found per subclass, never fixed)."""
+    def dispatched_classes(self, class_key: str) -> list[str]:
+        """The classes whose `forward` a call of a `class_key` instance may run: the class
+        itself, or, for a mixin or an abstract base without a `forward` of its own
+        (`TorchClassMixin.fit` calling `self(x)`, a `model: BaseModel` parameter), each
+        project subclass that has one."""
         found = self.find_method(class_key, "forward") or self.find_method(class_key, "__call__")
         if found is not None and not _abstract(found[2]):
-            return self.forward_kind(class_key)
+            return [class_key]
         if self.project is None:
-            return UNKNOWN
-        options: list[Kind] = []
-        labels: list[str] = []
-        for subclass in self.project.subclasses_of(class_key):
-            if self.find_method(subclass, "forward") is None:
-                continue
-            options.append(self.forward_kind(subclass))
-            labels.append(subclass.rsplit(".", 1)[-1])
+            return []
+        return [
+            subclass
+            for subclass in self.project.subclasses_of(class_key)
+            if self.find_method(subclass, "forward") is not None
+        ]
+
+    def own_forward_kind(self, class_key: str) -> Kind:
+        """What calling an instance of the class gives: its `forward`, or the `forward` of
+        each subclass it dispatches to, as a choice (found per subclass, never fixed)."""
+        classes = self.dispatched_classes(class_key)
+        if classes == [class_key]:
+            return self.forward_kind(class_key)
+        options = [self.forward_kind(subclass) for subclass in classes]
+        labels = [subclass.rsplit(".", 1)[-1] for subclass in classes]
         if not options:
             return UNKNOWN
         # Another subclass, outside the project, may take the same path.
@@ -999,18 +1012,42 @@ class ModuleFlow:
         env.update(joined)
         scope.env = env
 
-    def _exec_nested(self, function: FunctionNode, outer: _Scope, env: Env) -> None:
+    def _exec_nested(
+        self,
+        function: FunctionNode,
+        outer: _Scope,
+        env: Env,
+        arguments: Mapping[str, Kind] | None = None,
+    ) -> None:
+        """Interpret a function defined inside another where it is defined, its parameters
+        unknown; or, with `arguments`, where it is called (a script's `def criterion(logits,
+        labels):` inside `main()` given the model's output)."""
         name = f"{outer.name}.{function.name}" if outer.name != "<module>" else function.name
         scope = _Scope(self, name, outer.owner, dict(env), function)
         scope.nested = True
         scope.site_name = outer.site_name
         scope.parameter_bindings = set(outer.parameter_bindings)
         for param in _parameters(function):
-            kind = UNKNOWN
+            kind = (arguments or {}).get(param.name, UNKNOWN)
             if outer.owner is not None and param.name == "self":
                 kind = outer.env["self"].kind if "self" in outer.env else UNKNOWN
             scope.env[param.name] = self.new_binding(kind)
         self._exec_block(function.body, scope, scope.env)
+
+    def exec_nested_call(self, function: FunctionNode, call: ast.Call, caller: _Scope) -> None:
+        """Follow a call of a nested function that hands it an activation's output, a model
+        or a criterion: its body runs again with those kinds bound (bounded depth, never
+        itself again)."""
+        arguments = _bound_arguments(function, call, caller.evaluated_argument)
+        if not any(_is_followed_argument(kind) for kind in arguments.values()):
+            return
+        if id(function) in self._inlining or len(self._inlining) >= MAX_NESTED_CALL_DEPTH:
+            return
+        self._inlining.add(id(function))
+        try:
+            self._exec_nested(function, caller, caller.env, arguments)
+        finally:
+            self._inlining.discard(id(function))
 
     def _exec_mode_branches(self, statement: ast.If, arm: str, scope: _Scope, env: Env) -> None:
         """`if self.training:` / `if not self.training:`: each arm is the model in one mode.
@@ -1043,7 +1080,10 @@ class ModuleFlow:
 
     def record_model_call(self, model_call: ModelCall) -> None:
         # Interpreting a function again (refined parameters) meets the same calls again.
-        if all(known.call is not model_call.call for known in self.model_calls):
+        if all(
+            known.call is not model_call.call or known.class_key != model_call.class_key
+            for known in self.model_calls
+        ):
             self.model_calls.append(model_call)
 
     def record_loss(self, use: LossUse) -> None:
@@ -1666,12 +1706,14 @@ class _Scope:
                 return UNKNOWN
             flow, info, method = found
             return flow.summary(method, info).returns
-        if isinstance(callee, SelfReference):
-            self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
+        if isinstance(callee, (SelfReference, ModelInstance)):
+            # A call through a base class reads each subclass's output: their fixes must
+            # account for it.
+            dispatched = self.flow.dispatched_classes(callee.class_key)
+            for class_key in dict.fromkeys([callee.class_key, *dispatched]):
+                others = tuple(key for key in dispatched if key != class_key)
+                self.flow.record_model_call(ModelCall(class_key, node, self.name, others))
             return self.flow.own_forward_kind(callee.class_key)
-        if isinstance(callee, ModelInstance):
-            self.flow.record_model_call(ModelCall(callee.class_key, node, self.name))
-            return self.flow.forward_kind(callee.class_key)
         if isinstance(callee, PatchedModel):
             self.flow.record_model_call(ModelCall(callee.key, node, self.name))
             return _apply_op(callee.activation.op, callee.activation, UNKNOWN)
@@ -1684,6 +1726,7 @@ class _Scope:
                     return _handed_back(name, function, node, self._argument_cache)
             return returned
         if isinstance(callee, NestedFunction):
+            self.flow.exec_nested_call(callee.node, node, self)
             name = self.flow.returned_parameter(callee.node)
             return _handed_back(name, callee.node, node, self._argument_cache)
         return UNKNOWN
@@ -2169,6 +2212,27 @@ def _handed_back(
     return evaluated.get(id(argument), UNKNOWN) if argument is not None else UNKNOWN
 
 
+def _bound_arguments(
+    function: FunctionNode, call: ast.Call, evaluated: Callable[[ast.expr], Kind]
+) -> dict[str, Kind]:
+    """Parameter name -> kind of the argument a call passes to it (positions and keywords;
+    nothing past a `*args` at the call)."""
+    parameters = [*function.args.posonlyargs, *function.args.args]
+    bound: dict[str, Kind] = {}
+    for position, argument in enumerate(call.args):
+        if isinstance(argument, ast.Starred) or position >= len(parameters):
+            break
+        bound[parameters[position].arg] = evaluated(argument)
+    for keyword in call.keywords:
+        if keyword.arg is not None:
+            bound[keyword.arg] = evaluated(keyword.value)
+    return bound
+
+
+def _is_followed_argument(kind: Kind) -> bool:
+    return isinstance(kind, (Probs, LogProbs, Mixture, ModelInstance, Criterion, OneOf))
+
+
 def _returned_parameter(function: FunctionNode) -> str | None:
     """The parameter every return gives back unchanged, when nothing rebinds it."""
     returned: set[str] = set()
@@ -2538,6 +2602,8 @@ def _abstract(function: FunctionNode) -> bool:
 # The key of an item set under a key the analysis cannot read (`layers[f"{i}_lin"] = ...`).
 UNKNOWN_KEY = "\0"
 MAX_REFINEMENT_ROUNDS = 6
+# Nested functions followed from their calls, one inside another.
+MAX_NESTED_CALL_DEPTH = 3
 # Appended to a parameter site (`get_criterion()`, `Trainer.__init__()`) whose callers hand
 # over or receive a model or a criterion built elsewhere: they need not name an activation
 # or a loss themselves (`migrate.analysis.selection.callers_of`).

@@ -125,6 +125,12 @@ def _call_edits(facts: ModuleQueries, model_call: ModelCall, policy: ReaderPolic
     if call in flow.loss_inputs:
         _check_loss(facts, call, policy)
         return []
+    if model_call.shared_with:
+        others = ", ".join(f"`{key.rsplit('.', 1)[-1]}`" for key in model_call.shared_with)
+        raise Refusal(
+            f"`{describe(facts, call)}` ({facts.path}:{facts.span(call).line}) may also run "
+            f"{others}, whose output the fix does not change"
+        )
     parent = facts.parents.get(call)
     decision = _decision_node(facts, call) if policy.decisions_to_argmax else None
     if decision is not None:

@@ -9,6 +9,8 @@ several, no fix."""
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from migrate import pipeline
 from migrate.pipeline import RunOptions
 
@@ -575,3 +577,61 @@ def test_a_criterion_defined_inside_main_is_followed_from_its_calls(tmp_path: Pa
         },
     )
     assert _found(root) == [("train.py", 18, "MC202", False)]
+
+
+WRAPPED_HEAD = (
+    "import torch.nn as nn\n"
+    "\n"
+    "\n"
+    "class Head(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.classifier = nn.Linear(8, 1)\n"
+    "        self.sigmoid = nn.Sigmoid()\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        logits = self.classifier(x)\n"
+    "        return self.sigmoid(logits).squeeze()\n"
+    "\n"
+    "\n"
+    "class Combined(nn.Module):\n"
+    "    def __init__(self, encoder, head):\n"
+    "        super().__init__()\n"
+    "        self.encoder = encoder\n"
+    "        self.head = head\n"
+    "        self.fc = nn.Linear(8, 1)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        output = self.encoder(x)\n"
+    "        return {returned}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected"),
+    [
+        pytest.param("self.head(output)", [("models.py", 12, "MC202", False)], id="wrapped"),
+        pytest.param("self.fc(output)", [], id="wrapper returns its own logits"),
+    ],
+)
+def test_a_script_calls_a_wrapper_model_built_around_another(
+    tmp_path: Path, returned: str, expected: list[tuple[str, int, str, bool]]
+) -> None:
+    # `Combined(encoder, head)` stores the head its script gives it; the script's loop
+    # reads what the wrapper returns (a graph network feeding a transformer head).
+    root = _write(
+        tmp_path,
+        {
+            "models.py": WRAPPED_HEAD.format(returned=returned),
+            "train.py": (
+                "import torch.nn as nn\n"
+                "from models import Combined, Head\n"
+                "\n"
+                "model = Combined(nn.Identity(), Head())\n"
+                "criterion = nn.BCEWithLogitsLoss()\n"
+                "for x, y in []:\n"
+                "    loss = criterion(model(x), y.float())\n"
+            ),
+        },
+    )
+    assert _found(root) == expected

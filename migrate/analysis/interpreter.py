@@ -417,6 +417,12 @@ class ClassInfo:
     # Attributes that store a parameter (`self.model = model`), with the method storing it:
     # when such an attribute is called, that method's callers decide what it holds.
     stored_parameters: dict[str, str] = field(default_factory=dict)
+    # The scopes that call an instance (`model(x)`; a module body under the key of its flow):
+    # interpreted again when `forward` gives something better known (a wrapper model taught
+    # what its constructor stored).
+    callers: dict[int, tuple[ModuleFlow, FunctionNode | None, ClassInfo | None]] = field(
+        default_factory=dict
+    )
 
     def attribute(self, name: str) -> Kind:
         """What the attribute holds: the kind every assignment agrees on, placeholders aside."""
@@ -676,6 +682,25 @@ class ModuleFlow:
         self._summaries[key] = result
         self._in_progress.discard(key)
         return result
+
+    def returns_of(self, function: FunctionNode) -> Kind:
+        """What the function's last interpretation returned (UNKNOWN before any)."""
+        summary = self._summaries.get(id(function))
+        return summary.returns if summary is not None else UNKNOWN
+
+    def note_caller(self, class_key: str, scope: _Scope) -> None:
+        """`scope` calls an instance of `class_key`: it reads that class's `forward`."""
+        found = self.class_owner(class_key)
+        if found is None or scope.nested:
+            return
+        key = id(scope.function) if scope.function is not None else id(self)
+        found[1].callers[key] = (self, scope.function, scope.owner)
+
+    def rerun_module(self) -> None:
+        """Interpret the module body again (a model it calls now gives a known output)."""
+        if self._module_env_state == "done":
+            self._module_env_state = "pending"
+            self._ensure_module_env()
 
     def resummarize(self, function: FunctionNode, owner: ClassInfo | None) -> None:
         """Interpret `function` again: what its parameters or the attributes it reads hold
@@ -1713,6 +1738,7 @@ class _Scope:
             for class_key in dict.fromkeys([callee.class_key, *dispatched]):
                 others = tuple(key for key in dispatched if key != class_key)
                 self.flow.record_model_call(ModelCall(class_key, node, self.name, others))
+                self.flow.note_caller(class_key, self)
             return self.flow.own_forward_kind(callee.class_key)
         if isinstance(callee, PatchedModel):
             self.flow.record_model_call(ModelCall(callee.key, node, self.name))
@@ -2659,10 +2685,27 @@ def refine_parameters(flows: Sequence[ModuleFlow]) -> None:
                     )
                 }
                 for reader_flow, reader, reader_owner in readers.values():
+                    before = reader_flow.returns_of(reader)
                     reader_flow.resummarize(reader, reader_owner)
                     changed = True
+                    if (
+                        reader_owner is not None
+                        and reader.name in ("forward", "__call__")
+                        and not same_kind(before, reader_flow.returns_of(reader))
+                    ):
+                        _reinterpret_callers(reader_owner)
         if not changed:
             return
+
+
+def _reinterpret_callers(info: ClassInfo) -> None:
+    """The class's `forward` now gives something else: the code calling its instances reads
+    it again (a script's loop on a wrapper model whose constructor was just taught)."""
+    for caller_flow, caller, caller_owner in list(info.callers.values()):
+        if caller is None:
+            caller_flow.rerun_module()
+        else:
+            caller_flow.resummarize(caller, caller_owner)
 
 
 def _same_parameters(new: dict[str, Kind], old: dict[str, Kind] | None) -> bool:

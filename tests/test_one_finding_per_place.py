@@ -113,7 +113,7 @@ def test_sigmoid_module_head_is_one_finding_after_the_fix(project: Path) -> None
 
 def test_check_select_mc1_fix_says_nothing_stale(project: Path, cli: CliInvoker) -> None:
     (project / "model.py").write_text(SIGMOID_MODULE_HEAD)
-    result = cli("check", "--select", "MC1", "--fix", "--unsafe-fixes", "--no-cache", ".")
+    result = cli("check", "--select", "MC1", "--fix", "--unsafe-fixes", "--no-verify", ".")
     assert "use softmax by hand" not in result.stdout
     assert "refused" not in result.stdout
     assert "return logits" in (project / "model.py").read_text()
@@ -145,16 +145,34 @@ def test_every_rule_example_together_through_the_pipeline(project: Path) -> None
     assert not contradictions, "\n".join(contradictions)
 
 
+def _modules(layout: str) -> dict[str, ModuleInput]:
+    """The examples as a project: a file per example, a file per rule (its examples one after
+    the other, so they meet in one module), or one module holding them all."""
+    if layout == "file-per-example":
+        return {
+            f"{rule.code}_{number}.py": ModuleInput(example.source, f"{rule.code}_{number}")
+            for rule in all_rules()
+            for number, example in enumerate(rule.examples)
+        }
+    if layout == "file-per-rule":
+        return {
+            f"{rule.code}.py": ModuleInput(
+                "\n".join(example.source for example in rule.examples), rule.code
+            )
+            for rule in all_rules()
+        }
+    everything = "\n".join(example.source for rule in all_rules() for example in rule.examples)
+    return {"examples.py": ModuleInput(everything, "examples")}
+
+
+@pytest.mark.parametrize("layout", ["file-per-example", "file-per-rule", "one-module"])
 @pytest.mark.parametrize("applicability", [Applicability.SAFE, Applicability.UNSAFE])
-def test_every_rule_example_together_in_the_engine(applicability: Applicability) -> None:
+def test_every_rule_example_together_in_the_engine(
+    applicability: Applicability, layout: str
+) -> None:
     """The same, without the migration gate (which may reset a unit and hide a pair)."""
-    modules = {
-        f"{rule.code}_{number}.py": ModuleInput(example.source, f"{rule.code}_{number}")
-        for rule in all_rules()
-        for number, example in enumerate(rule.examples)
-    }
     rules = select_rules(["ALL"])
-    outcomes = check_project(modules, rules, applicability, data_dependent_fixes=True)
+    outcomes = check_project(_modules(layout), rules, applicability, data_dependent_fixes=True)
     assert _applied_fixes(list(outcomes.values())) >= 3
     contradictions = _contradictions(list(outcomes.values()), rules)
     assert not contradictions, "\n".join(contradictions)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.engine import ModuleInput, check_project
+from migrate.engine import ModuleInput, analyze, check_project
 from migrate.findings import FileOutcome
 from migrate.pipeline import MIGRATE_DEFAULT, RunOptions, run
 from migrate.registry import all_rules, select_rules
@@ -176,3 +176,23 @@ def test_every_rule_example_together_in_the_engine(
     assert _applied_fixes(list(outcomes.values())) >= 3
     contradictions = _contradictions(list(outcomes.values()), rules)
     assert not contradictions, "\n".join(contradictions)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (
+            "from torch import nn\nact = nn.Sigmoid()\nprobs = act(outputs.logits)\n",
+            "the sigmoid is an `nn.Sigmoid` module; use `torch.softmax(..., dim=1)` by hand",
+        ),
+        (
+            "from torch import sigmoid\nprobs = sigmoid(outputs.logits)\n",
+            "the sigmoid is called by a bare name; use softmax by hand",
+        ),
+    ],
+    ids=["module", "bare-name"],
+)
+def test_mc104_says_why_it_has_no_fix(source: str, reason: str) -> None:
+    """MC104's reason names what the sigmoid is (it called `self.sigmoid(...)` a bare name)."""
+    (violation,) = analyze("probs.py", source, select_rules(["MC104"]))
+    assert (violation.fix, violation.no_fix_reason) == (None, reason)

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from migrate.config import KNOWN_KEYS, ConfigError, parse_table
-from migrate.verify import HOOK_KEYS, MODEL_KEYS, VerifyError, settings_from_config
+from migrate.config import (
+    KNOWN_KEYS,
+    VERIFY_HOOK_KEYS,
+    VERIFY_MODEL_KEYS,
+    ConfigError,
+    parse_table,
+)
+from migrate.verify import settings_from_config
 from tests.conftest import CliInvoker
 
 if sys.version_info >= (3, 11):
@@ -49,7 +55,7 @@ def examples(text: str) -> list[tuple[str, str]]:
 def test_every_key_of_the_code_is_documented_and_no_other() -> None:
     keys = documented_keys(DOC.read_text(encoding="utf-8"))
     assert keys.get("tool.ml2mc") == set(KNOWN_KEYS)
-    assert keys.get("tool.ml2mc.verify") == {*HOOK_KEYS, *MODEL_KEYS}
+    assert keys.get("tool.ml2mc.verify") == {*VERIFY_HOOK_KEYS, *VERIFY_MODEL_KEYS}
 
 
 EXAMPLES = examples(DOC.read_text(encoding="utf-8"))
@@ -66,9 +72,9 @@ def test_every_example_is_accepted_and_sets_its_key(key: str, example: str) -> N
     settings = settings_from_config(config.verify, Path("."))
     if key in KNOWN_KEYS:
         assert key in table, f"the example of `{key}` does not set it"
-    elif key in HOOK_KEYS:
+    elif key in VERIFY_HOOK_KEYS:
         assert key in config.verify, f"the example of `{key}` does not set it"
-    elif key in MODEL_KEYS:
+    elif key in VERIFY_MODEL_KEYS:
         specs = settings.model_specs.values()
         assert any(key in spec for spec in specs), f"the example of `{key}` does not set it"
 
@@ -76,17 +82,34 @@ def test_every_example_is_accepted_and_sets_its_key(key: str, example: str) -> N
 def test_every_example_key_heading_is_known() -> None:
     """Examples stand under a key they illustrate (or the page's introduction)."""
     for key, _ in EXAMPLES:
-        assert key in {"", '"package.module:Class"', *KNOWN_KEYS, *HOOK_KEYS, *MODEL_KEYS}
+        assert key in {
+            "",
+            '"package.module:Class"',
+            *KNOWN_KEYS,
+            *VERIFY_HOOK_KEYS,
+            *VERIFY_MODEL_KEYS,
+        }
 
 
 def test_an_unknown_key_of_a_model_table_is_an_error() -> None:
-    with pytest.raises(VerifyError, match=r"unknown key\(s\) kwarg \(known: factory"):
-        settings_from_config({"pkg.model:Net": {"kwarg": {"n": 1}}}, Path("."))
+    table = {"verify": {"pkg.model:Net": {"kwarg": {"n": 1}}}}
+    with pytest.raises(ConfigError, match=r'"pkg.model:Net": kwarg \(known: factory'):
+        parse_table(table, Path("."), "pyproject.toml")
 
 
 def test_an_unknown_hook_is_an_error() -> None:
-    with pytest.raises(VerifyError, match="bulid: unknown key"):
-        settings_from_config({"bulid": "pkg.train:build"}, Path("."))
+    with pytest.raises(ConfigError, match=r"\[tool.ml2mc.verify\]: bulid \(known: build"):
+        parse_table({"verify": {"bulid": "pkg.train:build"}}, Path("."), "pyproject.toml")
+
+
+def test_a_typo_in_the_verify_table_is_a_usage_error(project: Path, cli: CliInvoker) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.ml2mc.verify]\n"model:Net" = { kwarg = { n = 1 } }\n'
+    )
+    (project / "model.py").write_text("x = 1\n")
+    result = cli("migrate", "--no-verify", ".")
+    assert result.exit_code == 2
+    assert "kwarg" in result.output
 
 
 def test_an_unknown_top_level_key_is_a_usage_error(project: Path, cli: CliInvoker) -> None:

@@ -92,7 +92,7 @@ class VerifyTarget:
 @dataclass(frozen=True)
 class VerifySettings:
     project_root: Path  # where [tool.ml2mc.verify] was found; on sys.path in the child
-    # "pkg.mod:Class" -> {key: value}, the keys of MODEL_KEYS
+    # "pkg.mod:Class" -> {key: value}, the keys of `migrate.config.VERIFY_MODEL_KEYS`
     model_specs: dict[str, dict[str, object]]
     timeout_seconds: float = 60.0  # per target
     batches: int = 3
@@ -121,39 +121,18 @@ class VerifyResult:
     rtol: float | None = None
 
 
-# The keys of `[tool.ml2mc.verify]` (docs/configuration.md documents each one): the
-# project-wide hooks, and those of a per-class table ("pkg.mod:Class" = { ... }).
-HOOK_KEYS = ("build", "inputs")
-MODEL_KEYS = ("factory", "args", "kwargs", "input", "shape", "dtype", "low", "high")
-
-
 def settings_from_config(
     table: dict[str, object], project_root: Path, timeout_seconds: float = 60.0
 ) -> VerifySettings:
     """`[tool.ml2mc.verify]` as settings: per-class tables ("pkg.mod:Class" = { kwargs = ...,
-    factory = ..., input = ..., shape = ... }) and the project-wide `build` / `inputs` hooks.
-    A key that is neither, or a per-class key that does not exist, is an error (a typo would
-    otherwise be ignored and the check skipped for a reason that hides it)."""
+    factory = ..., input = ..., shape = ... }) and the project-wide `build` / `inputs` hooks
+    (their keys are checked when the configuration is read: `migrate.config`)."""
     build = table.get("build")
     inputs = table.get("inputs")
     for name, value in (("build", build), ("inputs", inputs)):
         if value is not None and (not isinstance(value, str) or ":" not in value):
             raise VerifyError(
                 f'[tool.ml2mc.verify] {name} must be "package.module:function", got {value!r}'
-            )
-    for key, value in table.items():
-        if key in HOOK_KEYS:
-            continue
-        if not isinstance(value, dict):
-            raise VerifyError(
-                f"[tool.ml2mc.verify] {key}: unknown key (known: {', '.join(HOOK_KEYS)}, or "
-                '"package.module:Class" = { ... } for one model class)'
-            )
-        unknown = sorted(set(value) - set(MODEL_KEYS))
-        if unknown:
-            raise VerifyError(
-                f'[tool.ml2mc.verify] "{key}": unknown key(s) {", ".join(unknown)} '
-                f"(known: {', '.join(MODEL_KEYS)})"
             )
     return VerifySettings(
         project_root=project_root,

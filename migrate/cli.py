@@ -385,6 +385,7 @@ def migrate(
     )
     saved = _print(result, style, options, report_path)
     statuses = {item.status for item in result.verification}
+    strict = strict or result.config.strict
     failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
     would_change = check_only and bool(result.changed_files)
     raise typer.Exit(1 if failed or would_change or result.errors else 0)
@@ -445,7 +446,7 @@ def verify_command(
     statuses = {item.status for item in result.verification}
     # A finding in a changed file is a bug the migration left; with --strict, a run that
     # verified nothing is not a pass either.
-    unverified = strict and ("skip" in statuses or not statuses)
+    unverified = (strict or result.config.strict) and ("skip" in statuses or not statuses)
     failed = "fail" in statuses or unverified or bool(result.findings) or not saved
     raise typer.Exit(1 if failed else 0)
 

@@ -13,9 +13,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
+# The keys of `[tool.ml2mc]`; docs/configuration.md documents each one (a test holds it to this).
 KNOWN_KEYS = frozenset(
     {"select", "ignore", "extend-select", "exclude", "per-file-ignores", "verify", "strict"}
 )
+# The keys of `[tool.ml2mc.verify]`: the project-wide hooks, and those of one model class's
+# table (`"package.module:Class" = { ... }`), read by `migrate.verify`.
+VERIFY_HOOK_KEYS = ("build", "inputs")
+VERIFY_MODEL_KEYS = ("factory", "args", "kwargs", "input", "shape", "dtype", "low", "high")
 
 
 class ConfigError(Exception):
@@ -87,6 +92,7 @@ def parse_table(table: Mapping[str, Any], root: Path, origin: str) -> Config:
     verify = table.get("verify", {})
     if not isinstance(verify, dict):
         raise ConfigError(f"{origin}: [tool.ml2mc.verify] must be a table")
+    _check_verify_keys(verify, origin)
     strict = table.get("strict", False)
     if not isinstance(strict, bool):
         raise ConfigError(f"{origin}: strict must be true or false")
@@ -107,3 +113,22 @@ def _codes(table: Mapping[str, Any], key: str, origin: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{origin}: {key} must be a list of strings")
     return list(value)
+
+
+def _check_verify_keys(verify: Mapping[str, Any], origin: str) -> None:
+    """A key of `[tool.ml2mc.verify]` is a hook or names a model class whose table has known
+    keys: a typo would otherwise be ignored, and the check skipped for a reason that hides it."""
+    for key, value in verify.items():
+        if key in VERIFY_HOOK_KEYS:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{origin}: unknown key in [tool.ml2mc.verify]: {key} (known: "
+                f'{", ".join(VERIFY_HOOK_KEYS)}, or "package.module:Class" = {{ ... }})'
+            )
+        unknown = sorted(set(value) - set(VERIFY_MODEL_KEYS))
+        if unknown:
+            raise ConfigError(
+                f'{origin}: unknown key(s) in [tool.ml2mc.verify] "{key}": {", ".join(unknown)} '
+                f"(known: {', '.join(VERIFY_MODEL_KEYS)})"
+            )

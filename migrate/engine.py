@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from migrate.analysis.facts import ModuleFacts
+from migrate.analysis.facts import ModuleFacts, line_starts
 from migrate.analysis.index import ProjectIndex
 from migrate.analysis.interpreter import LogProbs, Mixture, ModuleFlow, Probs, refine_parameters
 from migrate.analysis.names import might_match
@@ -268,6 +268,8 @@ def check_project(
     current = dict(modules)
     current_found = found
     applied_first_pass: set[int] = set()
+    # Per file, the edits each pass applied (in that pass's text), to find what they rewrote.
+    applied_edits: dict[str, list[list[Edit]]] = {}
     editable = {path for path, module in modules.items() if module.writable}
     for pass_number in range(MAX_PASSES):
         chosen = _choose_fixes(
@@ -295,6 +297,9 @@ def check_project(
             break
         if pass_number == 0:
             applied_first_pass = {id(violation) for violation in chosen}
+        for path, edits in edits_by_path.items():
+            if path in candidate:
+                applied_edits.setdefault(path, []).append(edits)
         for violation in chosen:
             for relation in _fix_of(violation).model_relations:
                 if relation.path in outcomes:
@@ -305,28 +310,96 @@ def check_project(
         # A context module is never edited: its text stays the original.
         outcome.fixed = current[path].source if path in current else outcome.original
         outcome.remaining = current_found.get(path, [])
-        outcome.findings = _mark_fixed(found[path], applied_first_pass, outcome.remaining)
+        rewritten = _rewritten_ranges(applied_edits.get(path, []))
+        outcome.findings = _mark_fixed(
+            found[path], applied_first_pass, outcome.remaining, rewritten, outcome.original
+        )
     return outcomes
 
 
 def _mark_fixed(
-    original: list[Violation], applied_first_pass: set[int], remaining: list[Violation]
+    original: list[Violation],
+    applied_first_pass: set[int],
+    remaining: list[Violation],
+    rewritten: list[tuple[int, int]],
+    source: str,
 ) -> list[Finding]:
     """A finding is fixed when its fix was applied in the first pass, or when a later pass
-    (after an overlapping fix went first) left no finding of the same code and message."""
+    (after an overlapping fix went first) left no finding of the same code and message.
+
+    A finding without a fix whose place another fix rewrote is dropped when the fixed code no
+    longer has it: it describes code that is not there any more (MC104 on the sigmoid that
+    MC101 has just removed from `forward`). One the fixed code still has is kept."""
     left = Counter((v.code, v.message) for v in remaining)
+    starts = line_starts(source)
     findings: list[Finding] = []
     for violation in original:
         if id(violation) in applied_first_pass:
             findings.append(Finding(violation, True))
             continue
         key = (violation.code, violation.message)
-        if left[key] > 0 or violation.fix is None:
+        if left[key] > 0:
             left[key] -= 1
             findings.append(Finding(violation, False))
+        elif violation.fix is None:
+            if violation.code.startswith("MC0") or not _overlaps_any(
+                _span_offsets(violation.span, starts), rewritten
+            ):
+                findings.append(Finding(violation, False))
         else:
             findings.append(Finding(violation, True))
     return findings
+
+
+def _rewritten_ranges(passes: list[list[Edit]]) -> list[tuple[int, int]]:
+    """The ranges of a file's original text that the applied edits replaced, as offsets of
+    the original: an edit of a later pass is mapped back through the passes before it."""
+    ranges: list[tuple[int, int]] = []
+    for number, edits in enumerate(passes):
+        for edit in edits:
+            start, end = edit.start, edit.end
+            for earlier in reversed(passes[:number]):
+                start = _offset_before(earlier, start, low=True)
+                end = _offset_before(earlier, end, low=False)
+            ranges.append((start, end))
+    return ranges
+
+
+def _offset_before(edits: list[Edit], offset: int, low: bool) -> int:
+    """Where an offset of the text after `edits` was before them. An offset inside a
+    replacement maps to the start (`low`) or the end of the range it replaced."""
+    shift = 0
+    for edit in sorted(edits):
+        new_start = edit.start + shift
+        new_end = new_start + len(edit.replacement)
+        if offset <= new_start:
+            break
+        if offset < new_end or (offset == new_end and not low):
+            return edit.start if low else edit.end
+        shift += len(edit.replacement) - (edit.end - edit.start)
+    return offset - shift
+
+
+def _span_offsets(span: Span, starts: list[int]) -> tuple[int, int]:
+    """A span's 1-based lines and character columns as offsets of the text."""
+
+    def offset(line: int, column: int) -> int:
+        return starts[min(line, len(starts)) - 1] + column - 1
+
+    return offset(span.line, span.column), offset(span.end_line, span.end_column)
+
+
+def _overlaps_any(place: tuple[int, int], rewritten: list[tuple[int, int]]) -> bool:
+    """Whether an edit replaced part of the place, or inserted text inside it or at its
+    edges (`, dim=1` before a call's closing parenthesis changes the call)."""
+    start, end = place
+    for first, last in rewritten:
+        if first == last:
+            if start <= first <= end:
+                return True
+        elif first < end and start < last:
+            return True
+    return False
 
 
 def apply_edits(source: str, edits: Iterable[Edit]) -> str:

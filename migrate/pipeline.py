@@ -144,9 +144,18 @@ def run(
     config = resolve_config(options)
     _check_config_codes(config)
     select = options.select if options.select is not None else config.select
+    ignore = [*config.ignore, *options.ignore]
     if select is not None:
         select = [*select, *config.extend_select]
-    rules = select_rules(select, [*config.ignore, *options.ignore], options.default_select)
+    rules = select_rules(select, ignore, options.default_select)
+    if select is None and config.extend_select:
+        # Added to the command's default selection (which keeps its opt-in rules off).
+        chosen = {rule.code for rule in rules}
+        extra = select_rules(config.extend_select, ignore)
+        rules = sorted(
+            [*rules, *(rule for rule in extra if rule.code not in chosen)],
+            key=lambda rule: rule.code,
+        )
     if options.stdin_source is not None:
         name = options.stdin_filename or "stdin.py"
         ignored = tuple(_per_file_ignores(config, Path(name)))

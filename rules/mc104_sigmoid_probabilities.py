@@ -94,6 +94,15 @@ class SigmoidProbabilities(Rule):
             """,
             id="method",
         ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
+            act = nn.Sigmoid()
+            probs = act(outputs.logits)
+            """,
+            id="sigmoid-module-reported-without-a-fix",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
@@ -113,9 +122,16 @@ class SigmoidProbabilities(Rule):
                 continue
             message = self.message.format(activation=describe(facts, node))
             fix = _to_softmax(facts, activation)
-            reason = None if fix else "the sigmoid is called by a bare name; use softmax by hand"
+            reason = None if fix else _why_no_fix(activation)
             fixed = Fix(self.fix_title, Applicability.UNSAFE, tuple(fix)) if fix else None
             yield self.violation(facts, node, message, fixed, reason)
+
+
+def _why_no_fix(activation: Activation) -> str:
+    if isinstance(activation.callee, ast.Call):
+        # `act = nn.Sigmoid()` ... `act(logits)`: renaming the call would call the wrong module.
+        return "the sigmoid is an `nn.Sigmoid` module; use `torch.softmax(..., dim=1)` by hand"
+    return "the sigmoid is called by a bare name; use softmax by hand"
 
 
 def _to_softmax(facts: ModuleQueries, activation: Activation) -> list[Edit] | None:

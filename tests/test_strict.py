@@ -59,3 +59,13 @@ def test_migrate_strict_fails_on_a_skipped_model(project: Path, cli: CliInvoker)
     data = json.loads(result.stdout)
     assert "skip" in {item["status"] for item in data["verification"]}
     assert result.exit_code == 1
+
+
+def test_strict_in_pyproject_fails_on_a_skipped_model(project: Path, cli: CliInvoker) -> None:
+    """`strict = true` in `[tool.ml2mc]` does what `--strict` does (docs/configuration.md)."""
+    _project(project)
+    (project / "pyproject.toml").write_text("[tool.ml2mc]\nstrict = true\n")
+    result = cli("migrate", ".", "--output-format", "json")
+    data = json.loads(result.stdout)
+    assert "skip" in {item["status"] for item in data["verification"]}
+    assert result.exit_code == 1

@@ -124,9 +124,7 @@ class ModuleFacts:
 
     @cached_property
     def _line_starts(self) -> list[int]:
-        starts = [0]
-        starts.extend(match.end() for match in _LINE_BREAK.finditer(self.source))
-        return starts
+        return line_starts(self.source)
 
     @cached_property
     def _ascii(self) -> bool:
@@ -263,6 +261,11 @@ class ModuleFacts:
         start = self._line_starts[line - 1]
         end = self._line_starts[line] if line < len(self._line_starts) else len(self.source)
         return self.source[start:end]
+
+
+def line_starts(source: str) -> list[int]:
+    """The offset at which each line of `source` starts (lines end as `ast` ends them)."""
+    return [0, *(match.end() for match in _LINE_BREAK.finditer(source))]
 
 
 def _in_name(character: str) -> bool:

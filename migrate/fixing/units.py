@@ -1,7 +1,7 @@
 """Migration units: what a migration rewrites is written whole or not at all.
 
-A unit is one model output with everything its value reaches (DESIGN.md, *Migration
-units*). Until the analysis names those pieces itself, a unit is approximated from the
+A unit is one model output with everything its value reaches (README.md, *What is a
+migration unit*). Until the analysis names those pieces itself, a unit is approximated from the
 outside, erring towards larger units: the files the migration changes or leaves a
 multi-label piece in, joined when one imports the other (directly or through other files of
 the run). Joining too much refuses more; it never writes half of a unit.

@@ -145,7 +145,7 @@ def anchor(title: str) -> str:
     return slug.replace(" ", "-")
 
 
-# How `migrate` applies the MC1xx fixes together (DESIGN.md, *Migration units*).
+# How `migrate` applies the MC1xx fixes together (README.md, FAQ).
 MIGRATION_UNITS = (
     "**Migration units.** `ml2mc migrate` does not apply the MC1xx fixes one by one: it plans "
     "them per *unit*, one model output with the losses it feeds, the readers of its "

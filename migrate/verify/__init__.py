@@ -8,7 +8,7 @@ in a child interpreter (`python -m migrate.verify.child`), which also contains u
 hangs, crashes or prints: the parent enforces a per-target timeout and reads results from a
 file, never from the child's stdout.
 
-What a model check proves (DESIGN.md, "Equivalence check"): the rewritten class builds like the
+What a model check proves (README.md, "What `verify` runs"): the rewritten class builds like the
 original, loads its `state_dict` with `strict=True`, and on the same seeded batches (float64,
 float32 only as a fallback) its output `new` relates to the original's `orig` as declared
 (`orig = sigmoid(new)`, `orig = softmax(new, dim)`, `orig = new`). Where a sigmoid or softmax
@@ -92,7 +92,7 @@ class VerifyTarget:
 @dataclass(frozen=True)
 class VerifySettings:
     project_root: Path  # where [tool.ml2mc.verify] was found; on sys.path in the child
-    # "pkg.mod:Class" -> {"factory", "args", "kwargs", "input", "shape", "dtype"}
+    # "pkg.mod:Class" -> {key: value}, the keys of `migrate.config.VERIFY_MODEL_KEYS`
     model_specs: dict[str, dict[str, object]]
     timeout_seconds: float = 60.0  # per target
     batches: int = 3
@@ -125,7 +125,8 @@ def settings_from_config(
     table: dict[str, object], project_root: Path, timeout_seconds: float = 60.0
 ) -> VerifySettings:
     """`[tool.ml2mc.verify]` as settings: per-class tables ("pkg.mod:Class" = { kwargs = ...,
-    factory = ..., input = ..., shape = ... }) and the project-wide `build` / `inputs` hooks."""
+    factory = ..., input = ..., shape = ... }) and the project-wide `build` / `inputs` hooks
+    (their keys are checked when the configuration is read: `migrate.config`)."""
     build = table.get("build")
     inputs = table.get("inputs")
     for name, value in (("build", build), ("inputs", inputs)):
@@ -488,7 +489,7 @@ _CALL_RELATIONS = {
 
 
 def result_to_json(result: VerifyResult) -> dict[str, object]:
-    """The `verification` entry of `--output-format json` (DESIGN.md), plus extra keys."""
+    """The `verification` entry of `--output-format json` (README.md, *Output formats*)."""
     return {
         "target": result.target,
         "status": result.status,

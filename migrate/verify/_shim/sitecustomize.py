@@ -1,4 +1,4 @@
-"""The runtime sanitizer of `ml2mc verify --run CMD` (DESIGN.md, *Equivalence check*, 5).
+"""The runtime sanitizer of `ml2mc verify --run CMD` (README.md, *The strongest check*).
 
 `verify --run` puts this folder first on PYTHONPATH, so every Python process the user's
 command starts loads this file at start-up. It does nothing until the process imports torch;

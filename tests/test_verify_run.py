@@ -202,4 +202,6 @@ def test_strict_fails_when_nothing_was_verified(tmp_path: Path) -> None:
     relaxed = _verify(root, "--output-format", "concise")
     strict = _verify(root, "--strict", "--output-format", "concise")
     assert relaxed.returncode == 0 and strict.returncode == 1
-    assert "nothing was verified: no Python file changed since HEAD" in strict.stderr
+    assert "HEAD → working tree: 0 changed files; no model, loss or reader changed since HEAD" in (
+        strict.stderr
+    )

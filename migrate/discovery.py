@@ -117,8 +117,8 @@ def too_large(size: int) -> str:
     """The MC001 message for a file over the limit: both sizes in bytes, since a rounded
     "1.0 MiB > 1 MiB" hides the difference."""
     return (
-        f"too large to analyze: the file is {size:,} bytes, over the limit of "
-        f"{MAX_FILE_BYTES:,} bytes (1 MiB); skipped"
+        f"too large: the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes "
+        f"({MAX_FILE_BYTES // 2**20} MiB); skipped"
     )
 
 

@@ -53,9 +53,7 @@ def test_nothing_to_scan_warns_and_exits_0(
 
 
 @pytest.mark.parametrize("command", ["check", "migrate"])
-def test_a_folder_with_python_files_gives_no_warning(
-    project: Path, cli: Cli, command: str
-) -> None:
+def test_a_folder_with_python_files_gives_no_warning(project: Path, cli: Cli, command: str) -> None:
     (project / "clean.py").write_text("x = 1\n")
     result = cli(command, ".", "--no-verify", "--no-cache")
     assert result.exit_code == 0, result.output

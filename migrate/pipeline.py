@@ -254,6 +254,8 @@ def _analyze(
     context = _context_files(graph, readable, candidates, displays, config)
     # Functions whose callers decide what reaches a loss (a check reads those callers next).
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
+    if on_progress is not None:  # the stage starts now: a bar can show it during a long file
+        on_progress("analysing", 0, len(modules))
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
         outcomes = _check_in_batches(modules, rules, context, sites, on_progress)
     else:

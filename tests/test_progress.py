@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -57,6 +59,42 @@ def test_a_short_run_shows_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with report.progress() as advance:
         pipeline.run(RunOptions(paths=[_project(tmp_path / "project")]), advance)
     assert captured.getvalue() == ""
+
+
+def test_a_stage_that_reports_nothing_for_a_while_still_gets_the_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One large file: its stage starts at 0/1 and says nothing more until it ends; the bar
+    appears once the delay has passed, not at the next report."""
+    captured = _terminal(monkeypatch)
+    monkeypatch.setattr(report, "PROGRESS_AFTER_SECONDS", 0.05)
+    with report.progress() as advance:
+        advance("analysing", 0, 1)
+        time.sleep(0.5)
+        during = captured.getvalue()
+    assert "analysing" in during and "0/1" in during
+
+
+def test_one_slow_file_shows_the_bar_while_it_is_analysed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    captured = _terminal(monkeypatch)
+    monkeypatch.setattr(report, "PROGRESS_AFTER_SECONDS", 0.05)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(SOFTMAX_INTO_CE)
+    seen_during_analysis: list[str] = []
+    analyse = pipeline.check_project
+
+    def slow_analysis(*arguments: Any, **keywords: Any) -> Any:
+        time.sleep(0.5)
+        seen_during_analysis.append(captured.getvalue())
+        return analyse(*arguments, **keywords)
+
+    monkeypatch.setattr(pipeline, "check_project", slow_analysis)
+    with report.progress() as advance:
+        pipeline.run(RunOptions(paths=[project]), advance)
+    assert "analysing" in seen_during_analysis[0] and "0/1" in seen_during_analysis[0]
 
 
 @pytest.mark.parametrize(

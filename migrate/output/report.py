@@ -9,7 +9,7 @@ import io
 import json
 import os
 import sys
-import time
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -82,36 +89,74 @@ def error(message: str) -> None:
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar on stderr, on a terminal only, once a run has taken about a second:
-    `advance(stage, done, total)` moves it ("reading", "analysing"). Nothing otherwise."""
+    `advance(stage, done, total)` moves it ("reading", "analysing"). A timer shows it, so
+    that a stage that reports nothing for a while (one large file) still gets it. Nothing
+    off a terminal, and nothing for a shorter run."""
     console = stderr_console()
-    started = time.monotonic()
-    state: dict[str, Any] = {}
+    if not enabled or not console.is_terminal:
+        yield _ignore_progress
+        return
+    display = _ProgressDisplay(console)
+    timer = threading.Timer(_progress_delay(), display.show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield display.advance
+    finally:
+        timer.cancel()
+        display.close()
 
-    def advance(stage: str, done: int, total: int) -> None:
-        if not enabled or not console.is_terminal or total <= 0:
-            return
-        if "bar" not in state:
-            if time.monotonic() - started < _progress_delay():
+
+def _ignore_progress(stage: str, done: int, total: int) -> None:
+    """Progress reported where no bar is shown."""
+
+
+class _ProgressDisplay:
+    """The bar's state: the latest count of each stage, kept until the timer shows it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.lock = threading.Lock()
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.closed = False
+
+    def show(self) -> None:
+        with self.lock:
+            if self.closed or self.bar is not None:
                 return
-            bar = Progress(
+            self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                console=console,
+                TimeElapsedColumn(),
+                console=self.console,
                 transient=True,
             )
-            bar.start()
-            state["bar"], state["tasks"] = bar, {}
-        bar, tasks = state["bar"], state["tasks"]
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+            self.bar.start()
+            for stage, (done, total) in self.counts.items():
+                self._update(stage, done, total)
 
-    try:
-        yield advance
-    finally:
-        if "bar" in state:
-            state["bar"].stop()
+    def advance(self, stage: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        with self.lock:
+            self.counts[stage] = (done, total)
+            if self.bar is not None:
+                self._update(stage, done, total)
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        assert self.bar is not None
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            if self.bar is not None:
+                self.bar.stop()
 
 
 def _progress_delay() -> float:

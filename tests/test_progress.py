@@ -178,6 +178,18 @@ def test_quiet_hides_the_summary_line_and_the_hint(
     assert len([line for line in hushed.stdout.splitlines() if ": MC201 " in line]) == 3
 
 
+def test_quiet_on_a_clean_run_prints_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "clean.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.app, ["check", str(project), "--no-cache", "-q"])
+    assert result.exit_code == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

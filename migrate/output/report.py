@@ -427,7 +427,8 @@ def plain_report(result: RunResult, style: ReportStyle) -> str:
     next_step = "" if style.quiet else _next_step(result, style)
     if next_step:
         lines.append(next_step)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    text = "\n".join(lines).rstrip("\n")
+    return text + "\n" if text else ""  # `--quiet` on a clean run prints nothing
 
 
 def _verification_lines(result: RunResult) -> list[str]:

@@ -27,7 +27,7 @@ from migrate.pipeline import (
     run,
     verify_working_tree,
 )
-from migrate.registry import all_rules, known_prefix, rule_by_code
+from migrate.registry import all_rules, known_prefix, rule_by_code, selected_by_default
 from migrate.rule import Applicability
 from migrate.version import __version__
 
@@ -97,8 +97,8 @@ QuietOption = Annotated[
     typer.Option(
         "--quiet",
         "-q",
-        help="No progress bar on stderr (it shows on a terminal "
-        "once a run has taken about a second).",
+        help="No progress bar and no summary line: only findings and diffs (the bar shows "
+        "on a terminal once a run has taken about a second).",
     ),
 ]
 NoCacheOption = Annotated[
@@ -208,8 +208,8 @@ def _save_report(result: RunResult, style: report.ReportStyle, path: Path | None
 
 
 def _run(options: RunOptions, quiet: bool = False, output_format: str = "rich") -> RunResult:
-    # Machine formats are read by programs; a bar on stderr would only clutter their logs.
-    shown = not quiet and output_format in (OutputFormat.rich.value, OutputFormat.concise.value)
+    # Machine and one-line formats are read by programs and editors; a bar would clutter them.
+    shown = not quiet and output_format == OutputFormat.rich.value
     try:
         with report.progress(shown) as on_progress:
             return run(options, on_progress)
@@ -275,6 +275,7 @@ def check(
         diff_only=diff,
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
+        quiet=quiet,
     )
     saved = _print(result, style, options, report_path)
     failed = any(item.status == "fail" for item in result.verification) or not saved
@@ -382,6 +383,7 @@ def migrate(
         diff_only=diff,
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
+        quiet=quiet,
     )
     saved = _print(result, style, options, report_path)
     statuses = {item.status for item in result.verification}
@@ -451,10 +453,28 @@ def verify_command(
     raise typer.Exit(1 if failed else 0)
 
 
+class RulesFormat(str, Enum):
+    rich = "rich"
+    concise = "concise"
+    json = "json"
+
+
 @app.command("rules")
-def list_rules() -> None:
+def list_rules(
+    output_format: Annotated[
+        RulesFormat,
+        typer.Option(
+            "--output-format",
+            help="A table (plain lines when not on a terminal), one line per rule, or JSON.",
+        ),
+    ] = RulesFormat.rich,
+) -> None:
     """List every rule."""
-    report.print_rules(all_rules())
+    defaults = {
+        "check": selected_by_default(CHECK_DEFAULT),
+        "migrate": selected_by_default(MIGRATE_DEFAULT),
+    }
+    report.print_rules(all_rules(), output_format.value, defaults)
 
 
 @app.command()

@@ -113,6 +113,15 @@ def _matches(relative: str, pattern: str) -> bool:
 MAX_FILE_BYTES = 1024 * 1024
 
 
+def too_large(size: int) -> str:
+    """The MC001 message for a file over the limit: both sizes in bytes, since a rounded
+    "1.0 MiB > 1 MiB" hides the difference."""
+    return (
+        f"too large: the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes "
+        f"({MAX_FILE_BYTES // 2**20} MiB); skipped"
+    )
+
+
 def packages_on_disk(paths: Iterable[Path]) -> set[Path]:
     """The folders holding the files, and those above them, that are packages on disk (hold
     an `__init__.py`), walking up from each file while they are."""
@@ -135,11 +144,7 @@ def read_source(path: Path) -> SourceFile | ReadFailure:
     except OSError as error:
         return ReadFailure(path, f"cannot read: {error.strerror or error}")
     if size > MAX_FILE_BYTES:
-        megabytes = size / (1024 * 1024)
-        limit = MAX_FILE_BYTES / (1024 * 1024)
-        return ReadFailure(
-            path, f"too large to analyze ({megabytes:.1f} MiB > {limit:g} MiB); skipped"
-        )
+        return ReadFailure(path, too_large(size))
     try:
         raw = path.read_bytes()
     except IsADirectoryError:

@@ -87,6 +87,15 @@ class FileReport:
         return unified_diff(self.display, self.outcome.original, self.outcome.fixed)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What `verify` compared: the git ref against the working tree, and how many Python
+    files under the given paths differ (the report counts the checks by kind)."""
+
+    ref: str
+    changed_files: int
+
+
 @dataclass
 class RunResult:
     files: list[FileReport]
@@ -95,6 +104,10 @@ class RunResult:
     verification_error: str | None = None
     # Said to the user about the run itself (writing outside git, ...).
     notices: list[str] = field(default_factory=list)
+    # Warnings about the input (no Python files under the given paths); the run goes on.
+    warnings: list[str] = field(default_factory=list)
+    # `verify`: what was compared with what (None for `check` and `migrate`).
+    comparison: Comparison | None = None
     # Migration units left whole as they were, each with what blocked it (`migrate.fixing.units`).
     refused_units: list[RefusedUnit] = field(default_factory=list)
 
@@ -165,6 +178,8 @@ def run(
     # Globs are relative to the scanned folder, the current folder and the config's folder.
     anchors = [Path.cwd(), *([config.root] if config.root is not None else [])]
     files = discover(options.paths, [*config.exclude, *options.exclude], anchors)
+    if not files:
+        return RunResult([], config, warnings=[NO_PYTHON_FILES])
     key = None
     if options.cache and not options.write and not options.verify:
         settings = (sorted(rule.code for rule in rules), options.fix, options.data_dependent_fixes)
@@ -199,6 +214,8 @@ def run(
             _write_units(result, plan)
     return result
 
+
+NO_PYTHON_FILES = "no Python files found under the given path(s)"
 
 VERIFICATION_FAILED = (
     "not written: the verification failed; fix the code or rerun with --force to write anyway"
@@ -246,6 +263,8 @@ def _analyze(
     context = _context_files(graph, readable, candidates, displays, config)
     # Functions whose callers decide what reaches a loss (a check reads those callers next).
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
+    if on_progress is not None:  # the stage starts now: a bar can show it during a long file
+        on_progress("analysing", 0, len(modules))
     if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
         outcomes = _check_in_batches(modules, rules, context, sites, on_progress)
     else:
@@ -737,6 +756,9 @@ def verify_working_tree(
     verify.set_interpreter(str(python) if python else None)
     config = resolve_config(RunOptions(paths=paths, config_path=config_path))
     files = discover(paths, config.exclude)
+    if not files:
+        # Not a git question at all: an empty search would otherwise mean the whole repository.
+        return RunResult([], config, warnings=[NO_PYTHON_FILES], comparison=Comparison(ref, 0))
     root = Path(config.root or Path.cwd()).resolve()
     repo_root = _git_root(paths[0] if paths else Path.cwd())
     resolved = [path.resolve() for path in files]
@@ -749,14 +771,12 @@ def verify_working_tree(
     except verify.VerifyError as error:
         raise VerifyError(str(error)) from error
     reports: list[FileReport] = []
-    notices: list[str] = []
     if changed:
         static = RunOptions(paths=[item.file for item in changed], config_path=config_path)
         reports = run(static).files
-    if not results:
-        what = "no Python file changed" if not changed else "no model class changed"
-        notices.append(f"nothing was verified: {what} since {ref}, and no --run command was given")
-    return RunResult(reports, config, verification=results, notices=notices)
+    return RunResult(
+        reports, config, verification=results, comparison=Comparison(ref, len(changed))
+    )
 
 
 def _git_root(start: Path) -> Path:

@@ -63,6 +63,12 @@ def select_rules(
     return chosen
 
 
+def selected_by_default(default: Iterable[str]) -> frozenset[str]:
+    """The codes a command runs without `--select` or a configured `select`: its default
+    prefixes, opt-in rules left out."""
+    return frozenset(rule.code for rule in select_rules(None, (), default))
+
+
 def known_prefix(prefix: str) -> bool:
     upper = prefix.upper()
     return (

@@ -7,6 +7,7 @@ the head (double softmax in a 24-step training run), or a head one column wide r
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -202,4 +203,60 @@ def test_strict_fails_when_nothing_was_verified(tmp_path: Path) -> None:
     relaxed = _verify(root, "--output-format", "concise")
     strict = _verify(root, "--strict", "--output-format", "concise")
     assert relaxed.returncode == 0 and strict.returncode == 1
-    assert "nothing was verified: no Python file changed since HEAD" in strict.stderr
+    assert "HEAD → working tree: 0 changed files; no model, loss or reader changed since HEAD" in (
+        strict.stderr
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The first line: what was compared
+
+
+def test_first_line_counts_what_was_compared(tmp_path: Path) -> None:
+    """The example's migration changes three files: the model, the training loop (a loss
+    site), `predict` (a reader) and `main` (an entry point, not run)."""
+    root = _project(tmp_path / "project")
+    completed = _verify(root, "--report", "verify.md")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    compared = (
+        "HEAD → working tree: 3 changed files, 1 model, 1 loss site, 1 reader, 1 other function"
+    )
+    assert completed.stdout.splitlines()[0] == (
+        f"{compared}; verification: models 1 pass; loss sites 1 pass; readers 1 pass; "
+        "functions 1 not verified"
+    )
+    assert "file(s) scanned" not in completed.stdout
+    saved = (root / "verify.md").read_text().splitlines()
+    assert saved[:3] == [
+        "### ml2mc verify: models 1 pass; loss sites 1 pass; readers 1 pass; "
+        "functions 1 not verified",
+        "",
+        compared,
+    ]
+
+
+def test_first_line_names_the_ref_when_nothing_changed(tmp_path: Path) -> None:
+    root = _project(tmp_path / "project")
+    subprocess.run(["git", "checkout", "-q", "."], cwd=root, check=True)
+    subprocess.run(["git", "branch", "-q", "base"], cwd=root, check=True)
+    completed = _verify(root, "--against", "base")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[0] == (
+        "base → working tree: 0 changed files; no model, loss or reader changed since base"
+    )
+
+
+def test_first_line_says_when_no_model_loss_or_reader_changed(tmp_path: Path) -> None:
+    root = _project(tmp_path / "project")
+    subprocess.run(["git", "checkout", "-q", "."], cwd=root, check=True)
+    package = root / "tagger" / "__init__.py"
+    package.write_text(package.read_text() + '\n__version__ = "2"\n')
+    completed = _verify(root, "--output-format", "json")
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads(completed.stdout)
+    assert data["comparison"] == {"ref": "HEAD", "changed_files": 1}
+    assert data["verification"] == []
+    plain = _verify(root)
+    assert plain.stdout.splitlines()[0] == (
+        "HEAD → working tree: 1 changed file; no model, loss or reader changed since HEAD"
+    )

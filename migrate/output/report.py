@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
-import time
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +43,8 @@ FORMATS = ("rich", "concise", "json", "sarif", "github")
 JSON_VERSION = 1
 # A bar appears once a run has taken this long; a shorter run would only flicker.
 PROGRESS_AFTER_SECONDS = 1.0
+# Overrides that delay, in seconds (0: at once); for tests and for the impatient.
+PROGRESS_AFTER_VARIABLE = "ML2MC_PROGRESS_AFTER"
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class ReportStyle:
     diff_only: bool = False
     verifying: bool = False
     unsafe_fixes: bool = False
+    # `--quiet`: no summary line and no "Next:" hint, only the findings and diffs.
+    quiet: bool = False
 
 
 def stdout_console() -> Console:
@@ -77,36 +89,83 @@ def error(message: str) -> None:
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar on stderr, on a terminal only, once a run has taken about a second:
-    `advance(stage, done, total)` moves it ("reading", "analysing"). Nothing otherwise."""
+    `advance(stage, done, total)` moves it ("reading", "analysing"). A timer shows it, so
+    that a stage that reports nothing for a while (one large file) still gets it. Nothing
+    off a terminal, and nothing for a shorter run."""
     console = stderr_console()
-    started = time.monotonic()
-    state: dict[str, Any] = {}
+    if not enabled or not console.is_terminal:
+        yield _ignore_progress
+        return
+    display = _ProgressDisplay(console)
+    timer = threading.Timer(_progress_delay(), display.show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield display.advance
+    finally:
+        timer.cancel()
+        display.close()
 
-    def advance(stage: str, done: int, total: int) -> None:
-        if not enabled or not console.is_terminal or total <= 0:
-            return
-        if "bar" not in state:
-            if time.monotonic() - started < PROGRESS_AFTER_SECONDS:
+
+def _ignore_progress(stage: str, done: int, total: int) -> None:
+    """Progress reported where no bar is shown."""
+
+
+class _ProgressDisplay:
+    """The bar's state: the latest count of each stage, kept until the timer shows it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.lock = threading.Lock()
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.closed = False
+
+    def show(self) -> None:
+        with self.lock:
+            if self.closed or self.bar is not None:
                 return
-            bar = Progress(
+            self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                console=console,
+                TimeElapsedColumn(),
+                console=self.console,
                 transient=True,
             )
-            bar.start()
-            state["bar"], state["tasks"] = bar, {}
-        bar, tasks = state["bar"], state["tasks"]
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+            self.bar.start()
+            for stage, (done, total) in self.counts.items():
+                self._update(stage, done, total)
 
+    def advance(self, stage: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        with self.lock:
+            self.counts[stage] = (done, total)
+            if self.bar is not None:
+                self._update(stage, done, total)
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        assert self.bar is not None
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            if self.bar is not None:
+                self.bar.stop()
+
+
+def _progress_delay() -> float:
+    """`$ML2MC_PROGRESS_AFTER` seconds when it is a number >= 0, else the default delay."""
     try:
-        yield advance
-    finally:
-        if "bar" in state:
-            state["bar"].stop()
+        seconds = float(os.environ.get(PROGRESS_AFTER_VARIABLE, ""))
+    except ValueError:
+        return PROGRESS_AFTER_SECONDS
+    return seconds if seconds >= 0 else PROGRESS_AFTER_SECONDS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,27 +174,34 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
 
 def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
-    for notice in result.notices:
-        print(f"ml2mc: note: {notice}", file=sys.stderr)
+    _print_run_messages(result)
     if style.format == "json":
         stream.write(json.dumps(run_to_json(result), indent=2) + "\n")
     elif style.format == "concise":
-        _print_concise(result, stream)
+        _print_concise(result, stream, style)
     elif style.format in ("sarif", "github"):
         from migrate.output import machine_formats
 
         writer = machine_formats.sarif if style.format == "sarif" else machine_formats.github
         stream.write(writer(result))
         if style.format == "github":
-            print(_summary_line(result), file=sys.stderr)
+            _print_summary(result, style)
     elif style.diff_only:
-        _print_diff_only(result, stream)
+        _print_diff_only(result, stream, style)
     else:
         console = Console(file=stream, highlight=False, soft_wrap=True) if out else stdout_console()
         if console.is_terminal:
             _print_rich(result, style, console)
         else:
             stream.write(plain_report(result, style))
+
+
+def _print_run_messages(result: RunResult) -> None:
+    """Warnings about the input and notes about the run, on stderr (stdout may be JSON)."""
+    for warning in result.warnings:
+        print(f"ml2mc: warning: {warning}", file=sys.stderr)
+    for notice in result.notices:
+        print(f"ml2mc: note: {notice}", file=sys.stderr)
 
 
 def run_to_json(result: RunResult) -> dict[str, Any]:
@@ -147,6 +213,9 @@ def run_to_json(result: RunResult) -> dict[str, Any]:
             for report in result.changed_files
         ],
         "verification": [_verification_json(item) for item in result.verification],
+        "comparison": None
+        if result.comparison is None
+        else {"ref": result.comparison.ref, "changed_files": result.comparison.changed_files},
         "refused_units": [
             {
                 "files": list(unit.files),
@@ -213,7 +282,7 @@ def refused_unit_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def _print_concise(result: RunResult, stream: TextIO) -> None:
+def _print_concise(result: RunResult, stream: TextIO, style: ReportStyle) -> None:
     for line in refused_unit_lines(result):
         stream.write(line + "\n")
     for report, finding in result.findings:
@@ -226,23 +295,30 @@ def _print_concise(result: RunResult, stream: TextIO) -> None:
     for report in result.files:
         if report.write_error:
             stream.write(f"{report.display}: not written: {report.write_error}\n")
-    print(_summary_line(result), file=sys.stderr)
+    _print_summary(result, style)
 
 
-def _print_diff_only(result: RunResult, stream: TextIO) -> None:
+def _print_diff_only(result: RunResult, stream: TextIO, style: ReportStyle) -> None:
     for report in result.changed_files:
         stream.write(report.diff)
-    print(_summary_line(result), file=sys.stderr)
+    _print_summary(result, style)
+
+
+def _print_summary(result: RunResult, style: ReportStyle) -> None:
+    """The summary line on stderr, where stdout carries findings, a diff or annotations."""
+    if not style.quiet:
+        print(_summary_line(result), file=sys.stderr)
 
 
 def _summary_line(result: RunResult) -> str:
     counts = Counter(finding.violation.code for _, finding in result.findings)
     by_rule = ", ".join(f"{code} x{count}" for code, count in sorted(counts.items()))
     fixed = sum(1 for _, finding in result.findings if finding.fixed)
-    parts = [
-        f"{len(result.files)} file(s) scanned",
-        f"{sum(counts.values())} finding(s)" + (f" ({by_rule})" if by_rule else ""),
-    ]
+    findings = f"{sum(counts.values())} finding(s)" + (f" ({by_rule})" if by_rule else "")
+    if result.comparison is not None:  # verify scans no folder: it says what it compared
+        parts = [_comparison_line(result), *([findings] if counts else [])]
+    else:
+        parts = [f"{len(result.files)} file(s) scanned", findings]
     if fixed:
         parts.append(f"{fixed} fixed")
     changed = len(result.changed_files)
@@ -252,6 +328,36 @@ def _summary_line(result: RunResult) -> str:
     if result.verification:
         parts.append(_verification_verdict(result.verification))
     return "; ".join(parts)
+
+
+# How `verify`'s first line counts each kind of check: singular, plural.
+COMPARED_KINDS = {
+    "model": ("model", "models"),
+    "loss site": ("loss site", "loss sites"),
+    "reader": ("reader", "readers"),
+    "function": ("other function", "other functions"),
+    "runtime": ("--run command", "--run commands"),
+}
+
+
+def _counted(count: int, names: tuple[str, str]) -> str:
+    return f"{count} {names[0] if count == 1 else names[1]}"
+
+
+def _comparison_line(result: RunResult) -> str:
+    """`HEAD → working tree: 3 changed files, 2 models, 1 loss site`; when no model, loss
+    site or reader changed, it says so."""
+    assert result.comparison is not None
+    ref = result.comparison.ref
+    kinds = Counter(item.kind for item in result.verification)
+    counted = [_counted(result.comparison.changed_files, ("changed file", "changed files"))]
+    counted += [
+        _counted(kinds[kind], names) for kind, names in COMPARED_KINDS.items() if kinds[kind]
+    ]
+    line = f"{ref} → working tree: {', '.join(counted)}"
+    if not any(kinds[kind] for kind in COMPARED_KINDS if kind != "runtime"):
+        line += f"; no model, loss or reader changed since {ref}"
+    return line
 
 
 # How the summary names each kind of check, in the order it lists them.
@@ -293,7 +399,7 @@ def _fix_text(violation: Violation, finding: Finding) -> str:
 
 def plain_report(result: RunResult, style: ReportStyle) -> str:
     """The report without a terminal: stable text, one fact per line."""
-    lines: list[str] = [_summary_line(result), ""]
+    lines: list[str] = [] if style.quiet else [_summary_line(result), ""]
     if result.refused_units:
         lines.extend([*refused_unit_lines(result), ""])
     for report in result.files:
@@ -318,10 +424,11 @@ def plain_report(result: RunResult, style: ReportStyle) -> str:
         lines.append("verification")
         lines.extend(_verification_lines(result))
         lines.append("")
-    next_step = _next_step(result, style)
+    next_step = "" if style.quiet else _next_step(result, style)
     if next_step:
         lines.append(next_step)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    text = "\n".join(lines).rstrip("\n")
+    return text + "\n" if text else ""  # `--quiet` on a clean run prints nothing
 
 
 def _verification_lines(result: RunResult) -> list[str]:
@@ -364,7 +471,8 @@ def _next_step(result: RunResult, style: ReportStyle) -> str:
 
 
 def _print_rich(result: RunResult, style: ReportStyle, console: Console) -> None:
-    console.print(Text(_summary_line(result), style="bold"))
+    if not style.quiet:
+        console.print(Text(_summary_line(result), style="bold"))
     for line in refused_unit_lines(result):
         console.print(Text(line, style="yellow"))
     for report in result.files:
@@ -383,7 +491,7 @@ def _print_rich(result: RunResult, style: ReportStyle, console: Console) -> None
         console.print(_verification_table(result))
         if result.verification_error:
             console.print(Text(result.verification_error, style="red"))
-    next_step = _next_step(result, style)
+    next_step = "" if style.quiet else _next_step(result, style)
     if next_step:
         console.print(Text(next_step, style="dim"))
 
@@ -431,9 +539,16 @@ def print_version(version: str) -> None:
     sys.stdout.write(f"ml2mc {version}\n")
 
 
-def print_rules(rules: tuple[type[Rule], ...]) -> None:
+def print_rules(
+    rules: tuple[type[Rule], ...], output_format: str, defaults: dict[str, frozenset[str]]
+) -> None:
+    """The catalogue: a table on a terminal (`rich`), one line per rule otherwise or with
+    `concise`, or JSON. `defaults` maps a command to the codes it runs by default."""
+    if output_format == "json":
+        sys.stdout.write(json.dumps(rules_to_json(rules, defaults), indent=2) + "\n")
+        return
     console = stdout_console()
-    if not console.is_terminal:
+    if output_format == "concise" or not console.is_terminal:
         for rule in rules:
             fix = rule.safety.value if rule.safety else "-"
             opt_in = "" if rule.default_enabled else " (opt-in)"
@@ -448,6 +563,26 @@ def print_rules(rules: tuple[type[Rule], ...]) -> None:
             rule.code, rule.name, rule.safety.value if rule.safety else "-", rule.summary + opt_in
         )
     console.print(table)
+
+
+def rules_to_json(
+    rules: tuple[type[Rule], ...], defaults: dict[str, frozenset[str]]
+) -> dict[str, Any]:
+    """`rules --output-format json`: per rule its code, name, summary, fix safety (`safe`,
+    `unsafe` or `none`) and, per command, whether it runs without `--select`."""
+    return {
+        "version": JSON_VERSION,
+        "rules": [
+            {
+                "code": rule.code,
+                "name": rule.name,
+                "summary": rule.summary,
+                "fix": rule.safety.value if rule.safety else "none",
+                "default": {command: rule.code in codes for command, codes in defaults.items()},
+            }
+            for rule in rules
+        ],
+    }
 
 
 def print_explain(rule: type[Rule]) -> None:
@@ -539,6 +674,7 @@ def _print_proposed_finding(console: Console, report: FileReport, finding: Findi
 
 def print_review_start(result: RunResult) -> None:
     """Before the first hunk: the run's summary, and the findings no hunk will fix."""
+    _print_run_messages(result)
     console = stdout_console()
     console.print(Text(_summary_line(result), style="bold"))
     for line in refused_unit_lines(result):
@@ -612,6 +748,7 @@ def report_kind(path: Path) -> str | None:
 def save_report(result: RunResult, style: ReportStyle, path: Path) -> None:
     """Write the report to `path` in the form its extension names (OSError when it cannot)."""
     kind = report_kind(path) or "text"
+    style = replace(style, quiet=False)  # a saved report is whole whatever the terminal shows
     if kind == "html":
         text = html_report(result, style)
     elif kind == "markdown":
@@ -644,6 +781,8 @@ def markdown_report(result: RunResult, style: ReportStyle) -> str:
     lines = [f"### ml2mc {style.command}: {_markdown_verdict(result, style)}", ""]
     if style.command != "verify":  # verify scans no files: its summary is the verdict
         lines += [_summary_line(result), ""]
+    elif result.comparison is not None:
+        lines += [_comparison_line(result), ""]
     if result.findings:
         lines += ["| where | rule | finding | fix |", "|---|---|---|---|"]
         for report, finding in result.findings:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 import typer.completion
+from typer._completion_classes import completion_init
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from migrate.config import ConfigError
@@ -92,8 +93,9 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     cls=_PlainHelpGroup,
 )
-# What `add_completion=True` would do: register the shells for `_ML2MC_COMPLETE=complete_zsh`.
-typer.completion.completion_init()
+# What `add_completion=True` does besides adding its flags: register the shells the
+# completion protocol (`_ML2MC_COMPLETE=complete_zsh ml2mc`) answers for.
+completion_init()
 
 
 def _complete_codes(incomplete: str) -> list[tuple[str, str]]:

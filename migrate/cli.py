@@ -298,6 +298,15 @@ def _options(
     **rest: object,
 ) -> RunOptions:
     targets = paths or [Path(".")]
+    _refuse_conflicts(
+        [
+            (
+                stdin_filename is not None and all(str(path) != "-" for path in targets),
+                "--stdin-filename names the source read from stdin, and no path is `-`: add `-` "
+                "to read stdin, or drop --stdin-filename",
+            )
+        ]
+    )
     stdin_source = None
     if any(str(path) == "-" for path in targets):
         stdin_source = sys.stdin.read()

@@ -488,3 +488,21 @@ def test_readme_says_why_the_module_form_is_python_m_migrate() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     usage = readme.split("## Usage", 1)[1].split("\n## ", 1)[0]
     assert "`python -m migrate` is the module form, not `python -m ml2mc`" in usage
+
+
+def test_concise_check_fix_says_what_it_hides(project: Path, cli: Cli) -> None:
+    _write(project, "a.py", UNSAFE_ONLY)
+    hiding = cli("check", "--fix", "--no-verify", "--output-format", "concise", "a.py")
+    assert hiding.stdout.startswith("a.py:5:28: MC201 ")
+    assert "1 hidden fix can be enabled with `--unsafe-fixes`" in hiding.stderr
+    plain_check = cli("check", "--output-format", "concise", "a.py")
+    assert "hidden fix" not in plain_check.stderr
+
+
+def test_stdin_filename_without_stdin_is_a_usage_error(project: Path, cli: Cli) -> None:
+    _write(project, "a.py", UNSAFE_ONLY)
+    result = cli("check", "--stdin-filename", "a.py", "a.py")
+    assert result.exit_code == 2
+    assert "--stdin-filename" in result.stderr and "`-`" in result.stderr
+    with_stdin = cli("check", "-", "--stdin-filename", "a.py", stdin=UNSAFE_ONLY)
+    assert with_stdin.exit_code == 1, with_stdin.output

@@ -121,6 +121,7 @@ def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) 
         stream.write(json.dumps(run_to_json(result), indent=2) + "\n")
     elif style.format == "concise":
         _print_concise(result, stream)
+        _print_hidden_fixes(result, style)
     elif style.format in ("sarif", "github"):
         from migrate.output import machine_formats
 
@@ -233,6 +234,11 @@ def _print_diff_only(result: RunResult, style: ReportStyle, stream: TextIO) -> N
     for report in result.changed_files:
         stream.write(report.diff)
     print(_summary_line(result), file=sys.stderr)
+    _print_hidden_fixes(result, style)
+
+
+def _print_hidden_fixes(result: RunResult, style: ReportStyle) -> None:
+    """On stderr, after the summary of a format with no closing line (a diff, concise)."""
     hidden = _hidden_fix_count(result, style)
     if hidden:
         print(_hidden_fixes_text(hidden), file=sys.stderr)

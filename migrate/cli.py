@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 
 class _PlainArgument(TyperArgument):
-    """An argument shown by its name alone (`PATH...`), as ruff and pip show theirs."""
+    """An argument shown by its name alone (`PATH`, not `paths... <list[Path]>`)."""
 
     def display_type_rich(self, ctx: Context) -> str | None:
         return None
@@ -89,7 +89,8 @@ app = typer.Typer(
     # own flags take no shell and print the script of the shell they detect.
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Help paragraphs wrap to the terminal, as pip's and ruff's do, and `code` reads as code.
+    # Help paragraphs wrap to the terminal, as pip's and ruff's do, `code` reads as code, and
+    # `[tool.ml2mc]` stays text (rich markup took it for a style tag: "read  from").
     rich_markup_mode="markdown",
     cls=_PlainHelpGroup,
 )
@@ -164,8 +165,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         metavar="FILE",
-        # Escaped: Typer reads help as rich markup, where `[tool.ml2mc]` is a style tag.
-        help=r"A pyproject.toml to read \[tool.ml2mc] from (default: the scanned project's).",
+        help="A pyproject.toml to read [tool.ml2mc] from (default: the scanned project's).",
     ),
 ]
 AllowDirtyOption = Annotated[

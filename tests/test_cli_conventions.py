@@ -280,6 +280,41 @@ def test_zsh_completion_carries_rule_names() -> None:
     assert '"MC201":"softmax-before-cross-entropy"' in completed.stdout
 
 
+def _in_shell(shell: str, script: str) -> str:
+    """Run `script` in a real `shell` with this environment's `ml2mc` first on PATH."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    beside = str(Path(sys.executable).parent)
+    if shutil.which("ml2mc", path=beside) is None:
+        pytest.skip("the ml2mc console script is not installed beside this interpreter")
+    completed = subprocess.run(
+        [shell, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PATH": f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_bash_completes_rule_codes_with_the_script_it_was_given() -> None:
+    script = (
+        "source <(ml2mc --show-completion bash); COMP_WORDS=(ml2mc explain MC20); "
+        'COMP_CWORD=2; _ml2mc_completion ml2mc; echo "${COMPREPLY[@]}"'
+    )
+    expected = sorted(rule.code for rule in all_rules() if rule.code.startswith("MC20"))
+    assert _in_shell("bash", script).split() == expected
+
+
+def test_fish_completes_rule_codes_with_the_script_it_was_given() -> None:
+    script = 'ml2mc --show-completion fish | source; complete -C "ml2mc check --select MC20"'
+    lines = _in_shell("fish", script).splitlines()
+    assert "MC201\tsoftmax-before-cross-entropy" in lines
+    assert all(line.startswith("MC20") for line in lines), lines
+
+
 def test_code_completions_offer_groups_only_where_prefixes_are_taken() -> None:
     assert ("MC2", "activation/loss bugs (the default of check)") in code_completions("MC")
     assert [code for code, _ in code_completions("mc20", prefixes=False)][:2] == [

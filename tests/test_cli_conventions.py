@@ -315,6 +315,18 @@ def test_fish_completes_rule_codes_with_the_script_it_was_given() -> None:
     assert all(line.startswith("MC20") for line in lines), lines
 
 
+def test_zsh_completes_rule_codes_with_the_script_it_was_given() -> None:
+    # The script hands its candidates to zsh's `_arguments`; a stand-in prints them.
+    script = (
+        "autoload -U compinit; compinit -u -D; source <(ml2mc --show-completion zsh); "
+        '_arguments() { print -l -- "$@"; }; words=(ml2mc explain MC20); CURRENT=3; '
+        "_ml2mc_completion"
+    )
+    offered = _in_shell("zsh", script)
+    assert '"MC201":"softmax-before-cross-entropy"' in offered
+    assert '"MC101"' not in offered
+
+
 def test_code_completions_offer_groups_only_where_prefixes_are_taken() -> None:
     assert ("MC2", "activation/loss bugs (the default of check)") in code_completions("MC")
     assert [code for code, _ in code_completions("mc20", prefixes=False)][:2] == [

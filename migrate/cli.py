@@ -7,16 +7,20 @@ Exit codes: 0 clean / passed, 1 findings / changes under --check / verification 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+import typer.completion
+from typer._completion_classes import completion_init
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from migrate.config import ConfigError
 from migrate.discovery import DiscoveryError
 from migrate.output import report
-from migrate.output.docs import diagnostic_by_code, diagnostic_markdown
+from migrate.output.docs import TOOL_DIAGNOSTICS, diagnostic_by_code, diagnostic_markdown
 from migrate.pipeline import (
     CHECK_DEFAULT,
     DEFAULT_TIMEOUT_SECONDS,
@@ -27,17 +31,90 @@ from migrate.pipeline import (
     run,
     verify_working_tree,
 )
-from migrate.registry import all_rules, known_prefix, rule_by_code, selected_by_default
+from migrate.registry import (
+    all_rules,
+    code_completions,
+    known_prefix,
+    rule_by_code,
+    selected_by_default,
+)
 from migrate.rule import Applicability
 from migrate.version import __version__
+
+if TYPE_CHECKING:
+    # Typer vendors click here; only the types are read from it.
+    from typer._click import Context, Parameter
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its name alone (`PATH`, not `paths... <list[Path]>`)."""
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        return None
+
+
+class _PlainOption(TyperOption):
+    """A flag shown without a type label (`--fix`, not `--fix <bool>`); an option that takes a
+    value shown with its metavar (`--select CODES`)."""
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return self.metavar or (self.name or "value").upper()
+
+
+def _without_type_labels(params: list[Parameter]) -> None:
+    # Typer labels every parameter with its Python type (`<bool>`, `<list[Path]>`); the classes
+    # above differ only in how the help names them.
+    for param in params:
+        if type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+        elif type(param) is TyperOption:
+            param.__class__ = _PlainOption
+
+
+class _PlainHelpCommand(TyperCommand):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        params = super().get_params(ctx)
+        _without_type_labels(params)
+        return params
+
+
+class _PlainHelpGroup(TyperGroup):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        params = super().get_params(ctx)
+        _without_type_labels(params)
+        return params
+
 
 app = typer.Typer(
     name="ml2mc",
     help="Migrate PyTorch multi-label classifiers to multi-class, and find activation/loss bugs.",
     no_args_is_help=True,
-    add_completion=True,
+    # `--show-completion SHELL` and `--install-completion SHELL` are declared below: Typer's
+    # own flags take no shell and print the script of the shell they detect.
+    add_completion=False,
     pretty_exceptions_enable=False,
+    # Help paragraphs wrap to the terminal, as pip's and ruff's do, `code` reads as code, and
+    # `[tool.ml2mc]` stays text (rich markup took it for a style tag: "read  from").
+    rich_markup_mode="markdown",
+    cls=_PlainHelpGroup,
 )
+# What `add_completion=True` does besides adding its flags: register the shells the
+# completion protocol (`_ML2MC_COMPLETE=complete_zsh ml2mc`) answers for.
+completion_init()
+
+
+def _complete_codes(incomplete: str) -> list[tuple[str, str]]:
+    return code_completions(incomplete)
+
+
+def _complete_explain(incomplete: str) -> list[tuple[str, str]]:
+    upper = incomplete.upper()
+    tool_codes = [
+        (item.code, item.name) for item in TOOL_DIAGNOSTICS if item.code.startswith(upper)
+    ]
+    return code_completions(incomplete, prefixes=False) + tool_codes
 
 
 class OutputFormat(str, Enum):
@@ -50,26 +127,52 @@ class OutputFormat(str, Enum):
 
 PathsArgument = Annotated[
     Optional[list[Path]],  # noqa: UP045 - Typer reads the annotation at run time
-    typer.Argument(help="Files or folders to scan (default: the current folder); `-` reads stdin."),
+    typer.Argument(
+        metavar="PATH",
+        help="Files or folders to scan (default: the current folder); `-` reads stdin.",
+        show_default=False,
+    ),
 ]
 SelectOption = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--select", help="Rule codes or prefixes to run (comma-separated, repeatable)."),
+    typer.Option(
+        "--select",
+        metavar="CODES",
+        help="Rule codes or prefixes to run, comma-separated (default: MC2 for check, MC1,MC2 "
+        "for migrate).",
+        autocompletion=_complete_codes,
+    ),
 ]
 IgnoreOption = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--ignore", help="Rule codes or prefixes to skip."),
+    typer.Option(
+        "--ignore",
+        metavar="CODES",
+        help="Rule codes or prefixes to skip, comma-separated.",
+        autocompletion=_complete_codes,
+    ),
 ]
 ExcludeOption = Annotated[
     Optional[list[str]],  # noqa: UP045
-    typer.Option("--exclude", help="Glob patterns of files or folders to skip."),
+    typer.Option(
+        "--exclude", metavar="GLOB", help="Glob pattern of files or folders to skip; repeatable."
+    ),
 ]
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--output-format", help="How to print the results.")
+    OutputFormat,
+    typer.Option(
+        "--output-format",
+        metavar="FORMAT",
+        help="How to print the results: rich, concise, json, sarif or github.",
+    ),
 ]
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--config", help="A pyproject.toml to read [tool.ml2mc] from."),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="A pyproject.toml to read [tool.ml2mc] from (default: the scanned project's).",
+    ),
 ]
 AllowDirtyOption = Annotated[
     bool,
@@ -80,12 +183,17 @@ AllowDirtyOption = Annotated[
 ]
 StdinOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--stdin-filename", help="The file name to report for source read from stdin."),
+    typer.Option(
+        "--stdin-filename",
+        metavar="NAME",
+        help="The file name to report for source read from stdin.",
+    ),
 ]
 PythonOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
         "--python",
+        metavar="FILE",
         help="The project's interpreter, which runs the verification (it needs torch). "
         "Default: the active virtual environment, else the one running ml2mc.",
         exists=True,
@@ -113,6 +221,7 @@ ReportPathOption = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
         "--report",
+        metavar="FILE",
         help="Also save the report to this file, as HTML, Markdown or text by its extension "
         "(.html, .md, .txt): to attach to a pull request.",
         dir_okay=False,
@@ -126,11 +235,50 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+COMPLETION_FLAGS: dict[str, tuple[Callable[..., object], str]] = {
+    "--install-completion": (
+        typer.completion.install_callback,
+        "Install completion for SHELL: bash, zsh, fish or powershell.",
+    ),
+    "--show-completion": (
+        typer.completion.show_callback,
+        "Print the completion script for SHELL, to read or install it by hand.",
+    ),
+}
+
+
+def _completion_option(flag: str) -> Any:
+    """`--show-completion SHELL` / `--install-completion SHELL`. The shell is named, not
+    detected: Typer's own flags take no value, so `--show-completion zsh` printed the script of
+    the shell they detected and ignored `zsh`."""
+
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> None:
+        if value is None or ctx.resilient_parsing:
+            return
+        if value not in SHELLS:
+            raise typer.BadParameter(f"{value!r}: use bash, zsh, fish or powershell")
+        action(ctx, param, value)
+
+    action, help_text = COMPLETION_FLAGS[flag]
+    return typer.Option(
+        flag, metavar="SHELL", callback=callback, is_eager=True, expose_value=False, help=help_text
+    )
+
+
 @app.callback()
 def main_options(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    install_completion: Annotated[
+        Optional[str], _completion_option("--install-completion")  # noqa: UP045
+    ] = None,
+    show_completion: Annotated[
+        Optional[str], _completion_option("--show-completion")  # noqa: UP045
+    ] = None,
 ) -> None:
     """ml2mc: multi-label to multi-class migration for PyTorch, checked numerically."""
 
@@ -156,6 +304,15 @@ def _options(
     **rest: object,
 ) -> RunOptions:
     targets = paths or [Path(".")]
+    _refuse_conflicts(
+        [
+            (
+                stdin_filename is not None and all(str(path) != "-" for path in targets),
+                "--stdin-filename names the source read from stdin, and no path is `-`: add `-` "
+                "to read stdin, or drop --stdin-filename",
+            )
+        ]
+    )
     stdin_source = None
     if any(str(path) == "-" for path in targets):
         stdin_source = sys.stdin.read()
@@ -207,6 +364,20 @@ def _save_report(result: RunResult, style: report.ReportStyle, path: Path | None
     return True
 
 
+def _refuse_conflicts(conflicts: list[tuple[bool, str]]) -> None:
+    """Exit 2 on the first combination of flags that would be silently ignored; each entry is
+    (given, a message naming the flags and what to use instead)."""
+    for given, message in conflicts:
+        if given:
+            report.error(message)
+            raise typer.Exit(2)
+
+
+def _verification_off(verify: bool, diff: bool) -> str:
+    """The flag that turns `migrate`'s verification off."""
+    return "--no-verify" if not verify else "--diff" if diff else "--check"
+
+
 def _run(options: RunOptions, quiet: bool = False, output_format: str = "rich") -> RunResult:
     # Machine and one-line formats are read by programs and editors; a bar would clutter them.
     shown = not quiet and output_format == OutputFormat.rich.value
@@ -218,10 +389,12 @@ def _run(options: RunOptions, quiet: bool = False, output_format: str = "rich") 
         raise typer.Exit(2) from error
 
 
-@app.command()
+@app.command(cls=_PlainHelpCommand)
 def check(
     paths: PathsArgument = None,
-    fix: Annotated[bool, typer.Option("--fix", help="Apply safe fixes.")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply safe fixes (and unsafe ones with --unsafe-fixes).")
+    ] = False,
     allow_dirty: AllowDirtyOption = False,
     unsafe_fixes: Annotated[
         bool, typer.Option("--unsafe-fixes", help="Also apply unsafe fixes (with --fix or --diff).")
@@ -230,7 +403,8 @@ def check(
         bool, typer.Option("--diff", help="Print the fixes as a unified diff; write nothing.")
     ] = False,
     verify: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="Verify rewritten code with torch.")
+        bool,
+        typer.Option("--verify/--no-verify", help="With --fix: verify rewritten code with torch."),
     ] = True,
     python: PythonOption = None,
     select: SelectOption = None,
@@ -246,6 +420,15 @@ def check(
     """Report activation/loss bugs (MC2xx by default). Exit 0 clean, 1 findings.
 
     With `-` (stdin) and --fix, the fixed source goes to stdout and the findings to stderr."""
+    _refuse_conflicts(
+        [
+            (
+                fix and diff,
+                "--fix and --diff cannot be combined: --diff prints the fixes and writes nothing, "
+                "--fix writes them; use one of them",
+            )
+        ]
+    )
     _check_report_path(report_path)
     fixing = fix or diff
     applicability = None
@@ -283,7 +466,7 @@ def check(
     raise typer.Exit(1 if result.remaining or failed or result.errors or would_change else 0)
 
 
-@app.command()
+@app.command(cls=_PlainHelpCommand)
 def migrate(
     paths: PathsArgument = None,
     write: Annotated[bool, typer.Option("--write", help="Apply the migration.")] = False,
@@ -294,9 +477,13 @@ def migrate(
     check_only: Annotated[
         bool, typer.Option("--check", help="Exit 1 if anything would change; write nothing.")
     ] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the torch equivalence check.")
-    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Run the torch equivalence check (not with --diff or --check, which run none).",
+        ),
+    ] = True,
     python: PythonOption = None,
     unsafe_fixes: Annotated[
         bool, typer.Option("--unsafe-fixes", help="Also rewrite data-dependent code (MC106).")
@@ -329,6 +516,30 @@ def migrate(
 
     With `-` (stdin) and --write, the migrated source goes to stdout and the findings to
     stderr."""
+    _refuse_conflicts(
+        [
+            (
+                write and diff,
+                "--write and --diff cannot be combined: --diff prints the migration as a patch "
+                "and writes nothing; use --write to apply it, or --diff to see it",
+            ),
+            (
+                write and check_only,
+                "--write and --check cannot be combined: --check writes nothing and exits 1 if "
+                "anything would change; use --write to apply the migration, or --check in CI",
+            ),
+            (
+                force and not write,
+                "--force needs --write: it writes the migration even when the verification "
+                "fails; add --write, or drop --force",
+            ),
+            (
+                strict and not (verify and not diff and not check_only),
+                f"--strict and {_verification_off(verify, diff)} cannot be combined: no "
+                "verification runs, so none can be skipped; drop one of them",
+            ),
+        ]
+    )
     _check_report_path(report_path)
     if interactive:
         conflicts = [
@@ -356,7 +567,6 @@ def migrate(
             data_dependent_fixes=unsafe_fixes,
         )
         _migrate_interactively(options, report_path)
-    writing = write and not diff and not check_only
     options = _options(
         paths,
         select,
@@ -366,10 +576,10 @@ def migrate(
         stdin_filename,
         default_select=MIGRATE_DEFAULT,
         fix=Applicability.UNSAFE,
-        write=writing,
+        write=write,
         allow_dirty=allow_dirty,
         data_dependent_fixes=unsafe_fixes,
-        verify=not no_verify and not check_only and not diff,
+        verify=verify and not check_only and not diff,
         force=force,
         python=python,
         cache=not no_cache,
@@ -379,7 +589,7 @@ def migrate(
         output_format.value,
         "migrate",
         fixing=True,
-        writing=writing,
+        writing=write,
         diff_only=diff,
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
@@ -407,23 +617,28 @@ def _migrate_interactively(options: RunOptions, report_path: Path | None) -> Non
     raise typer.Exit(1 if result.errors or not saved else 0)
 
 
-@app.command("verify")
+@app.command("verify", cls=_PlainHelpCommand)
 def verify_command(
     paths: PathsArgument = None,
     against: Annotated[
-        str, typer.Option("--against", help="The git ref to compare with.")
+        str, typer.Option("--against", metavar="REF", help="The git ref to compare with.")
     ] = "HEAD",
     run_commands: Annotated[
         list[str] | None,
         typer.Option(
             "--run",
+            metavar="CMD",
             help="A smoke command (a short training run, your tests) to run on both trees "
             "with torch instrumented; repeatable.",
         ),
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", help="Seconds allowed per model check and per --run command."),
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds allowed per model check and per --run command.",
+        ),
     ] = DEFAULT_TIMEOUT_SECONDS,
     python: PythonOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="A skipped verification fails.")] = False,
@@ -431,9 +646,11 @@ def verify_command(
     config: ConfigOption = None,
     report_path: ReportPathOption = None,
 ) -> None:
-    """Run what changed since a git ref on both trees: models still compute what they did,
-    loss sites get logits and class indices, readers return softmax/argmax; with --run, your
-    own command trains the migrated code correctly."""
+    """Check with torch what changed since a git ref. Exit 0 pass, 1 fail.
+
+    Runs both trees: models still compute what they did, loss sites get logits and class
+    indices, readers return softmax/argmax; with --run, your own command trains the migrated
+    code correctly."""
     _check_report_path(report_path)
     try:
         result = verify_working_tree(
@@ -459,13 +676,14 @@ class RulesFormat(str, Enum):
     json = "json"
 
 
-@app.command("rules")
+@app.command("rules", cls=_PlainHelpCommand)
 def list_rules(
     output_format: Annotated[
         RulesFormat,
         typer.Option(
             "--output-format",
-            help="A table (plain lines when not on a terminal), one line per rule, or JSON.",
+            metavar="FORMAT",
+            help="rich (a table; plain lines when not on a terminal), concise or json.",
         ),
     ] = RulesFormat.rich,
 ) -> None:
@@ -477,8 +695,15 @@ def list_rules(
     report.print_rules(all_rules(), output_format.value, defaults)
 
 
-@app.command()
-def explain(code: Annotated[str, typer.Argument(help="A rule code such as MC201.")]) -> None:
+@app.command(cls=_PlainHelpCommand)
+def explain(
+    code: Annotated[
+        str,
+        typer.Argument(
+            metavar="CODE", help="A rule code such as MC201.", autocompletion=_complete_explain
+        ),
+    ],
+) -> None:
     """Show one rule's documentation."""
     rule = rule_by_code(code)
     if rule is None:
@@ -493,7 +718,9 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code such as MC201.
 
 def main() -> None:
     try:
-        app()
+        # One name however it was started (`python -m migrate` too): the completion scripts
+        # complete the `ml2mc` command, and the help names the command users type.
+        app(prog_name="ml2mc")
     except KeyboardInterrupt:
         report.error("interrupted; each migration unit is either fully written or untouched")
         raise SystemExit(130) from None

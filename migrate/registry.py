@@ -76,3 +76,28 @@ def known_prefix(prefix: str) -> bool:
         or any(rule.code.startswith(upper) for rule in all_rules())
         or ("MC0".startswith(upper) or upper.startswith("MC0"))
     )
+
+
+# The groups `--select` and `--ignore` take besides single codes, as shell completion offers them.
+PREFIX_GROUPS = {
+    "ALL": "every rule, opt-in ones included",
+    "MC1": "multi-label code a migration rewrites",
+    "MC2": "activation/loss bugs (the default of check)",
+}
+
+
+def code_completions(incomplete: str, prefixes: bool = True) -> list[tuple[str, str]]:
+    """Rule codes (and, with `prefixes`, the groups above) that start with `incomplete`, each with
+    what it names: the candidates a shell offers after `explain` or in `--select MC2`.
+
+    In a comma-separated list (`--select MC201,MC1`) only the last item is completed."""
+    done, _, last = incomplete.rpartition(",")
+    lead = f"{done}," if done else ""
+    candidates = [(rule.code, rule.name) for rule in all_rules()]
+    if prefixes:
+        candidates = [*PREFIX_GROUPS.items(), *candidates]
+    return [
+        (lead + code, description)
+        for code, description in candidates
+        if code.startswith(last.upper())
+    ]

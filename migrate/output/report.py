@@ -33,7 +33,7 @@ from rich.text import Text
 from migrate.findings import Finding
 from migrate.output.docs import rule_page
 from migrate.pipeline import FileReport, RunResult
-from migrate.rule import Rule, Violation
+from migrate.rule import Applicability, Rule, Violation
 
 if TYPE_CHECKING:
     from migrate.output.interactive import Ask, Hunk, Review
@@ -179,6 +179,7 @@ def print_run(result: RunResult, style: ReportStyle, out: TextIO | None = None) 
         stream.write(json.dumps(run_to_json(result), indent=2) + "\n")
     elif style.format == "concise":
         _print_concise(result, stream, style)
+        _print_hidden_fixes(result, style)
     elif style.format in ("sarif", "github"):
         from migrate.output import machine_formats
 
@@ -302,12 +303,59 @@ def _print_diff_only(result: RunResult, stream: TextIO, style: ReportStyle) -> N
     for report in result.changed_files:
         stream.write(report.diff)
     _print_summary(result, style)
+    _print_hidden_fixes(result, style)
 
 
 def _print_summary(result: RunResult, style: ReportStyle) -> None:
     """The summary line on stderr, where stdout carries findings, a diff or annotations."""
     if not style.quiet:
         print(_summary_line(result), file=sys.stderr)
+
+
+def _print_hidden_fixes(result: RunResult, style: ReportStyle) -> None:
+    """On stderr, after the summary of a format with no closing line (a diff, concise)."""
+    hidden = _hidden_fix_count(result, style)
+    if hidden and not style.quiet:
+        print(_hidden_fixes_text(hidden), file=sys.stderr)
+
+
+UNSAFE_FIXES_FLAG = "--unsafe-fixes"
+
+
+def _hidden_fix_count(result: RunResult, style: ReportStyle) -> int:
+    """How many more fixes the same run would apply with `--unsafe-fixes`.
+
+    `check`: the unsafe fixes left out of `--fix`/`--diff` (without those, every fix is listed
+    anyway). `migrate`: the findings refused because only `--unsafe-fixes` rewrites them (their
+    reason says so), outside any refused unit that something else blocks too."""
+    if style.unsafe_fixes or not style.fixing:
+        return 0
+    if style.command == "check":
+        return sum(
+            1
+            for _, finding in result.findings
+            if not finding.fixed
+            and finding.violation.fix is not None
+            and finding.violation.fix.applicability is Applicability.UNSAFE
+        )
+    blocked_otherwise = {
+        file
+        for unit in result.refused_units
+        if any(UNSAFE_FIXES_FLAG not in blocker.reason for blocker in unit.blockers)
+        for file in unit.files
+    }
+    return sum(
+        1
+        for report, finding in result.findings
+        if not finding.fixed
+        and UNSAFE_FIXES_FLAG in (finding.violation.no_fix_reason or "")
+        and report.display not in blocked_otherwise
+    )
+
+
+def _hidden_fixes_text(count: int) -> str:
+    fixes = "fix" if count == 1 else "fixes"
+    return f"{count} hidden {fixes} can be enabled with `{UNSAFE_FIXES_FLAG}`"
 
 
 def _summary_line(result: RunResult) -> str:
@@ -448,26 +496,35 @@ def _verification_lines(result: RunResult) -> list[str]:
 
 
 def _next_step(result: RunResult, style: ReportStyle) -> str:
+    """The closing line: what to run next, only when running it would do what it says."""
     if not result.findings:
         return ""
-    unfixed_safe = any(
-        finding.violation.fix is not None and not finding.fixed for _, finding in result.findings
-    )
-    if style.writing and not unfixed_safe:
-        return ""
+    pending = [
+        finding.violation.fix
+        for _, finding in result.findings
+        if finding.violation.fix is not None and not finding.fixed
+    ]
     codes = sorted({finding.violation.code for _, finding in result.findings})
-    explain = f"`ml2mc explain {codes[0]}`" if codes else ""
+    why = f"`ml2mc explain {codes[0]}` for why."
+    hidden = _hidden_fix_count(result, style)
     if style.command == "migrate" and not style.writing and result.changed_files:
-        return f"Next: `ml2mc migrate --write` to apply; {explain} for why."
+        if any(item.status == "fail" for item in result.verification):
+            return (
+                "Next: `ml2mc migrate --write` writes nothing while a verification check fails; "
+                f"fix what it found, or add `--force` to write anyway; {why}"
+            )
+        return f"Next: `ml2mc migrate --write` to apply; {why}"
+    if hidden:
+        return f"Next: {_hidden_fixes_text(hidden)}; {why}"
     if style.command == "migrate" and result.refused_units:
-        return (
-            f"Next: nothing can be applied until the refused units are resolved; {explain} for why."
-        )
-    if style.fixing and not style.unsafe_fixes and unfixed_safe:
-        return f"Next: add `--unsafe-fixes` to apply the remaining fixes; {explain} for why."
-    if not style.fixing and unfixed_safe:
-        return f"Next: `ml2mc check --fix --unsafe-fixes` to apply fixes; {explain} for why."
-    return f"Next: {explain} for why."
+        return f"Next: nothing can be applied until the refused units are resolved; {why}"
+    if style.command != "migrate" and not style.fixing and pending:
+        unsafe = any(fix.applicability is Applicability.UNSAFE for fix in pending)
+        command = "ml2mc check --fix --unsafe-fixes" if unsafe else "ml2mc check --fix"
+        return f"Next: `{command}` to apply fixes; {why}"
+    if style.writing and not pending:
+        return ""
+    return f"Next: {why}"
 
 
 def _print_rich(result: RunResult, style: ReportStyle, console: Console) -> None:

@@ -106,6 +106,15 @@ class LogOfSoftmax(Rule):
             """,
             id="reshaped-before-the-log-reported-without-fix",
         ),
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+            probs = torch.softmax(emissions, dim=-1).clamp(min=1e-9)
+            loss = F.nll_loss(torch.log(probs.transpose(1, 2)), tags)
+            """,
+            id="class-axis-moved-for-a-tagger-reported-without-fix",
+        ),
         Valid(
             """
             import torch

@@ -1665,7 +1665,13 @@ class _Scope:
                 return receiver
         if isinstance(receiver, (Probs, LogProbs, Mixture)) and method in _PASSTHROUGH_METHODS:
             return receiver
+        if isinstance(receiver, (LogProbs, Mixture)) and method in _AXIS_METHODS:
+            return receiver
         if isinstance(receiver, Probs):
+            if method in _AXIS_METHODS:
+                # `p.transpose(1, 2)` for `nll_loss` over (N, C, L): the same values, the
+                # class axis moved; a fix written on the softmax's `dim` would be wrong.
+                return Probs(receiver.activation, exact=False, shifted=receiver.shifted)
             if method in ("clamp", "clamp_min", "clip"):
                 return Probs(receiver.activation, exact=False, shifted=True)
             if method in ("mean", "sum", "prod", "bmm", "matmul", "mm"):
@@ -2157,6 +2163,8 @@ def _reads_nothing(func: ast.expr) -> bool:
 # Attributes that hold a pretrained model's final layer.
 _HEAD_ATTRIBUTES = frozenset({"fc", "classifier", "head"})
 
+# Methods that move axes: the values stay, the class axis may not.
+_AXIS_METHODS = frozenset({"transpose", "permute", "movedim", "swapaxes", "swapdims", "t"})
 _PASSTHROUGH_METHODS = frozenset(
     {
         "float",

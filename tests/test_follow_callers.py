@@ -635,3 +635,38 @@ def test_a_script_calls_a_wrapper_model_built_around_another(
         },
     )
     assert _found(root) == expected
+
+
+def test_a_loss_helper_squeezes_the_parameter_it_is_given(tmp_path: Path) -> None:
+    # The model's forward hands its sigmoid head to a loss module by keyword; the helper
+    # squeezes it before the fused loss. Its callers are read because of that parameter.
+    root = _write(
+        tmp_path,
+        {
+            "pipeline/__init__.py": "",
+            "pipeline/loss.py": (
+                "import torch.nn.functional as F\n"
+                "from torch import Tensor\n"
+                "\n"
+                "\n"
+                "def multiloss(output_cls: Tensor, target: dict):\n"
+                "    return F.binary_cross_entropy_with_logits(\n"
+                '        input=output_cls.squeeze(), target=target["label"].float()\n'
+                "    )\n"
+            ),
+            "models/net.py": (
+                "import torch.nn as nn\n"
+                "from pipeline import loss\n"
+                "\n"
+                "\n"
+                "class Net(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.cls_fc = nn.Sequential(nn.Linear(8, 1), nn.Sigmoid())\n"
+                "\n"
+                "    def forward(self, x, target):\n"
+                "        return loss.multiloss(output_cls=self.cls_fc(x), target=target)\n"
+            ),
+        },
+    )
+    assert _found(root, "pipeline", "models") == [("net.py", 8, "MC202", True)]

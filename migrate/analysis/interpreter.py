@@ -1993,10 +1993,20 @@ class _Scope:
         return ((base.id, binding.id if binding is not None else 0),)
 
     def _from_parameter(self, expression: ast.expr | None) -> bool:
-        """Whether the expression is (an attribute or item of) an unknown parameter."""
+        """Whether the expression is (an attribute or item of, or the same values reshaped:
+        `output_cls.squeeze()`) an unknown parameter."""
         base = expression
-        while isinstance(base, (ast.Attribute, ast.Subscript, ast.Starred)):
-            base = base.value
+        while True:
+            if isinstance(base, (ast.Attribute, ast.Subscript, ast.Starred)):
+                base = base.value
+            elif (
+                isinstance(base, ast.Call)
+                and isinstance(base.func, ast.Attribute)
+                and base.func.attr in _PASSTHROUGH_METHODS | _AXIS_METHODS
+            ):
+                base = base.func.value
+            else:
+                break
         if not isinstance(base, ast.Name) or not self.parameter_bindings:
             return False
         binding = self.env.get(base.id)

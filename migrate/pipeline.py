@@ -387,6 +387,10 @@ def _check_config_codes(config: Config) -> None:
 
 
 BATCH_BYTES = 600_000
+# A function whose callers are read in the second look of a check, called from more modules
+# than this, is a library's plumbing (a compiler's IR helpers, called from a hundred modules),
+# not a training step: reading all of them at once took gigabytes of syntax trees.
+MAX_SITE_CALLERS = 40
 
 
 def _context_files(
@@ -439,7 +443,7 @@ def _check_callers(
     for display, functions in sorted(sites.items()):
         path = by_display[display]
         callers = callers_of(path, functions, readable, graph)
-        if not callers:
+        if not callers or len(callers) > MAX_SITE_CALLERS:
             continue
         if sum(len(readable[member].text) for member in groups[-1]) > BATCH_BYTES:
             groups.append(set())

@@ -670,3 +670,28 @@ def test_a_loss_helper_squeezes_the_parameter_it_is_given(tmp_path: Path) -> Non
         },
     )
     assert _found(root, "pipeline", "models") == [("net.py", 8, "MC202", True)]
+
+
+@pytest.mark.parametrize(("cap", "found"), [(1, True), (0, False)])
+def test_a_site_called_from_more_modules_than_the_cap_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int, found: bool
+) -> None:
+    # `train` is called from one script that names no loss; the second look reads it unless
+    # the site has more callers than `MAX_SITE_CALLERS` (a library's plumbing).
+    monkeypatch.setattr(pipeline, "MAX_SITE_CALLERS", cap)
+    root = _write(
+        tmp_path,
+        {
+            "model.py": SOFTMAX_NET.replace(", dim=1)", ")"),
+            "train.py": (
+                "import torch.nn as nn\n"
+                "\n"
+                "\n"
+                "def train(loader, model):\n"
+                "    for x, y in loader:\n"
+                "        loss = nn.CrossEntropyLoss()(model(x), y)\n"
+            ),
+            "main.py": "import model\nimport train\n\ntrain.train([], model.Net())\n",
+        },
+    )
+    assert (("model.py", 11, "MC201", True) in _found(root)) is found

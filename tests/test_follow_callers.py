@@ -38,6 +38,18 @@ PLAIN_LINEAR_BODY = (
     "        return self.fc(x)\n"
 )
 
+# A training function that gets its model from its callers.
+TRAIN_WITHOUT_MODEL = (
+    "import torch.nn as nn\n"
+    "\n"
+    "\n"
+    "def train(loader, model):\n"
+    "    criterion = nn.CrossEntropyLoss()\n"
+    "    for x, y in loader:\n"
+    "        output = model(x)\n"
+    "        loss = criterion(output, y)\n"
+)
+
 
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -73,16 +85,7 @@ def test_a_script_that_names_no_loss_hands_the_model_to_a_training_module(
         {
             # A softmax without `dim` (MC207): the run selects this file itself.
             "model.py": SOFTMAX_NET.replace(", dim=1)", ")"),
-            "train.py": (
-                "import torch.nn as nn\n"
-                "\n"
-                "\n"
-                "def train(loader, model):\n"
-                "    criterion = nn.CrossEntropyLoss()\n"
-                "    for x, y in loader:\n"
-                "        output = model(x)\n"
-                "        loss = criterion(output, y)\n"
-            ),
+            "train.py": TRAIN_WITHOUT_MODEL,
             "main.py": (
                 "import model\n"
                 "import train\n"
@@ -683,14 +686,7 @@ def test_a_site_called_from_more_modules_than_the_cap_is_not_read_again(
         tmp_path,
         {
             "model.py": SOFTMAX_NET.replace(", dim=1)", ")"),
-            "train.py": (
-                "import torch.nn as nn\n"
-                "\n"
-                "\n"
-                "def train(loader, model):\n"
-                "    for x, y in loader:\n"
-                "        loss = nn.CrossEntropyLoss()(model(x), y)\n"
-            ),
+            "train.py": TRAIN_WITHOUT_MODEL,
             "main.py": "import model\nimport train\n\ntrain.train([], model.Net())\n",
         },
     )

@@ -550,6 +550,7 @@ def _check_in_batches(
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
             finished = pool.map(_check_batch, jobs)
         for result in finished:
+            _share_texts(result[1], modules)
             results.append(result)
             done += len(result[0])
             if on_progress is not None:
@@ -571,6 +572,18 @@ def _check_in_batches(
                 else:
                     outcomes[path] = outcome
     return outcomes
+
+
+def _share_texts(reported: dict[str, FileOutcome], modules: dict[str, ModuleInput]) -> None:
+    """A worker's outcomes arrive with their own copy of each file's text; an unchanged one
+    is this process's text again (a check of a large tree would otherwise hold it twice)."""
+    for path, outcome in reported.items():
+        module = modules.get(path)
+        if module is None or outcome.original != module.source:
+            continue
+        if outcome.fixed == outcome.original:
+            outcome.fixed = module.source
+        outcome.original = module.source
 
 
 def _with_other_members(

@@ -289,6 +289,8 @@ def _analyze(
             if not modules[displays[path]].writable
         }
         plan = gate_units(outcomes, texts, names, unwritable)
+    # A file that a refused unit needed but `--write` may not touch is a write that failed.
+    needed = {file for unit in plan.refused for file in unit.unwritable} if plan else set()
     reports: list[FileReport] = []
     for path in files:
         source = sources[path]
@@ -304,7 +306,9 @@ def _analyze(
         report = FileReport(path, display, outcome, source)
         module = modules.get(display)
         if module is not None and not module.writable:
-            blocked = [f for f in outcome.findings if f.violation.fix is not None and not f.fixed]
+            blocked = display in needed or any(
+                f.violation.fix is not None and not f.fixed for f in outcome.findings
+            )
             if blocked and path in protected:
                 report.write_error = (
                     "file has uncommitted changes; its fixes (and any fix that also edits it) "

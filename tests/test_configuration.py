@@ -44,11 +44,13 @@ def documented_keys(text: str) -> dict[str, set[str]]:
 
 
 def examples(text: str) -> list[tuple[str, str]]:
-    """Each TOML example with the key heading it stands under ("" before the first)."""
+    """Each TOML example with the key heading it stands under ("" before the first, or under a
+    heading that names no key, such as the complete example's)."""
     found: list[tuple[str, str]] = []
     for block in TOML_BLOCK.finditer(text):
-        headings = KEY_HEADING.findall(text[: block.start()])
-        found.append((headings[-1] if headings else "", block.group(1)))
+        headings = re.findall(r"^#{2,4} .*$", text[: block.start()], re.MULTILINE)
+        key = KEY_HEADING.fullmatch(headings[-1]) if headings else None
+        found.append((key.group(1) if key else "", block.group(1)))
     return found
 
 
@@ -143,3 +145,31 @@ def test_extend_select_keeps_opt_in_rules_off(project: Path, cli: CliInvoker) ->
     (project / "a.py").write_text(OPT_IN_BUG)
     (project / "pyproject.toml").write_text('[tool.ml2mc]\nextend-select = ["MC104"]\n')
     assert "MC206" not in cli("check", "--no-cache", ".").stdout
+
+
+EXAMPLE_PROJECT = DOC.parent.parent / "fixtures" / "projects" / "example" / "before"
+
+
+def test_the_complete_example_names_the_bundled_example_project() -> None:
+    """The page's complete example is for `fixtures/projects/example/before`: every
+    `module:name` it gives (hooks, model tables) is a function or class of that project, so the
+    example can be tried there as written."""
+    text = DOC.read_text(encoding="utf-8")
+    complete = text[text.index("## A complete example") :]
+    (block,) = TOML_BLOCK.findall(complete)
+    verify = tomllib.loads(block)["tool"]["ml2mc"]["verify"]
+    references = [
+        *(value for value in verify.values() if isinstance(value, str)),
+        *(key for key, value in verify.items() if isinstance(value, dict)),
+        *(
+            value["factory"]
+            for value in verify.values()
+            if isinstance(value, dict) and "factory" in value
+        ),
+    ]
+    assert references
+    for reference in references:
+        module, name = reference.split(":")
+        source = EXAMPLE_PROJECT / (module.replace(".", "/") + ".py")
+        assert source.is_file(), reference
+        assert re.search(rf"^(def|class) {name}\b", source.read_text(), re.MULTILINE), reference

@@ -277,3 +277,21 @@ def test_shell_completion_script() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "complete" in completed.stdout and "ml2mc" in completed.stdout
+
+
+def test_no_text_offers_ml2mc_from_pypi() -> None:
+    """ml2mc is not on PyPI: `pip install 'ml2mc[verify]'` (or any `ml2mc[...]` requirement)
+    fails, so neither the documentation nor a message of the tool may suggest it."""
+    texts = [
+        ROOT / "README.md",
+        *(ROOT / "docs").rglob("*.*"),
+        *(ROOT / "migrate").rglob("*.py"),
+        *(ROOT / "rules").rglob("*.py"),
+    ]
+    offending = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in texts
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\bml2mc\[", line)
+    ]
+    assert not offending, offending

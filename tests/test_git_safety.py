@@ -1,5 +1,7 @@
 """`--write` never modifies a file with uncommitted changes unless `--allow-dirty`."""
 
+import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -64,3 +66,71 @@ def test_outside_git_it_says_so_and_writes(tmp_path: Path, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["check", "--fix", "--unsafe-fixes", "--no-verify"])
     assert (folder / "a.py").read_text() == FIXED
     assert "not inside a git work tree" in result.output
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "example" / "before"
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The bundled example in a git repository: one unit (model, loss, reader) over three
+    files, the reader's file the only one a fix of another file edits."""
+    root = tmp_path / "example"
+    shutil.copytree(EXAMPLE, root)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    monkeypatch.chdir(root)
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(path.relative_to(root)): path.read_text() for path in root.rglob("*.py")}
+
+
+def test_a_unit_refused_for_a_dirty_file_exits_1_and_names_it(example_repo: Path) -> None:
+    predict = example_repo / "tagger" / "predict.py"
+    predict.write_text(predict.read_text() + "# work in progress\n")
+    before = _snapshot(example_repo)
+    result = CliRunner().invoke(app, ["migrate", "--write", "--no-verify"])
+    assert _snapshot(example_repo) == before
+    assert result.exit_code == 1, result.output
+    refused = [line for line in result.output.splitlines() if line.startswith("unit refused")]
+    assert refused and "tagger/predict.py" in refused[0], result.output
+    assert "tagger/predict.py has uncommitted changes" in result.output
+
+
+def test_a_unit_refused_for_a_dirty_file_says_so_in_json(example_repo: Path) -> None:
+    predict = example_repo / "tagger" / "predict.py"
+    predict.write_text(predict.read_text() + "# work in progress\n")
+    result = CliRunner().invoke(
+        app, ["migrate", "--write", "--no-verify", "--output-format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    (unit,) = report["refused_units"]
+    assert "tagger/predict.py" in unit["files"]
+    assert any(
+        blocker["file"] == "tagger/predict.py" and "uncommitted changes" in blocker["reason"]
+        for blocker in unit["blocking"]
+    )
+    assert report["summary"]["errors"] >= 1
+
+
+def test_a_unit_refused_for_a_read_only_file_exits_1_and_names_it(example_repo: Path) -> None:
+    predict = example_repo / "tagger" / "predict.py"
+    predict.chmod(0o444)
+    before = _snapshot(example_repo)
+    try:
+        result = CliRunner().invoke(app, ["migrate", "--write", "--no-verify"])
+    finally:
+        predict.chmod(0o644)
+    assert _snapshot(example_repo) == before
+    assert result.exit_code == 1, result.output
+    assert "tagger/predict.py is read-only" in result.output
+
+
+def test_a_clean_tree_migrates_and_exits_0(example_repo: Path) -> None:
+    result = CliRunner().invoke(app, ["migrate", "--write", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    assert "unit refused" not in result.output

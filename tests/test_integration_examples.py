@@ -221,13 +221,41 @@ def _as_the_runner_would(line: str, base: str) -> str:
     return line.replace("${{ github.base_ref }}", base)
 
 
+def _workflow_env() -> dict[str, str]:
+    """The variables the workflow sets for every step (`env:` of the job)."""
+    workflow = yaml.safe_load((ROOT / "docs" / "ci-workflow.yml").read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in workflow["jobs"]["ml2mc"].get("env", {}).items()}
+
+
+def _ml2mc_path() -> str:
+    """Where the workflow expects the copy of ml2mc's source tree, inside the checkout."""
+    install = next(step for step in _workflow_steps() if "pip install" in step.get("run", ""))
+    return {**_workflow_env(), **install.get("env", {})}["ML2MC_PATH"]
+
+
+def _copy_ml2mc_tree(folder: Path) -> None:
+    """ml2mc's whole source tree as a submodule or vendored copy holds it: its fixtures and its
+    own verification code are full of the bugs `check` reports."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        source = ROOT / name
+        if source.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+
+
 def test_every_ml2mc_command_of_the_workflow_runs(tmp_path: Path) -> None:
     """Each `ml2mc` line runs in a repository whose pull-request branch brings the bug in,
-    with its base at `origin/main`: check exits 1 with annotations, verify finds the bug in the
-    changed file and writes its report, SARIF is valid JSON. None is a usage error (exit 2)."""
-    environment = _environment(tmp_path / "pre-commit-home")
+    with its base at `origin/main` and the copy of ml2mc the install step names inside the
+    checkout: check exits 1 with annotations on the project's bug only, verify finds the bug
+    in the changed file and writes its report, SARIF is valid JSON and names only the project's
+    file. None is a usage error (exit 2)."""
+    environment = {**_environment(tmp_path / "pre-commit-home"), **_workflow_env()}
     project = tmp_path / "project"
     _new_repository(project, environment)
+    _copy_ml2mc_tree(project / _ml2mc_path())
     (project / "train.py").write_text(CLEAN)
     _git(project, environment, "add", "-A")
     _git(project, environment, "commit", "-q", "-m", "base")
@@ -246,13 +274,23 @@ def test_every_ml2mc_command_of_the_workflow_runs(tmp_path: Path) -> None:
         assert completed.returncode != 2, (line, output)
         codes[shlex.split(line)[1] + (" (sarif)" if "sarif" in line else "")] = completed.returncode
         if "--output-format github" in line:
-            assert "::error file=train.py,line=9" in completed.stdout
+            annotations = [a for a in completed.stdout.splitlines() if a.startswith("::")]
+            assert annotations and all(
+                a.startswith("::error file=train.py,line=9") for a in annotations
+            ), annotations[:5]
         if line.startswith("ml2mc verify"):
             assert "MC201" in output, output
     # check finds the bug; verify finds it in the changed file; the SARIF step ends `|| true`.
     assert codes == {"check": 1, "verify": 1, "check (sarif)": 0}
     assert (project / "ml2mc-report.md").is_file(), "the report step publishes this file"
-    assert json.loads((project / "ml2mc.sarif").read_text())["version"] == "2.1.0"
+    sarif = json.loads((project / "ml2mc.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    located = {
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in sarif["runs"][0]["results"]
+        for location in result["locations"]
+    }
+    assert located == {"train.py"}, sorted(located)[:5]
 
 
 def test_the_workflow_installs_ml2mc_from_a_path_as_the_readme_does() -> None:
@@ -262,7 +300,7 @@ def test_the_workflow_installs_ml2mc_from_a_path_as_the_readme_does() -> None:
         line for line in lines if "pip install" in line and "torch" not in line and "-r" not in line
     ]
     assert ml2mc_lines == ['python -m pip install "./$ML2MC_PATH"']
-    folder = install["env"]["ML2MC_PATH"]
+    folder = _ml2mc_path()
     assert "://" not in folder and "@" not in folder, "a path, not a URL"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     # The README installs ml2mc the same way: pip, from a copy of its source tree.

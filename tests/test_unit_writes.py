@@ -221,7 +221,7 @@ def test_a_read_only_file_refuses_its_unit_with_the_reason(
     [unit] = result.refused_units
     assert all(name.startswith("tagger_a/") for name in unit.files)
     reasons = [blocker.reason for blocker in unit.blockers]
-    assert any("tagger_a/model.py, which is read-only" in reason for reason in reasons), reasons
+    assert any(reason.startswith("tagger_a/model.py is read-only") for reason in reasons), reasons
     assert result.errors >= 1
 
 

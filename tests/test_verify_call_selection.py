@@ -133,6 +133,24 @@ def test_probabilities_into_cross_entropy_fail_and_logits_pass() -> None:
     assert str(failed.reason).startswith("cross_entropy gets probabilities")
 
 
+def test_the_same_problem_on_every_loss_call_is_said_once_with_its_count() -> None:
+    """A loop that calls the loss eight times on probabilities fails once, not with the same
+    sentence as its reason and seven notes."""
+    probabilities = {
+        "loss": "cross_entropy",
+        "value": 1.6,
+        "input_relation": "output",
+        "input_kind": "probabilities",
+        "class_columns": 3,
+        "target": "the batch's class indices",
+    }
+    failed = judge_call("t.py:1 train", ORIGINAL_RUN, _migrated(losses=[probabilities] * 8), 0.1)
+    assert failed.status == "fail"
+    reason = str(failed.reason)
+    assert reason.startswith("cross_entropy gets probabilities") and reason.endswith("(x8)")
+    assert not any("cross_entropy gets probabilities" in note for note in failed.notes)
+
+
 def test_foreign_targets_are_judged_only_when_they_were_ours() -> None:
     """A function that makes its own data feeds its own labels: not a mismatch."""
     theirs = {

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from migrate.analysis.graph import import_statements, imported_modules
-from migrate.findings import FileOutcome, Finding
+from migrate.findings import Edit, FileOutcome, Finding
 from migrate.rule import Violation
 
 # Reported but never blocking: see the module docstring.
@@ -63,6 +63,9 @@ class Blocker:
 class RefusedUnit:
     files: tuple[str, ...]
     blockers: tuple[Blocker, ...]
+    # Files of the unit that `--write` may not touch (read-only, uncommitted changes): a unit
+    # refused for one of them is a write that failed, not a finding (the run exits 1).
+    unwritable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,10 @@ def gate_units(
             _refused_pieces(outcomes[path]) for path in unit
         ):
             continue
+        blocked_files = _unwritable_files(unit, outcomes, unwritable or {})
         blockers = [
-            *_piece_blockers(unit, outcomes, unwritable or {}),
+            *_unwritable_blockers(unit, outcomes, unwritable or {}, sources),
+            *_piece_blockers(unit, outcomes, unwritable or {}, bool(blocked_files)),
             *_evidence_blockers(unit, imports, sources, found_evidence),
             *_planned_tree_blockers(unit, imports, sources, outcomes),
         ]
@@ -133,7 +138,8 @@ def gate_units(
             continue
         for path in unit:
             _reset(outcomes[path])
-        refused.append(RefusedUnit(tuple(sorted(unit)), tuple(blockers)))
+        files = tuple(sorted({*unit, *blocked_files}))
+        refused.append(RefusedUnit(files, tuple(blockers), tuple(sorted(blocked_files))))
     return UnitPlan(tuple(written), tuple(refused))
 
 
@@ -238,17 +244,20 @@ def _post_condition(outcome: FileOutcome) -> list[Violation]:
 
 
 def _piece_blockers(
-    unit: list[str], outcomes: dict[str, FileOutcome], unwritable: Mapping[str, str]
+    unit: list[str],
+    outcomes: dict[str, FileOutcome],
+    unwritable: Mapping[str, str],
+    partial: bool = False,
 ) -> Iterator[Blocker]:
+    """`partial`: a fix was left out because a file it edits cannot be written, so what the
+    planned tree still reports is that fix's absence, not a finding of its own."""
     for path in unit:
         outcome = outcomes[path]
         for finding in _refused_pieces(outcome):
             violation = finding.violation
-            why = (
-                _unwritable_edit(violation, unwritable)
-                or violation.no_fix_reason
-                or "no fix could be proven"
-            )
+            if _unwritable_edits(violation, unwritable):
+                continue  # said by `_unwritable_blockers`, on the file that could not be written
+            why = violation.no_fix_reason or "no fix could be proven"
             yield Blocker(path, violation.span.line, f"{violation.code} not migrated: {why}")
         for finding in outcome.findings:
             if finding.violation.code == "MC002":
@@ -260,7 +269,7 @@ def _piece_blockers(
                     f"MC002 (a rule failed here; the unit cannot be proven): "
                     f"{finding.violation.message}",
                 )
-        for violation in _post_condition(outcome):
+        for violation in [] if partial else _post_condition(outcome):
             yield Blocker(
                 path,
                 violation.span.line,
@@ -268,13 +277,49 @@ def _piece_blockers(
             )
 
 
-def _unwritable_edit(violation: Violation, unwritable: Mapping[str, str]) -> str | None:
+def _unwritable_edits(violation: Violation, unwritable: Mapping[str, str]) -> list[Edit]:
     if violation.fix is None:
-        return None
-    for edit in violation.fix.edits:
-        if edit.path in unwritable:
-            return f"its fix edits {edit.path}, which {unwritable[edit.path]}"
-    return None
+        return []
+    return [edit for edit in violation.fix.edits if edit.path in unwritable]
+
+
+def _unwritable_files(
+    unit: list[str], outcomes: dict[str, FileOutcome], unwritable: Mapping[str, str]
+) -> set[str]:
+    """The files `--write` may not touch that a refused piece of the unit would have edited
+    (a reader in another file counts, though no finding of its own sits there)."""
+    return {
+        edit.path
+        for path in unit
+        for finding in _refused_pieces(outcomes[path])
+        for edit in _unwritable_edits(finding.violation, unwritable)
+    }
+
+
+def _unwritable_blockers(
+    unit: list[str],
+    outcomes: dict[str, FileOutcome],
+    unwritable: Mapping[str, str],
+    sources: Mapping[str, str],
+) -> Iterator[Blocker]:
+    """One blocker per file that could not be written, on that file, naming the fixes that
+    needed it: "tagger/predict.py has uncommitted changes (...); the MC101 fix of
+    tagger/model.py:15 edits it"."""
+    needed: dict[str, list[str]] = {}
+    lines: dict[str, int] = {}
+    for path in unit:
+        for finding in _refused_pieces(outcomes[path]):
+            violation = finding.violation
+            for edit in _unwritable_edits(violation, unwritable):
+                fix = f"the {violation.code} fix of {path}:{violation.span.line}"
+                if fix not in needed.setdefault(edit.path, []):
+                    needed[edit.path].append(fix)
+                line = sources.get(edit.path, "")[: edit.start].count("\n") + 1
+                lines[edit.path] = min(lines.get(edit.path, line), line)
+    for file in sorted(needed):
+        fixes = needed[file]
+        verb = "edits" if len(fixes) == 1 else "edit"
+        yield Blocker(file, lines[file], f"{file} {unwritable[file]}; {', '.join(fixes)} {verb} it")
 
 
 def _scope(unit: list[str], imports: dict[str, set[str]], sources: dict[str, str]) -> list[str]:

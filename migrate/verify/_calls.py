@@ -376,7 +376,8 @@ def judge_call(
             f"{agreement[0]}/{agreement[1]} rows"
         )
     if problems:
-        return verdict("fail", problems[0], notes + problems[1:])
+        first, *others = _counted(problems)
+        return verdict("fail", first, notes + others)
     if migrated.get("weights"):
         changed = migrated.get("classes_changed")
         if migrated.get("same_keys") and isinstance(changed, list):
@@ -435,6 +436,14 @@ def _loss_values(original: dict[str, Any], migrated: dict[str, Any]) -> str:
         return ", ".join(values[:3]) or "no loss call"
 
     return f"losses: original {listed(original)}; migrated {listed(migrated)}"
+
+
+def _counted(problems: list[str]) -> list[str]:
+    """Each problem once, in order, with how often it happened (a loss called in a loop)."""
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem] = counts.get(problem, 0) + 1
+    return [f"{problem} (x{count})" if count > 1 else problem for problem, count in counts.items()]
 
 
 def _loss_problem(loss: dict[str, Any], our_targets: bool) -> str | None:

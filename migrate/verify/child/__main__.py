@@ -44,9 +44,9 @@ def main(argv: list[str]) -> int:
                 {
                     "event": "fatal",
                     "reason": "torch could not be imported by the verification process "
-                    f"({sys.executable}): {type(error).__name__}: {error}; install torch in "
-                    "the project's environment (`pip install 'ml2mc[verify]'` or your torch "
-                    "build), or point `--python` at an interpreter that has it",
+                    f"({sys.executable}): {type(error).__name__}: {error}; install torch "
+                    f"into that interpreter (`{sys.executable} -m pip install torch`, or your "
+                    "torch build), or point `--python` at an interpreter that has it",
                 }
             )
             return 0

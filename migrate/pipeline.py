@@ -66,6 +66,9 @@ class RunOptions:
     force: bool = False
     # The project's interpreter for the verification child (None: `verify` picks it).
     python: Path | None = None
+    # `--strict`: a check that could not run (not verified) blocks the write as a failure does
+    # (`strict = true` in `[tool.ml2mc]` does the same).
+    strict: bool = False
     # Answer an unchanged run that writes and verifies nothing from the persistent cache
     # (`migrate.cache`); the command line turns it on, `--no-cache` off.
     cache: bool = False
@@ -110,6 +113,9 @@ class RunResult:
     comparison: Comparison | None = None
     # Migration units left whole as they were, each with what blocked it (`migrate.fixing.units`).
     refused_units: list[RefusedUnit] = field(default_factory=list)
+    # The migration units to write, each the display paths of the files it changes, written
+    # together or not at all (`--interactive` asks about each unit as one).
+    units: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[FileReport, Finding]]:
@@ -202,14 +208,16 @@ def run(
     if key is not None and not refused:
         entries = [cache.CachedFile(str(r.path), r.display, r.outcome) for r in reports]
         cache.store(cache.folder(), key, entries)
-    result = RunResult(reports, config, notices=notices, refused_units=refused)
+    units = list(plan.written) if plan is not None else []
+    result = RunResult(reports, config, notices=notices, refused_units=refused, units=units)
     if options.verify:
         # Before any write: a migration that fails its proof is not written (unless --force).
         _verify(result, options)
     if options.write:
-        if _verification_failed(result) and not options.force:
+        blocked = not_written_reason(result, options.strict or config.strict, options.strict)
+        if blocked is not None and not options.force:
             for report in result.changed_files:
-                report.write_error = VERIFICATION_FAILED
+                report.write_error = blocked
         else:
             _write_units(result, plan)
     return result
@@ -217,14 +225,34 @@ def run(
 
 NO_PYTHON_FILES = "no Python files found under the given path(s)"
 
-VERIFICATION_FAILED = (
-    "not written: the verification failed; fix the code or rerun with --force to write anyway"
-)
+VERIFICATION_FAILED = "the verification failed; fix the code or rerun with --force to write anyway"
 
 
 def _verification_failed(result: RunResult) -> bool:
     """A check that ran and failed; a verification that could not run is *not verified*."""
     return any(item.status == "fail" for item in result.verification)
+
+
+def unverified_count(result: RunResult) -> int:
+    """The checks that could not run (`skip`), counting a verification that could not start
+    at all as one."""
+    skipped = sum(1 for item in result.verification if item.status == "skip")
+    return skipped + (1 if result.verification_error else 0)
+
+
+def not_written_reason(result: RunResult, strict: bool, by_flag: bool = True) -> str | None:
+    """Why the migration must not be written (None: it may be): a check failed, or, in strict
+    mode, a check could not run. `--force` writes anyway."""
+    if _verification_failed(result):
+        return VERIFICATION_FAILED
+    unverified = unverified_count(result)
+    if strict and unverified:
+        source = "--strict is on" if by_flag else "strict = true in [tool.ml2mc]"
+        return (
+            f"{unverified} check(s) not verified and {source} (each `skip` says why); make "
+            "them run, or rerun with --force to write anyway"
+        )
+    return None
 
 
 def _analyze(
@@ -637,10 +665,12 @@ def _write_units(result: RunResult, plan: UnitPlan | None) -> None:
     for unit in units:
         reports = [changed[display] for display in unit if display in changed]
         if reports:
-            _write_unit(reports)
+            write_unit_reports(reports)
 
 
-def _write_unit(reports: list[FileReport]) -> None:
+def write_unit_reports(reports: list[FileReport]) -> None:
+    """Write the files of one unit together, each to its planned text; on a failure none is
+    written and each says why (`migrate.writer.write_unit`)."""
     writes: list[PlannedWrite] = []
     for report in reports:
         assert report.source is not None

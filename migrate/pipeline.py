@@ -249,7 +249,7 @@ def not_written_reason(result: RunResult, strict: bool, by_flag: bool = True) ->
     if strict and unverified:
         source = "--strict is on" if by_flag else "strict = true in [tool.ml2mc]"
         return (
-            f"{unverified} check(s) not verified and {source} (each `skip` says why); make "
+            f"{unverified} check(s) not verified and {source} (each skip says why); make "
             "them run, or rerun with --force to write anyway"
         )
     return None

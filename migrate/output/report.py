@@ -1,6 +1,6 @@
 """Everything ml2mc prints: the rich report on a terminal, stable plain text otherwise, and
 machine formats (concise, json; sarif and github come from `machine_formats`). Also the saved
-report (`--report PATH`: HTML, Markdown or text) and the `--interactive` hunk prompt. The only
+report (`--report PATH`: HTML, Markdown or text) and the `--interactive` unit prompt. The only
 module that writes to stdout or stderr."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def strict_failure(result: RunResult) -> None:
     """Why a run that failed nothing still exits 1 under `--strict`: what was not verified."""
     unverified = unverified_count(result)
     if unverified:
-        message = f"{unverified} check(s) not verified (each `skip` above says why)"
+        message = f"{unverified} check(s) not verified (each skip above says why)"
     elif result.comparison is not None:
         ref = result.comparison.ref
         message = f"nothing to verify: no model, loss site or reader changed since {ref}"
@@ -773,7 +773,7 @@ def _print_proposed_finding(console: Console, report: FileReport, finding: Findi
 
 
 def print_review_start(result: RunResult) -> None:
-    """Before the first hunk: the run's summary, and the findings no hunk will fix."""
+    """Before the first unit: the run's summary, and the findings no unit will fix."""
     _print_run_messages(result)
     console = stdout_console()
     console.print(Text(_summary_line(result), style="bold"))

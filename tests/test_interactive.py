@@ -247,3 +247,5 @@ def test_pty_skip_writes_nothing(example: Path, snapshot: Snapshot) -> None:
     assert exit_code == 0, output
     assert "0 of 1 unit(s) accepted; 0 file(s) written" in output
     assert snapshot(example) == before
+    lines = output.replace("\r\n", "\n")
+    assert " \n\n(1/1) Apply" in lines, "one blank line before the question, as through a pipe"

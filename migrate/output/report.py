@@ -732,12 +732,14 @@ def unit_prompt(console: Console | None = None) -> Ask:
             for finding in report.outcome.findings:
                 _print_proposed_finding(terminal, report, finding)
             for hunk in item.hunks:
+                text = hunk.text.rstrip("\n")
                 if terminal.is_terminal:
                     terminal.print(
-                        Syntax(hunk.text, "diff", theme="ansi_dark", background_color="default")
+                        Syntax(text, "diff", theme="ansi_dark", background_color="default")
                     )
                 else:
-                    terminal.print(Text(hunk.text.rstrip("\n")))
+                    terminal.print(Text(text))
+        # One blank line before the question, on a terminal as through a pipe.
         terminal.print()
         question = Text(
             f"({number}/{total}) Apply this unit ({unit.hunks} hunk(s) in {files} file(s)) "

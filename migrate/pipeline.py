@@ -66,9 +66,10 @@ class RunOptions:
     force: bool = False
     # The project's interpreter for the verification child (None: `verify` picks it).
     python: Path | None = None
-    # `--strict`: a check that could not run (not verified) blocks the write as a failure does
-    # (`strict = true` in `[tool.ml2mc]` does the same).
-    strict: bool = False
+    # Strict mode: a check that could not run (not verified) blocks the write as a failure
+    # does. True: `--strict`; False: as `strict` in `[tool.ml2mc]` says; None: strict mode does
+    # not apply (`check --fix`).
+    strict: bool | None = None
     # Answer an unchanged run that writes and verifies nothing from the persistent cache
     # (`migrate.cache`); the command line turns it on, `--no-cache` off.
     cache: bool = False
@@ -214,7 +215,8 @@ def run(
         # Before any write: a migration that fails its proof is not written (unless --force).
         _verify(result, options)
     if options.write:
-        blocked = not_written_reason(result, options.strict or config.strict, options.strict)
+        strict = options.strict is not None and (options.strict or config.strict)
+        blocked = not_written_reason(result, strict, by_flag=options.strict is True)
         if blocked is not None and not options.force:
             for report in result.changed_files:
                 report.write_error = blocked

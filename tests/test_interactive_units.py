@@ -82,3 +82,12 @@ def test_a_half_migrated_tree_fails_migrate_check(example: Path, cli: Cli) -> No
     result = cli("migrate", "--check", "--no-verify")
     assert "unit refused" in result.stdout
     assert result.exit_code == 1, result.output
+
+
+def test_the_readme_shows_what_the_review_prints(example: Path, cli: Cli) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lead = "On the example, one unit of three files, accepted:\n\n```text\n"
+    start = readme.index(lead) + len(lead)
+    shown = readme[start : readme.index("```\n", start)]
+    result = cli("migrate", "--interactive", stdin="y\n")
+    assert result.stdout == shown

@@ -570,6 +570,8 @@ def migrate(
             default_select=MIGRATE_DEFAULT,
             fix=Applicability.UNSAFE,
             data_dependent_fixes=unsafe_fixes,
+            allow_dirty=allow_dirty,
+            will_write=True,
         )
         _migrate_interactively(options, report_path)
     options = _options(

@@ -62,6 +62,9 @@ class RunOptions:
     data_dependent_fixes: bool = False
     # Write files that have uncommitted changes in their git work tree.
     allow_dirty: bool = False
+    # Plan as for a write without writing (`--interactive` writes what the user accepts
+    # afterwards): read-only files and files with uncommitted changes refuse their unit.
+    will_write: bool = False
     # Write even when the verification (which runs before any write) fails.
     force: bool = False
     # The project's interpreter for the verification child (None: `verify` picks it).
@@ -188,7 +191,7 @@ def run(
     if not files:
         return RunResult([], config, warnings=[NO_PYTHON_FILES])
     key = None
-    if options.cache and not options.write and not options.verify:
+    if options.cache and not (options.write or options.will_write) and not options.verify:
         settings = (sorted(rule.code for rule in rules), options.fix, options.data_dependent_fixes)
         key = cache.run_key(files, (settings, config))
         cached = cache.load(cache.folder(), key) if key is not None else None
@@ -202,7 +205,7 @@ def run(
             on_progress("reading", number, len(files))
     protected: set[Path] = set()
     notices: list[str] = []
-    if options.write:
+    if options.write or options.will_write:
         protected, notices = _protected_by_git(files, options.allow_dirty)
     reports, plan = _analyze(files, sources, config, rules, options, protected, on_progress)
     refused = list(plan.refused) if plan is not None else []
@@ -285,7 +288,8 @@ def _analyze(
             readable[path].text,
             graph.module_name(path),
             tuple(_per_file_ignores(config, path)),
-            writable=not options.write or (_writable(path) and path not in protected),
+            writable=not (options.write or options.will_write)
+            or (_writable(path) and path not in protected),
         )
         for path in files
         if path in candidates

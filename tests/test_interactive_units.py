@@ -4,6 +4,7 @@ model returning logits to a `BCELoss` that expects probabilities. Answers come f
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,3 +92,24 @@ def test_the_readme_shows_what_the_review_prints(example: Path, cli: Cli) -> Non
     shown = readme[start : readme.index("```\n", start)]
     result = cli("migrate", "--interactive", stdin="y\n")
     assert result.stdout == shown
+
+
+def test_a_unit_with_uncommitted_changes_is_refused_before_the_review(
+    example: Path, cli: Cli, snapshot: Snapshot
+) -> None:
+    """As under `--write`: a unit touching a file with uncommitted changes is not offered (and
+    `--allow-dirty` offers it)."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=example, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=example, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=example, check=True)
+    with (example / "tagger" / "predict.py").open("a") as handle:
+        handle.write("# a local edit\n")
+    before = snapshot(example)
+    result = cli("migrate", "--interactive", stdin="y\n")
+    assert "unit refused, nothing of it written" in result.stdout
+    assert "uncommitted changes" in result.stdout
+    assert "[y,n,a,q,?]?" not in result.stdout, "nothing is offered"
+    assert snapshot(example) == before
+    allowed = cli("migrate", "--interactive", "--allow-dirty", stdin="y\n")
+    assert "1 of 1 unit(s) accepted; 3 file(s) written" in allowed.stdout

@@ -433,11 +433,17 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "migrate-strict-ignored",
         "migrate/cli.py",
-        '    failed = "fail" in statuses or (strict and "skip" in statuses) or not saved\n'
-        "    would_change = check_only and bool(result.changed_files)",
-        '    failed = "fail" in statuses or not saved\n'
-        "    would_change = check_only and bool(result.changed_files)",
+        '    failed = "fail" in statuses or (strict and unverified_count(result) > 0) or not '
+        "saved\n",
+        '    failed = "fail" in statuses or not saved\n',
         "`migrate --strict` no longer fails when a verification was skipped",
+    ),
+    Mutant(
+        "migrate-strict-writes-anyway",
+        "migrate/pipeline.py",
+        "    if strict and unverified:\n",
+        "    if False:\n",
+        "`migrate --write --strict` writes a migration whose checks were skipped",
     ),
     # -- machine output ---------------------------------------------------------------------------
     Mutant(

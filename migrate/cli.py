@@ -29,6 +29,7 @@ from migrate.pipeline import (
     RunResult,
     VerifyError,
     run,
+    unverified_count,
     verify_working_tree,
 )
 from migrate.registry import (
@@ -475,7 +476,11 @@ def migrate(
         bool, typer.Option("--diff", help="Print a plain unified diff (git apply-able).")
     ] = False,
     check_only: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if anything would change; write nothing.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 if anything would change or a migration unit is refused; write nothing.",
+        ),
     ] = False,
     verify: Annotated[
         bool,
@@ -498,8 +503,8 @@ def migrate(
         typer.Option(
             "--interactive",
             "-i",
-            help="Review the migration hunk by hunk (accept, skip, accept all, quit) and write "
-            "the accepted hunks.",
+            help="Review the migration unit by unit (all of a unit's hunks, then accept, skip, "
+            "accept all, quit) and write the accepted units, each whole.",
         ),
     ] = False,
     select: SelectOption = None,
@@ -565,6 +570,8 @@ def migrate(
             default_select=MIGRATE_DEFAULT,
             fix=Applicability.UNSAFE,
             data_dependent_fixes=unsafe_fixes,
+            allow_dirty=allow_dirty,
+            will_write=True,
         )
         _migrate_interactively(options, report_path)
     options = _options(
@@ -583,8 +590,10 @@ def migrate(
         force=force,
         python=python,
         cache=not no_cache,
+        strict=strict,
     )
     result = _run(options, quiet, output_format.value)
+    strict = options.verify and (strict or result.config.strict)
     style = report.ReportStyle(
         output_format.value,
         "migrate",
@@ -594,23 +603,25 @@ def migrate(
         verifying=options.verify,
         unsafe_fixes=unsafe_fixes,
         quiet=quiet,
+        strict=strict,
     )
     saved = _print(result, style, options, report_path)
     statuses = {item.status for item in result.verification}
-    strict = strict or result.config.strict
-    failed = "fail" in statuses or (strict and "skip" in statuses) or not saved
-    would_change = check_only and bool(result.changed_files)
+    failed = "fail" in statuses or (strict and unverified_count(result) > 0) or not saved
+    # A refused unit is multi-label code left as it was: under --check it fails as a change
+    # would (a tree left half-migrated by hand shows up as one).
+    would_change = check_only and bool(result.changed_files or result.refused_units)
     raise typer.Exit(1 if failed or would_change or result.errors else 0)
 
 
 def _migrate_interactively(options: RunOptions, report_path: Path | None) -> None:
-    """Dry run, then one question per hunk; write the accepted hunks. Verification does not
-    run on a partial migration: the closing line points to `verify --against HEAD`."""
+    """Dry run, then one question per migration unit; write the accepted units, each whole.
+    Verification does not run here: the closing line points to `verify --against HEAD`."""
     from migrate.output.interactive import review
 
     result = _run(options)
     report.print_review_start(result)
-    outcome = review(result, report.hunk_prompt())
+    outcome = review(result, report.unit_prompt())
     report.print_review(outcome)
     style = report.ReportStyle("rich", "migrate", fixing=True, writing=True)
     saved = _save_report(result, style, report_path)
@@ -665,7 +676,9 @@ def verify_command(
     statuses = {item.status for item in result.verification}
     # A finding in a changed file is a bug the migration left; with --strict, a run that
     # verified nothing is not a pass either.
-    unverified = (strict or result.config.strict) and ("skip" in statuses or not statuses)
+    unverified = (strict or result.config.strict) and (unverified_count(result) > 0 or not statuses)
+    if unverified:
+        report.strict_failure(result)
     failed = "fail" in statuses or unverified or bool(result.findings) or not saved
     raise typer.Exit(1 if failed else 0)
 

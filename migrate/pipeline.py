@@ -62,10 +62,17 @@ class RunOptions:
     data_dependent_fixes: bool = False
     # Write files that have uncommitted changes in their git work tree.
     allow_dirty: bool = False
+    # Plan as for a write without writing (`--interactive` writes what the user accepts
+    # afterwards): read-only files and files with uncommitted changes refuse their unit.
+    will_write: bool = False
     # Write even when the verification (which runs before any write) fails.
     force: bool = False
     # The project's interpreter for the verification child (None: `verify` picks it).
     python: Path | None = None
+    # Strict mode: a check that could not run (not verified) blocks the write as a failure
+    # does. True: `--strict`; False: as `strict` in `[tool.ml2mc]` says; None: strict mode does
+    # not apply (`check --fix`).
+    strict: bool | None = None
     # Answer an unchanged run that writes and verifies nothing from the persistent cache
     # (`migrate.cache`); the command line turns it on, `--no-cache` off.
     cache: bool = False
@@ -110,6 +117,9 @@ class RunResult:
     comparison: Comparison | None = None
     # Migration units left whole as they were, each with what blocked it (`migrate.fixing.units`).
     refused_units: list[RefusedUnit] = field(default_factory=list)
+    # The migration units to write, each the display paths of the files it changes, written
+    # together or not at all (`--interactive` asks about each unit as one).
+    units: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def findings(self) -> list[tuple[FileReport, Finding]]:
@@ -181,7 +191,7 @@ def run(
     if not files:
         return RunResult([], config, warnings=[NO_PYTHON_FILES])
     key = None
-    if options.cache and not options.write and not options.verify:
+    if options.cache and not (options.write or options.will_write) and not options.verify:
         settings = (sorted(rule.code for rule in rules), options.fix, options.data_dependent_fixes)
         key = cache.run_key(files, (settings, config))
         cached = cache.load(cache.folder(), key) if key is not None else None
@@ -195,21 +205,24 @@ def run(
             on_progress("reading", number, len(files))
     protected: set[Path] = set()
     notices: list[str] = []
-    if options.write:
+    if options.write or options.will_write:
         protected, notices = _protected_by_git(files, options.allow_dirty)
     reports, plan = _analyze(files, sources, config, rules, options, protected, on_progress)
     refused = list(plan.refused) if plan is not None else []
     if key is not None and not refused:
         entries = [cache.CachedFile(str(r.path), r.display, r.outcome) for r in reports]
         cache.store(cache.folder(), key, entries)
-    result = RunResult(reports, config, notices=notices, refused_units=refused)
+    units = list(plan.written) if plan is not None else []
+    result = RunResult(reports, config, notices=notices, refused_units=refused, units=units)
     if options.verify:
         # Before any write: a migration that fails its proof is not written (unless --force).
         _verify(result, options)
     if options.write:
-        if _verification_failed(result) and not options.force:
+        strict = options.strict is not None and (options.strict or config.strict)
+        blocked = not_written_reason(result, strict, by_flag=options.strict is True)
+        if blocked is not None and not options.force:
             for report in result.changed_files:
-                report.write_error = VERIFICATION_FAILED
+                report.write_error = blocked
         else:
             _write_units(result, plan)
     return result
@@ -217,14 +230,34 @@ def run(
 
 NO_PYTHON_FILES = "no Python files found under the given path(s)"
 
-VERIFICATION_FAILED = (
-    "not written: the verification failed; fix the code or rerun with --force to write anyway"
-)
+VERIFICATION_FAILED = "the verification failed; fix the code or rerun with --force to write anyway"
 
 
 def _verification_failed(result: RunResult) -> bool:
     """A check that ran and failed; a verification that could not run is *not verified*."""
     return any(item.status == "fail" for item in result.verification)
+
+
+def unverified_count(result: RunResult) -> int:
+    """The checks that could not run (`skip`), counting a verification that could not start
+    at all as one."""
+    skipped = sum(1 for item in result.verification if item.status == "skip")
+    return skipped + (1 if result.verification_error else 0)
+
+
+def not_written_reason(result: RunResult, strict: bool, by_flag: bool = True) -> str | None:
+    """Why the migration must not be written (None: it may be): a check failed, or, in strict
+    mode, a check could not run. `--force` writes anyway."""
+    if _verification_failed(result):
+        return VERIFICATION_FAILED
+    unverified = unverified_count(result)
+    if strict and unverified:
+        source = "--strict is on" if by_flag else "strict = true in [tool.ml2mc]"
+        return (
+            f"{unverified} check(s) not verified and {source} (each skip says why); make "
+            "them run, or rerun with --force to write anyway"
+        )
+    return None
 
 
 def _analyze(
@@ -255,7 +288,8 @@ def _analyze(
             readable[path].text,
             graph.module_name(path),
             tuple(_per_file_ignores(config, path)),
-            writable=not options.write or (_writable(path) and path not in protected),
+            writable=not (options.write or options.will_write)
+            or (_writable(path) and path not in protected),
         )
         for path in files
         if path in candidates
@@ -658,10 +692,12 @@ def _write_units(result: RunResult, plan: UnitPlan | None) -> None:
     for unit in units:
         reports = [changed[display] for display in unit if display in changed]
         if reports:
-            _write_unit(reports)
+            write_unit_reports(reports)
 
 
-def _write_unit(reports: list[FileReport]) -> None:
+def write_unit_reports(reports: list[FileReport]) -> None:
+    """Write the files of one unit together, each to its planned text; on a failure none is
+    written and each says why (`migrate.writer.write_unit`)."""
     writes: list[PlannedWrite] = []
     for report in reports:
         assert report.source is not None

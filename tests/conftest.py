@@ -1,8 +1,10 @@
-"""Shared fixtures: the `--update-fixtures` switch, a temporary project, and CLI runners."""
+"""Shared fixtures: the `--update-fixtures` switch, a temporary project, the README's example
+project, and CLI runners."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from migrate.cli import app
+from migrate.testing import FIXTURES
 
 CliInvoker = Callable[..., Result]
 SubprocessRunner = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -38,6 +41,16 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("ML2MC_CACHE_DIR", None)
     else:
         os.environ["ML2MC_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the README's example project (a tag classifier, one migration unit of three
+    files), made the current directory."""
+    work = tmp_path / "example"
+    shutil.copytree(FIXTURES / "projects" / "example" / "before", work)
+    monkeypatch.chdir(work)
+    return work
 
 
 @pytest.fixture

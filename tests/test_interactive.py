@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -20,10 +19,9 @@ from typer.testing import Result
 from migrate.config import Config
 from migrate.discovery import SourceFile, read_source
 from migrate.findings import FileOutcome
-from migrate.output.interactive import Answer, Hunk, apply_hunks, parse_answer, review, split_hunks
+from migrate.output.interactive import Answer, UnitReview, parse_answer, review, split_hunks
 from migrate.pipeline import MIGRATE_DEFAULT, FileReport, RunOptions, RunResult, run
 from migrate.rule import Applicability
-from migrate.testing import FIXTURES
 from migrate.writer import unified_diff
 
 Cli = Callable[..., Result]
@@ -53,20 +51,6 @@ def test_hunks_are_the_unified_diff(before: list[str], after: list[str]) -> None
     assert header + "".join(hunk.text for hunk in hunks) == expected
 
 
-@settings(max_examples=150, deadline=None)
-@given(before=lines, after=lines, data=st.data())
-def test_applying_hunks(before: list[str], after: list[str], data: st.DataObject) -> None:
-    old, new = _text(before), _text(after)
-    hunks = split_hunks(old, new)
-    assert apply_hunks(old, hunks) == new
-    assert apply_hunks(old, []) == old
-    chosen = data.draw(st.lists(st.sampled_from(hunks), unique_by=id) if hunks else st.just([]))
-    partial = apply_hunks(old, chosen).splitlines(keepends=True)
-    changes = [change for hunk in chosen for change in hunk.changes]
-    growth = sum(len(change.lines) - (change.end - change.start) for change in changes)
-    assert len(partial) == len(old.splitlines(keepends=True)) + growth
-
-
 def test_hunk_counts_and_header() -> None:
     old = "".join(f"line {n}\n" for n in range(1, 21))
     new = old.replace("line 2\n", "line two\n").replace("line 18\n", "")
@@ -75,7 +59,6 @@ def test_hunk_counts_and_header() -> None:
     assert (first.added, first.removed) == (1, 1)
     assert second.header == "@@ -15,6 +15,5 @@"
     assert (second.added, second.removed) == (0, 1)
-    assert apply_hunks(old, [second]) == old.replace("line 18\n", "")
 
 
 @pytest.mark.parametrize(
@@ -100,14 +83,6 @@ def test_parse_answer(typed: str, answer: Answer | None) -> None:
 # The review loop, in-process with scripted answers
 
 
-@pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    work = tmp_path / "example"
-    shutil.copytree(FIXTURES / "projects" / "example" / "before", work)
-    monkeypatch.chdir(work)
-    return work
-
-
 def _dry_run() -> RunResult:
     options = RunOptions(
         paths=[Path(".")], default_select=MIGRATE_DEFAULT, fix=Applicability.UNSAFE
@@ -115,25 +90,19 @@ def _dry_run() -> RunResult:
     return run(options)
 
 
-def _proposed(root: Path) -> list[tuple[Path, str, list[Hunk]]]:
-    """What the migration proposes: per changed file, its original text and hunks."""
+def _proposed(root: Path) -> dict[Path, tuple[str, str]]:
+    """What the migration proposes: per changed file, its original and planned text."""
     result = _dry_run()
-    return [
-        (
-            root / report.display,
-            report.outcome.original,
-            split_hunks(report.outcome.original, report.outcome.fixed),
-        )
+    return {
+        root / report.display: (report.outcome.original, report.outcome.fixed)
         for report in result.changed_files
-    ]
+    }
 
 
-def _scripted(*answers: Answer) -> Callable[[FileReport, Hunk, int, int], Answer]:
+def _scripted(*answers: Answer) -> Callable[[UnitReview, int, int], Answer]:
     pending = list(answers)
-    asked: list[int] = []
 
-    def ask(report: FileReport, hunk: Hunk, number: int, total: int) -> Answer:
-        asked.append(number)
+    def ask(unit: UnitReview, number: int, total: int) -> Answer:
         return pending.pop(0) if pending else Answer.QUIT
 
     return ask
@@ -142,9 +111,10 @@ def _scripted(*answers: Answer) -> Callable[[FileReport, Hunk, int, int], Answer
 def test_review_accept_all_equals_write(example: Path) -> None:
     proposed = _proposed(example)
     outcome = review(_dry_run(), _scripted(Answer.ALL))
-    assert outcome.accepted == outcome.total == sum(len(h) for _, _, h in proposed)
-    for path, original, hunks in proposed:
-        assert path.read_text() == apply_hunks(original, hunks)
+    assert outcome.accepted == outcome.total == 1, "the example is one unit"
+    assert outcome.hunks == sum(len(split_hunks(*texts)) for texts in proposed.values())
+    for path, (_, fixed) in proposed.items():
+        assert path.read_text() == fixed
 
 
 def test_review_skip_all_writes_nothing(example: Path, snapshot: Snapshot) -> None:
@@ -157,30 +127,30 @@ def test_review_skip_all_writes_nothing(example: Path, snapshot: Snapshot) -> No
     assert not any(finding.fixed for _, finding in result.findings)
 
 
-def test_review_quit_keeps_earlier_answers(example: Path) -> None:
-    proposed = _proposed(example)
-    assert sum(len(h) for _, _, h in proposed) >= 2, "the example proposes several hunks"
-    outcome = review(_dry_run(), _scripted(Answer.ACCEPT, Answer.QUIT))
-    assert outcome.quit and outcome.accepted == 1
-    (first_path, first_original, first_hunks), *others = proposed
-    assert first_path.read_text() == apply_hunks(first_original, first_hunks[:1])
-    for path, original, _ in others:
-        assert path.read_text() == original
+def _two_units(root: Path) -> RunResult:
+    """Two files, each a unit of its own (nothing joins them)."""
+    reports = []
+    for name in ("a.py", "b.py"):
+        path = root / name
+        path.write_text("x = 1\n")
+        source = read_source(path)
+        assert isinstance(source, SourceFile)
+        reports.append(FileReport(path, name, FileOutcome(name, "x = 1\n", "x = 2\n"), source))
+    return RunResult(reports, Config(), units=[("a.py",), ("b.py",)])
 
 
-def test_review_refuses_a_selection_that_does_not_parse(tmp_path: Path) -> None:
-    original = "x = [\n" + "    1,\n" * 8 + "]\n"
-    fixed = "x = (\n" + "    1,\n" * 8 + ")\n"
-    path = tmp_path / "m.py"
-    path.write_text(original)
-    source = read_source(path)
-    assert isinstance(source, SourceFile)
-    report = FileReport(path, "m.py", FileOutcome("m.py", original, fixed), source)
-    outcome = review(RunResult([report], Config()), _scripted(Answer.ACCEPT, Answer.SKIP))
-    assert [item.error for item in outcome.errors] == [
-        "the accepted hunks do not form valid Python; file not written"
-    ]
-    assert path.read_text() == original
+def test_review_quit_keeps_earlier_units(tmp_path: Path) -> None:
+    outcome = review(_two_units(tmp_path), _scripted(Answer.ACCEPT, Answer.QUIT))
+    assert outcome.quit and (outcome.accepted, outcome.total) == (1, 2)
+    assert (tmp_path / "a.py").read_text() == "x = 2\n"
+    assert (tmp_path / "b.py").read_text() == "x = 1\n"
+
+
+def test_review_skips_one_unit_and_writes_the_other(tmp_path: Path) -> None:
+    outcome = review(_two_units(tmp_path), _scripted(Answer.SKIP, Answer.ACCEPT))
+    assert [item.report.display for item in outcome.written] == ["b.py"]
+    assert (tmp_path / "a.py").read_text() == "x = 1\n"
+    assert (tmp_path / "b.py").read_text() == "x = 2\n"
 
 
 def test_interactive_through_cli_runner_with_report(example: Path, cli: Cli) -> None:
@@ -188,7 +158,7 @@ def test_interactive_through_cli_runner_with_report(example: Path, cli: Cli) -> 
     was applied."""
     result = cli("migrate", "--interactive", "--report", "review.md", stdin="a\n")
     assert result.exit_code == 0, result.output
-    assert "hunk(s) accepted" in result.stdout
+    assert "unit(s) accepted" in result.stdout
     assert "Next: `ml2mc verify --against HEAD`" in result.stdout
     report = (example / "review.md").read_text()
     assert "### ml2mc migrate" in report and "```diff" in report and "changed" in report
@@ -260,34 +230,22 @@ def _drive(cwd: Path, answers: list[str], timeout: float = 60.0) -> tuple[int, s
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_pty_accept_then_quit(example: Path) -> None:
+def test_pty_help_then_accept(example: Path) -> None:
     proposed = _proposed(example)
-    exit_code, output = _drive(example, ["?", "y", "q"])
+    exit_code, output = _drive(example, ["?", "y"])
     assert exit_code == 0, output
-    assert "y - apply this hunk" in output, "`?` shows the help, then asks again"
-    assert "(1/" in output and "1 of " in output and "(quit)" in output
-    (first_path, first_original, first_hunks), *others = proposed
-    assert first_path.read_text() == apply_hunks(first_original, first_hunks[:1])
-    for path, original, _ in others:
-        assert path.read_text() == original
+    assert "y - apply this unit" in output, "`?` shows the help, then asks again"
+    assert "(1/1)" in output and "1 of 1 unit(s) accepted; 3 file(s) written" in output
+    for path, (_, fixed) in proposed.items():
+        assert path.read_text() == fixed
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_pty_skip_first_accept_all_rest(example: Path) -> None:
-    proposed = _proposed(example)
-    exit_code, output = _drive(example, ["n", "a"])
-    assert exit_code == 0, output
-    (first_path, first_original, first_hunks), *others = proposed
-    assert first_path.read_text() == apply_hunks(first_original, first_hunks[1:])
-    for path, original, hunks in others:
-        assert path.read_text() == apply_hunks(original, hunks)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_pty_skip_everything_writes_nothing(example: Path, snapshot: Snapshot) -> None:
-    total = sum(len(hunks) for _, _, hunks in _proposed(example))
+def test_pty_skip_writes_nothing(example: Path, snapshot: Snapshot) -> None:
     before = snapshot(example)
-    exit_code, output = _drive(example, ["n"] * total)
+    exit_code, output = _drive(example, ["n"])
     assert exit_code == 0, output
-    assert f"0 of {total} hunk(s) accepted; 0 file(s) written" in output
+    assert "0 of 1 unit(s) accepted; 0 file(s) written" in output
     assert snapshot(example) == before
+    lines = output.replace("\r\n", "\n")
+    assert " \n\n(1/1) Apply" in lines, "one blank line before the question, as through a pipe"

@@ -69,3 +69,43 @@ def test_strict_in_pyproject_fails_on_a_skipped_model(project: Path, cli: CliInv
     data = json.loads(result.stdout)
     assert "skip" in {item["status"] for item in data["verification"]}
     assert result.exit_code == 1
+
+
+def test_migrate_write_strict_with_a_skip_writes_nothing(
+    project: Path, cli: CliInvoker, snapshot: Callable[[Path], object]
+) -> None:
+    """A skipped check fails under --strict before anything is written, as a failed one does."""
+    _project(project)
+    before = snapshot(project)
+    result = cli("migrate", ".", "--write", "--strict")
+    assert result.exit_code == 1
+    assert snapshot(project) == before, "nothing is written"
+    assert "check(s) not verified and --strict is on" in result.stdout
+    assert "--force" in result.stdout
+
+
+def test_strict_in_pyproject_blocks_the_write_and_says_where_it_comes_from(
+    project: Path, cli: CliInvoker
+) -> None:
+    _project(project)
+    (project / "pyproject.toml").write_text("[tool.ml2mc]\nstrict = true\n")
+    result = cli("migrate", ".", "--write")
+    assert result.exit_code == 1
+    assert (project / "model.py").read_text() == MODEL
+    assert "not verified and strict = true in [tool.ml2mc]" in result.stdout
+
+
+def test_migrate_write_strict_force_writes_anyway(project: Path, cli: CliInvoker) -> None:
+    _project(project)
+    result = cli("migrate", ".", "--write", "--strict", "--force")
+    assert (project / "model.py").read_text() != MODEL, "--force writes"
+    assert result.exit_code == 1, "the skip still fails the run"
+
+
+def test_migrate_dry_run_strict_does_not_suggest_write(project: Path, cli: CliInvoker) -> None:
+    _project(project)
+    result = cli("migrate", ".", "--strict")
+    assert result.exit_code == 1
+    hint = next(line for line in result.stdout.splitlines() if line.startswith("Next:"))
+    assert "to apply" not in hint, hint
+    assert "not verified" in hint and "--force" in hint, hint

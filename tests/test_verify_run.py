@@ -208,6 +208,18 @@ def test_strict_fails_when_nothing_was_verified(tmp_path: Path) -> None:
     )
 
 
+def test_strict_says_why_it_fails_when_nothing_changed(tmp_path: Path) -> None:
+    """Exit 1 under --strict with nothing to verify comes with its reason on stderr."""
+    root = _project(tmp_path / "project")
+    subprocess.run(["git", "checkout", "-q", "."], cwd=root, check=True)  # back to HEAD
+    strict = _verify(root, "--strict")
+    assert strict.returncode == 1
+    assert (
+        "ml2mc: --strict: nothing to verify: no model, loss site or reader changed since HEAD; "
+        "under --strict that is a failure"
+    ) in strict.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # The first line: what was compared
 

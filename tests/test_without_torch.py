@@ -81,3 +81,14 @@ def test_python_picks_the_interpreter_that_runs_the_verification(tmp_path: Path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert '"status": "pass"' in completed.stdout
     assert "migrate.verify.child" in marker.read_text()
+
+
+def test_strict_writes_nothing_when_no_check_can_run(tmp_path: Path) -> None:
+    """Without torch every check is skipped: under --strict that is a failure before the write."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    completed = _ml2mc(project, _without_torch(tmp_path), "migrate", "--write", "--strict")
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "not verified and --strict is on" in completed.stdout
+    for path in EXAMPLE.rglob("*.py"):
+        assert (project / path.relative_to(EXAMPLE)).read_bytes() == path.read_bytes(), path

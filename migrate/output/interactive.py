@@ -1,25 +1,20 @@
-"""`ml2mc migrate --interactive`: review the migration hunk by hunk, write what was accepted.
+"""`ml2mc migrate --interactive`: review the migration unit by unit, write what was accepted.
 
-The hunks are those of the unified diff the dry run shows (difflib, three lines of context).
-Splitting and applying are pure; `review` asks through a callback (the prompt lives in
-`report`, the only module that prints) and writes each file once, atomically.
-
-Skipping one hunk of a fix that spans files (a model that now returns logits, and its readers
-that now apply softmax) leaves the code inconsistent: `ml2mc verify --against HEAD` afterwards
-checks what was written.
+A migration unit (a model output with every loss and reader its value reaches) is written
+whole or not at all, so the question is asked once per unit, after all its hunks (those of the
+unified diff the dry run shows: difflib, three lines of context) in every file it changes.
+Accepting a unit writes all its files together (`migrate.pipeline.write_unit_reports`);
+rejecting it writes none of them. Splitting is pure; `review` asks through a callback (the
+prompt lives in `report`, the only module that prints).
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING
-
-from migrate.discovery import encode_source
-from migrate.writer import WriteFailure, atomic_write
 
 if TYPE_CHECKING:
     from migrate.pipeline import FileReport, RunResult
@@ -28,19 +23,9 @@ CONTEXT_LINES = 3
 
 
 @dataclass(frozen=True)
-class Change:
-    """Replace the original lines `start:end` (0-based) with `lines`."""
-
-    start: int
-    end: int
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Hunk:
     header: str  # "@@ -12,7 +12,7 @@"
     body: tuple[str, ...]  # the diff lines: " context", "-old", "+new", each ending in a newline
-    changes: tuple[Change, ...]
 
     @property
     def text(self) -> str:
@@ -81,30 +66,14 @@ def split_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[H
         first, last = group[0], group[-1]
         header = f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@"
         body: list[str] = []
-        changes: list[Change] = []
         for tag, old_start, old_end, new_start, new_end in group:
             if tag == "equal":
                 body.extend(_diff_line(" ", line) for line in old[old_start:old_end])
                 continue
             body.extend(_diff_line("-", line) for line in old[old_start:old_end])
             body.extend(_diff_line("+", line) for line in new[new_start:new_end])
-            changes.append(Change(old_start, old_end, tuple(new[new_start:new_end])))
-        hunks.append(Hunk(header, tuple(body), tuple(changes)))
+        hunks.append(Hunk(header, tuple(body)))
     return hunks
-
-
-def apply_hunks(before: str, hunks: Iterable[Hunk]) -> str:
-    """`before` with the changes of `hunks` (a subset of `split_hunks(before, ...)`) applied."""
-    old = before.splitlines(keepends=True)
-    changes = sorted((change for hunk in hunks for change in hunk.changes), key=lambda c: c.start)
-    pieces: list[str] = []
-    position = 0
-    for change in changes:
-        pieces.extend(old[position : change.start])
-        pieces.extend(change.lines)
-        position = change.end
-    pieces.extend(old[position:])
-    return "".join(pieces)
 
 
 class Answer(str, Enum):
@@ -114,32 +83,59 @@ class Answer(str, Enum):
     QUIT = "q"
 
 
-# Asked for each hunk: the file's report, the hunk, its number and the number of hunks in all.
-Ask = Callable[["FileReport", Hunk, int, int], Answer]
-
-
 @dataclass
 class FileReview:
     report: FileReport
     hunks: list[Hunk]
-    accepted: list[Hunk] = field(default_factory=list)
-    text: str = ""  # the file as written (the original when nothing was accepted)
+    text: str = ""  # the file as written (the original when nothing was written)
     written: bool = False
     error: str | None = None
 
 
 @dataclass
-class Review:
+class UnitReview:
+    """One migration unit: the files it changes, accepted or rejected together."""
+
     files: list[FileReview]
-    quit: bool = False
+    accepted: bool = False
 
     @property
-    def total(self) -> int:
+    def displays(self) -> list[str]:
+        return [item.report.display for item in self.files]
+
+    @property
+    def hunks(self) -> int:
         return sum(len(item.hunks) for item in self.files)
 
     @property
+    def written(self) -> bool:
+        return bool(self.files) and all(item.written for item in self.files)
+
+
+# Asked for each unit: the unit (its files and their hunks), its number and the number of units.
+Ask = Callable[[UnitReview, int, int], Answer]
+
+
+@dataclass
+class Review:
+    units: list[UnitReview]
+    quit: bool = False
+
+    @property
+    def files(self) -> list[FileReview]:
+        return [item for unit in self.units for item in unit.files]
+
+    @property
+    def total(self) -> int:
+        return len(self.units)
+
+    @property
     def accepted(self) -> int:
-        return sum(len(item.accepted) for item in self.files)
+        return sum(1 for unit in self.units if unit.accepted)
+
+    @property
+    def hunks(self) -> int:
+        return sum(unit.hunks for unit in self.units)
 
     @property
     def written(self) -> list[FileReview]:
@@ -150,77 +146,77 @@ class Review:
         return [item for item in self.files if item.error]
 
 
-def review(result: RunResult, ask: Ask) -> Review:
-    """Ask about every hunk of every changed file, then write the accepted ones.
-
-    "all" accepts this hunk and every one after it; "quit" skips this hunk and every one after
-    it (hunks accepted before are still written, as with `git add -p`). The run's reports are
-    updated to what was written, so a saved report shows the applied diff."""
-    files = [
-        FileReview(report, split_hunks(report.outcome.original, report.outcome.fixed))
-        for report in result.changed_files
+def review_units(result: RunResult) -> list[UnitReview]:
+    """The run's changed files grouped by migration unit (`RunResult.units`), in file order; a
+    changed file outside every unit is a unit of its own."""
+    changed = {report.display: report for report in result.changed_files}
+    groups = [[display for display in unit if display in changed] for unit in result.units]
+    placed = {display for group in groups for display in group}
+    groups.extend([display] for display in changed if display not in placed)
+    order = {display: number for number, display in enumerate(changed)}
+    groups = sorted((group for group in groups if group), key=lambda g: min(order[d] for d in g))
+    return [
+        UnitReview(
+            [
+                FileReview(
+                    changed[display],
+                    split_hunks(changed[display].outcome.original, changed[display].outcome.fixed),
+                )
+                for display in sorted(group, key=order.__getitem__)
+            ]
+        )
+        for group in groups
     ]
-    outcome = Review(files)
+
+
+def review(result: RunResult, ask: Ask) -> Review:
+    """Ask about every migration unit (all its hunks shown, in every file it changes), then
+    write the accepted units, each whole: a unit is written whole or not at all, so a model
+    that now returns logits is never written without the loss and readers that expect them.
+
+    "all" accepts this unit and every one after it; "quit" rejects this unit and every one
+    after it (units accepted before are still written). The run's reports are updated to
+    what was written, so a saved report shows the applied diff."""
+    outcome = Review(review_units(result))
     total = outcome.total
-    number = 0
     accept_rest = False
-    for item in files:
-        if outcome.quit:
+    for number, unit in enumerate(outcome.units, start=1):
+        answer = Answer.ACCEPT if accept_rest else ask(unit, number, total)
+        if answer is Answer.QUIT:
+            outcome.quit = True
             break
-        for hunk in item.hunks:
-            number += 1
-            answer = Answer.ACCEPT if accept_rest else ask(item.report, hunk, number, total)
-            if answer is Answer.QUIT:
-                outcome.quit = True
-                break
-            if answer is Answer.ALL:
-                accept_rest = True
-            if answer in (Answer.ACCEPT, Answer.ALL):
-                item.accepted.append(hunk)
-    for item in files:
-        _write(item)
+        if answer is Answer.ALL:
+            accept_rest = True
+        unit.accepted = answer in (Answer.ACCEPT, Answer.ALL)
+    for unit in outcome.units:
+        _write(unit)
     return outcome
 
 
-def _write(item: FileReview) -> None:
-    report = item.report
-    original = report.outcome.original
-    item.text = apply_hunks(original, item.accepted)
-    report.outcome.fixed = item.text
-    if item.text == original:
-        _unfix(report)
-        return
-    if report.source is None:
-        item.error = "no file to write (source read from stdin)"
-    elif not _compiles(item.text):
-        item.error = "the accepted hunks do not form valid Python; file not written"
-    else:
-        try:
-            atomic_write(report.path, encode_source(report.source, item.text))
-        except WriteFailure as error:
-            item.error = str(error)
-        except UnicodeEncodeError as error:
-            item.error = f"cannot be encoded as {report.source.encoding}: {error}"
-        else:
-            item.written = True
-            report.written = True
-    if item.error:
+def _write(unit: UnitReview) -> None:
+    from migrate.pipeline import write_unit_reports
+
+    reports = [item.report for item in unit.files]
+    if unit.accepted:
+        for item in unit.files:
+            if item.report.source is None:
+                item.error = "no file to write (source read from stdin)"
+        if not any(item.error for item in unit.files):
+            write_unit_reports(reports)
+    for item in unit.files:
+        report = item.report
+        item.written = report.written
+        item.error = item.error or report.write_error
         report.write_error = item.error
-        report.outcome.fixed = original
-        _unfix(report)
+        if not item.written:
+            report.outcome.fixed = report.outcome.original
+            _unfix(report)
+        item.text = report.outcome.fixed
 
 
 def _unfix(report: FileReport) -> None:
     """Nothing was written to this file: its findings are not fixed after all."""
     report.outcome.findings = [replace(f, fixed=False) for f in report.outcome.findings]
-
-
-def _compiles(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
 
 
 def parse_answer(text: str) -> Answer | None:

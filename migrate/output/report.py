@@ -1,6 +1,6 @@
 """Everything ml2mc prints: the rich report on a terminal, stable plain text otherwise, and
 machine formats (concise, json; sarif and github come from `machine_formats`). Also the saved
-report (`--report PATH`: HTML, Markdown or text) and the `--interactive` hunk prompt. The only
+report (`--report PATH`: HTML, Markdown or text) and the `--interactive` unit prompt. The only
 module that writes to stdout or stderr."""
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from rich.text import Text
 
 from migrate.findings import Finding
 from migrate.output.docs import rule_page
-from migrate.pipeline import FileReport, RunResult
+from migrate.pipeline import FileReport, RunResult, unverified_count
 from migrate.rule import Applicability, Rule, Violation
 
 if TYPE_CHECKING:
-    from migrate.output.interactive import Ask, Hunk, Review
+    from migrate.output.interactive import Ask, Review, UnitReview
     from migrate.verify import VerifyResult
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
@@ -58,6 +58,8 @@ class ReportStyle:
     unsafe_fixes: bool = False
     # `--quiet`: no summary line and no "Next:" hint, only the findings and diffs.
     quiet: bool = False
+    # `--strict` (or `strict = true`): a check that could not run counts as a failure.
+    strict: bool = False
 
 
 def stdout_console() -> Console:
@@ -84,6 +86,19 @@ def internal_error(error: BaseException) -> None:
 def error(message: str) -> None:
     """A usage or configuration error (exit 2 follows)."""
     print(f"ml2mc: error: {message}", file=sys.stderr)
+
+
+def strict_failure(result: RunResult) -> None:
+    """Why a run that failed nothing still exits 1 under `--strict`: what was not verified."""
+    unverified = unverified_count(result)
+    if unverified:
+        message = f"{unverified} check(s) not verified (each skip above says why)"
+    elif result.comparison is not None:
+        ref = result.comparison.ref
+        message = f"nothing to verify: no model, loss site or reader changed since {ref}"
+    else:
+        message = "nothing was verified"
+    print(f"ml2mc: --strict: {message}; under --strict that is a failure", file=sys.stderr)
 
 
 @contextmanager
@@ -513,6 +528,14 @@ def _next_step(result: RunResult, style: ReportStyle) -> str:
                 "Next: `ml2mc migrate --write` writes nothing while a verification check fails; "
                 f"fix what it found, or add `--force` to write anyway; {why}"
             )
+        unverified = unverified_count(result)
+        if style.strict and unverified:
+            return (
+                f"Next: {unverified} check(s) not verified and strict mode is on, so `--write` "
+                "would write nothing; tell ml2mc how to build and feed what it skipped "
+                "([tool.ml2mc.verify], docs/configuration.md), or use `--write --force` to "
+                f"write anyway; {why}"
+            )
         return f"Next: `ml2mc migrate --write` to apply; {why}"
     if hidden:
         return f"Next: {_hidden_fixes_text(hidden)}; {why}"
@@ -674,34 +697,54 @@ def print_fixed_source(result: RunResult, style: ReportStyle) -> None:
 # ---------------------------------------------------------------------------------------------
 # `migrate --interactive`
 
-HUNK_HELP = (
-    "y - apply this hunk\n"
-    "n - skip this hunk\n"
-    "a - apply this hunk and every later one\n"
-    "q - quit: skip this hunk and every later one (hunks accepted so far are written)\n"
-    "? - this help"
+UNIT_HELP = (
+    "y - apply this unit: every hunk shown, in every file\n"
+    "n - skip this unit: none of its files is written\n"
+    "a - apply this unit and every later one\n"
+    "q - quit: skip this unit and every later one (units accepted so far are written)\n"
+    "? - this help\n"
+    "A unit is written whole or not at all: a model that returns logits needs the loss and "
+    "readers that expect them."
 )
 
 
-def hunk_prompt(console: Console | None = None) -> Ask:
-    """The question asked for each hunk: the file's findings the first time it comes up, the
-    hunk, then `[y,n,a,q,?]` until the answer is one of those (end of input quits)."""
+def unit_prompt(console: Console | None = None) -> Ask:
+    """The question asked for each migration unit: its files, each with its findings and
+    hunks, then `[y,n,a,q,?]` until the answer is one of those (end of input quits)."""
     from migrate.output.interactive import Answer, parse_answer
 
     terminal = console or stdout_console()
-    shown: set[str] = set()
+    # Answers from a pipe are not echoed: print them, so each prompt ends its own line.
+    echo = not sys.stdin.isatty()
 
-    def ask(report: FileReport, hunk: Hunk, number: int, total: int) -> Answer:
-        if report.display not in shown:
-            shown.add(report.display)
+    def ask(unit: UnitReview, number: int, total: int) -> Answer:
+        files = len(unit.files)
+        terminal.print(
+            Text(
+                f"unit {number}/{total}: {', '.join(unit.displays)} "
+                f"({unit.hunks} hunk(s) in {files} file(s), written together or not at all)",
+                style="bold",
+            )
+        )
+        for item in unit.files:
+            report = item.report
             terminal.rule(Text(report.display, style="bold cyan"), align="left")
             for finding in report.outcome.findings:
                 _print_proposed_finding(terminal, report, finding)
-        if terminal.is_terminal:
-            terminal.print(Syntax(hunk.text, "diff", theme="ansi_dark", background_color="default"))
-        else:
-            terminal.print(Text(hunk.text.rstrip("\n")))
-        question = Text(f"({number}/{total}) Apply this hunk to {report.display} [y,n,a,q,?]? ")
+            for hunk in item.hunks:
+                text = hunk.text.rstrip("\n")
+                if terminal.is_terminal:
+                    terminal.print(
+                        Syntax(text, "diff", theme="ansi_dark", background_color="default")
+                    )
+                else:
+                    terminal.print(Text(text))
+        # One blank line before the question, on a terminal as through a pipe.
+        terminal.print()
+        question = Text(
+            f"({number}/{total}) Apply this unit ({unit.hunks} hunk(s) in {files} file(s)) "
+            "[y,n,a,q,?]? "
+        )
         question.stylize("bold")
         while True:
             try:
@@ -709,10 +752,12 @@ def hunk_prompt(console: Console | None = None) -> Ask:
             except EOFError:
                 terminal.print()
                 return Answer.QUIT
+            if echo:
+                terminal.print(Text(typed))
             answer = parse_answer(typed)
             if answer is not None:
                 return answer
-            terminal.print(Text(HUNK_HELP, style="dim"))
+            terminal.print(Text(UNIT_HELP, style="dim"))
 
     return ask
 
@@ -730,7 +775,7 @@ def _print_proposed_finding(console: Console, report: FileReport, finding: Findi
 
 
 def print_review_start(result: RunResult) -> None:
-    """Before the first hunk: the run's summary, and the findings no hunk will fix."""
+    """Before the first unit: the run's summary, and the findings no unit will fix."""
     _print_run_messages(result)
     console = stdout_console()
     console.print(Text(_summary_line(result), style="bold"))
@@ -750,21 +795,33 @@ def print_review(review: Review) -> None:
         return
     console = stdout_console()
     summary = (
-        f"{review.accepted} of {review.total} hunk(s) accepted; "
+        f"{review.accepted} of {review.total} unit(s) accepted; "
         f"{len(review.written)} file(s) written"
     )
     console.print(Text(summary + (" (quit)" if review.quit else ""), style="bold"))
-    for item in review.written:
-        console.print(
-            Text(f"  written: {item.report.display} ({len(item.accepted)} of {len(item.hunks)})")
-        )
-    for item in review.errors:
-        console.print(Text(f"  not written: {item.report.display}: {item.error}", style="red"))
+    for unit in review.units:
+        for item in unit.files:
+            if item.written:
+                console.print(Text(f"  written: {item.report.display} ({len(item.hunks)} hunk(s))"))
+            elif item.error:
+                console.print(
+                    Text(f"  not written: {item.report.display}: {item.error}", style="red")
+                )
+        if not unit.accepted:
+            console.print(
+                Text(
+                    f"  not written: {', '.join(unit.displays)} (unit skipped; a unit is written "
+                    "whole or not at all)",
+                    style="yellow",
+                )
+            )
     if review.written:
-        advice = "Next: `ml2mc verify --against HEAD` checks the changed models numerically"
-        if review.accepted < review.total:
-            advice += "; some hunks were skipped, so check that callers and models still agree"
-        console.print(Text(advice + ".", style="dim"))
+        console.print(
+            Text(
+                "Next: `ml2mc verify --against HEAD` checks with torch what was written.",
+                style="dim",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -314,6 +314,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print_report(summary)
+    not_run = [r.labels.slug for r in results if r.status != "ok"]
+    if not_run:
+        # Their bugs count as not found above: the figures are not a measurement.
+        print(
+            f"not a measurement: {len(not_run)} repositories were not scored "
+            f"({', '.join(not_run[:3])}{', ...' if len(not_run) > 3 else ''}); "
+            "bring them with fetch.py first",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

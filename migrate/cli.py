@@ -552,6 +552,8 @@ def migrate(
             for name, given in (
                 ("--diff", diff),
                 ("--check", check_only),
+                # The review runs no verification, so none can be skipped.
+                ("--strict", strict),
                 ("--output-format", output_format is not OutputFormat.rich),
                 ("-", any(str(path) == "-" for path in paths or [])),
             )

@@ -340,8 +340,16 @@ def _analyze(
         report = FileReport(path, display, outcome, source)
         module = modules.get(display)
         if module is not None and not module.writable:
+            # Only a fix this run would have applied was held back (`check --fix` leaves the
+            # unsafe ones out anyway).
             blocked = display in needed or any(
-                f.violation.fix is not None and not f.fixed for f in outcome.findings
+                f.violation.fix is not None
+                and not f.fixed
+                and not (
+                    options.fix is Applicability.SAFE
+                    and f.violation.fix.applicability is not Applicability.SAFE
+                )
+                for f in outcome.findings
             )
             if blocked and path in protected:
                 report.write_error = (

@@ -134,3 +134,37 @@ def test_a_clean_tree_migrates_and_exits_0(example_repo: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "--write", "--no-verify"])
     assert result.exit_code == 0, result.output
     assert "unit refused" not in result.output
+
+
+def test_a_dirty_file_whose_only_fix_is_unsafe_is_not_reported_as_held_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `check --fix` leaves unsafe fixes out anyway: saying the file's fixes were held back
+    # because of its uncommitted changes would send the user to commit for nothing.
+    forward_softmax = (
+        "import torch.nn as nn\n"
+        "\n"
+        "\n"
+        "class Tagger(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.head = nn.Sequential(nn.Linear(8, 4), nn.Softmax(dim=1))\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        return self.head(x)\n"
+        "\n"
+        "\n"
+        "for x, y in []:\n"
+        "    loss = nn.CrossEntropyLoss()(Tagger()(x), y)\n"
+    )
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "train.py").write_text(forward_softmax)
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "init")
+    (tmp_path / "train.py").write_text(forward_softmax + "# work in progress\n")
+    monkeypatch.chdir(tmp_path)
+    safe_only = CliRunner().invoke(app, ["check", "--fix", "--no-verify"])
+    assert "MC201" in safe_only.output
+    assert "uncommitted changes" not in safe_only.output
+    unsafe = CliRunner().invoke(app, ["check", "--fix", "--unsafe-fixes", "--no-verify"])
+    assert "uncommitted changes" in unsafe.output

@@ -167,7 +167,7 @@ def test_interactive_through_cli_runner_with_report(example: Path, cli: Cli) -> 
 
 
 @pytest.mark.parametrize(
-    "options", [("--diff",), ("--check",), ("--output-format", "json"), ("-",)]
+    "options", [("--diff",), ("--check",), ("--strict",), ("--output-format", "json"), ("-",)]
 )
 def test_interactive_conflicting_options_exit_2(
     example: Path, cli: Cli, options: tuple[str, ...]

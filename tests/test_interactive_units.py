@@ -110,6 +110,8 @@ def test_a_unit_with_uncommitted_changes_is_refused_before_the_review(
     assert "unit refused, nothing of it written" in result.stdout
     assert "uncommitted changes" in result.stdout
     assert "[y,n,a,q,?]?" not in result.stdout, "nothing is offered"
+    assert "Nothing can be applied until the refused units are resolved." in result.stdout
+    assert "Nothing to change." not in result.stdout
     assert snapshot(example) == before
     allowed = cli("migrate", "--interactive", "--allow-dirty", stdin="y\n")
     assert "1 of 1 unit(s) accepted; 3 file(s) written" in allowed.stdout

@@ -787,7 +787,12 @@ def print_review_start(result: RunResult) -> None:
         for finding in report.outcome.findings:
             _print_proposed_finding(console, report, finding)
     if not result.changed_files:
-        console.print(Text("Nothing to change.", style="dim"))
+        nothing = (
+            "Nothing can be applied until the refused units are resolved."
+            if result.refused_units
+            else "Nothing to change."
+        )
+        console.print(Text(nothing, style="dim"))
 
 
 def print_review(review: Review) -> None:

@@ -126,9 +126,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "safe-mode-applies-unsafe-fixes",
         "migrate/engine.py",
-        "        if allowed is Applicability.SAFE and fix.applicability is not "
-        "Applicability.SAFE:\n"
-        "            continue\n",
+        "        if not allowed.allows(fix.applicability):\n            continue\n",
         "",
         "`check --fix` (safe only) also applies unsafe fixes that change numerics",
     ),

@@ -74,18 +74,21 @@ def _without_type_labels(params: list[Parameter]) -> None:
             param.__class__ = _PlainOption
 
 
-class _PlainHelpCommand(TyperCommand):
+class _PlainHelp:
+    """Mixed into a command or a group: its parameters are shown without type labels."""
+
     def get_params(self, ctx: Context) -> list[Parameter]:
-        params = super().get_params(ctx)
+        params: list[Parameter] = super().get_params(ctx)  # type: ignore[misc]
         _without_type_labels(params)
         return params
 
 
-class _PlainHelpGroup(TyperGroup):
-    def get_params(self, ctx: Context) -> list[Parameter]:
-        params = super().get_params(ctx)
-        _without_type_labels(params)
-        return params
+class _PlainHelpCommand(_PlainHelp, TyperCommand):
+    pass
+
+
+class _PlainHelpGroup(_PlainHelp, TyperGroup):
+    pass
 
 
 app = typer.Typer(
@@ -547,21 +550,19 @@ def migrate(
     )
     _check_report_path(report_path)
     if interactive:
-        conflicts = [
-            name
-            for name, given in (
-                ("--diff", diff),
-                ("--check", check_only),
-                # The review runs no verification, so none can be skipped.
-                ("--strict", strict),
-                ("--output-format", output_format is not OutputFormat.rich),
-                ("-", any(str(path) == "-" for path in paths or [])),
-            )
-            if given
-        ]
-        if conflicts:
-            report.error(f"--interactive cannot be combined with {', '.join(conflicts)}")
-            raise typer.Exit(2)
+        _refuse_conflicts(
+            [
+                (given, f"--interactive cannot be combined with {name}")
+                for name, given in (
+                    ("--diff", diff),
+                    ("--check", check_only),
+                    # The review runs no verification, so none can be skipped.
+                    ("--strict", strict),
+                    ("--output-format", output_format is not OutputFormat.rich),
+                    ("-", any(str(path) == "-" for path in paths or [])),
+                )
+            ]
+        )
         options = _options(
             paths,
             select,

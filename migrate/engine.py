@@ -431,7 +431,7 @@ def _choose_fixes(
             continue
         if any(edit.path not in editable for edit in fix.edits):
             continue
-        if allowed is Applicability.SAFE and fix.applicability is not Applicability.SAFE:
+        if not allowed.allows(fix.applicability):
             continue
         if any(_overlaps(edit, other) for edit in fix.edits for other in taken):
             continue

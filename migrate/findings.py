@@ -12,6 +12,10 @@ class Applicability(str, Enum):
     SAFE = "safe"
     UNSAFE = "unsafe"
 
+    def allows(self, fix: Applicability) -> bool:
+        """Whether a run that applies fixes up to this level applies a fix of level `fix`."""
+        return self is Applicability.UNSAFE or fix is Applicability.SAFE
+
 
 @dataclass(frozen=True, order=True)
 class Span:

@@ -342,13 +342,11 @@ def _analyze(
         if module is not None and not module.writable:
             # Only a fix this run would have applied was held back (`check --fix` leaves the
             # unsafe ones out anyway).
+            allowed = options.fix or Applicability.UNSAFE
             blocked = display in needed or any(
                 f.violation.fix is not None
                 and not f.fixed
-                and not (
-                    options.fix is Applicability.SAFE
-                    and f.violation.fix.applicability is not Applicability.SAFE
-                )
+                and allowed.allows(f.violation.fix.applicability)
                 for f in outcome.findings
             )
             if blocked and path in protected:

@@ -814,6 +814,23 @@ class SoftmaxBeforeCrossEntropy(Rule):
             """,
             id="softmax-appended-only-on-a-flag",
         ),
+        Valid(
+            """
+            import torch.nn as nn
+            def add_classifier(layers):
+                layers.append(nn.Linear(4, 4))
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    layers = [nn.Linear(8, 4), nn.Softmax(dim=1)]
+                    add_classifier(layers)
+                    self.net = nn.Sequential(*layers)
+                def forward(self, x):
+                    return self.net(x)
+            loss = nn.CrossEntropyLoss()(Net()(x), y)
+            """,
+            id="list-handed-to-a-function-that-appends-a-layer-after-the-softmax",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:

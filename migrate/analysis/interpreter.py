@@ -218,6 +218,8 @@ class NestedFunction(Kind):
 @dataclass(frozen=True, eq=False, repr=False)
 class TupleKind(Kind):
     items: tuple[Kind, ...]
+    # A list (`layers = [...]`): a function it is handed to may change it.
+    mutable: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -1001,7 +1003,7 @@ class ModuleFlow:
                 and isinstance(before, TupleKind)
                 and isinstance(added, TupleKind)
             ):
-                grown = TupleKind(before.items + added.items)  # `layers += [nn.ReLU()]`
+                grown = TupleKind(before.items + added.items, before.mutable)  # `+= [...]`
             scope.bind_target(statement.target, grown)
         elif isinstance(statement, ast.Expr):
             scope.eval(statement.value)
@@ -1255,7 +1257,7 @@ class _Scope:
             items = (*receiver.items, *added.items)
         else:
             items = (*receiver.items, UNKNOWN)
-        self.env[func.value.id] = self.flow.new_binding(TupleKind(items))
+        self.env[func.value.id] = self.flow.new_binding(TupleKind(items, receiver.mutable))
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -1312,7 +1314,8 @@ class _Scope:
                 tuple(
                     self.eval(element.value if isinstance(element, ast.Starred) else element)
                     for element in node.elts
-                )
+                ),
+                mutable=isinstance(node, ast.List),
             )
         if isinstance(node, ast.Dict):
             return self._eval_dict(node)
@@ -1899,7 +1902,15 @@ class _Scope:
                 keywords[arg.arg] = kind
             else:
                 positional.append(kind)
+            if isinstance(value, ast.Name) and not isinstance(arg, ast.Starred):
+                self._hand_over(value, kind)
         return (None if starred else tuple(positional)), keywords
+
+    def _hand_over(self, name: ast.Name, kind: Kind) -> None:
+        """A list handed to a call (`add_head(layers)`) may come back changed: what it holds
+        afterwards is unknown. `f(*layers)` only reads it."""
+        if isinstance(kind, TupleKind) and kind.mutable:
+            self.env[name.id] = self.flow.new_binding(UNKNOWN)
 
     def _apply_sequential(
         self, sequential: SequentialModule, current: Kind, call: ast.Call

@@ -1,3 +1,5 @@
 from migrate import main
 
-main()
+# A worker process started by the batch pool imports this module again: it must not run.
+if __name__ == "__main__":
+    main()

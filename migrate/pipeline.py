@@ -6,10 +6,14 @@ The CLI builds `RunOptions`, calls `run`, and hands the `RunResult` to the repor
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fnmatch
+import multiprocessing
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -299,16 +303,30 @@ def _analyze(
     sites: dict[str, set[str]] | None = {} if options.fix is None else None
     if on_progress is not None:  # the stage starts now: a bar can show it during a long file
         on_progress("analysing", 0, len(modules))
-    if options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES:
-        outcomes = _check_in_batches(modules, rules, context, sites, on_progress)
-    else:
-        context.texts = {displays[path]: source.text for path, source in readable.items()}
-        analysed = partial(on_progress, "analysing") if on_progress is not None else None
-        outcomes = check_project(
-            modules, rules, options.fix, options.data_dependent_fixes, context, sites, analysed
-        )
-    if sites:
-        _check_callers(outcomes, sites, modules, readable, graph, displays, config, rules, context)
+    batched = options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES
+    released = _release_texts(sources, readable, candidates, graph) if batched else set()
+
+    def text_of(path: Path) -> str | None:
+        source = readable.get(path) or (read_source(path) if path in released else None)
+        return source.text if isinstance(source, SourceFile) else None
+
+    with contextlib.ExitStack() as stack:
+        if batched:
+            # One pool for both stages: its workers are forked before the first pass's
+            # outcomes exist, so the second look's groups do not run beside them.
+            pool = _worker_pool(stack)
+            outcomes = _check_in_batches(modules, rules, context, sites, on_progress, pool)
+        else:
+            pool = None
+            context.texts = {displays[path]: source.text for path, source in readable.items()}
+            analysed = partial(on_progress, "analysing") if on_progress is not None else None
+            outcomes = check_project(
+                modules, rules, options.fix, options.data_dependent_fixes, context, sites, analysed
+            )
+        if sites:
+            _check_callers(
+                outcomes, sites, modules, text_of, graph, displays, config, rules, context, pool
+            )
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
         texts = {displays[path]: source.text for path, source in readable.items()}
@@ -327,8 +345,12 @@ def _analyze(
     needed = {file for unit in plan.refused for file in unit.unwritable} if plan else set()
     reports: list[FileReport] = []
     for path in files:
-        source = sources[path]
         display = displays[path]
+        if path in released:  # nothing is written: like a cached run's file, without its text
+            outcome = outcomes.get(display) or FileOutcome(display, "", "")
+            reports.append(FileReport(path, display, outcome))
+            continue
+        source = sources[path]
         if isinstance(source, ReadFailure):
             failure = FileOutcome(display, "", "")
             violation = diagnostic("MC001", f"cannot analyze: {source.reason}")
@@ -360,6 +382,33 @@ def _analyze(
                 )
         reports.append(report)
     return reports, plan
+
+
+def _release_texts(
+    sources: dict[Path, SourceFile | ReadFailure],
+    readable: dict[Path, SourceFile],
+    keep: set[Path],
+    graph: ProjectGraph,
+) -> set[Path]:
+    """A large check without fixes keeps only the texts of the files it analyses: the others
+    (on torch's tree and four others, 80% of 190 MB of text) are read again from disk when
+    the second look needs them, and are reported without their text, as a cached run
+    reports a file without findings. The graph learns every file's imports first."""
+    graph.release_texts()
+    released = {path for path in readable if path not in keep}
+    for path in released:
+        del readable[path]
+        del sources[path]
+    _return_freed_memory()
+    return released
+
+
+def _return_freed_memory() -> None:
+    """Give the memory just freed back to the system. The C library keeps freed blocks for
+    reuse, so without this the released texts would still count against this process while
+    the workers run."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def _protected_by_git(files: list[Path], allow_dirty: bool) -> tuple[set[Path], list[str]]:
@@ -435,6 +484,8 @@ BATCH_BYTES = 600_000
 # than this, is a library's plumbing (a compiler's IR helpers, called from a hundred modules),
 # not a training step: reading all of them at once took gigabytes of syntax trees.
 MAX_SITE_CALLERS = 40
+# The source a batch or a second-look group may read beyond its members (`ContextFiles`).
+CONTEXT_BUDGET_BYTES = 1_500_000
 
 
 def _context_files(
@@ -470,35 +521,44 @@ def _check_callers(
     outcomes: dict[str, FileOutcome],
     sites: dict[str, set[str]],
     modules: dict[str, ModuleInput],
-    readable: dict[Path, SourceFile],
+    text_of: Callable[[Path], str | None],
     graph: ProjectGraph,
     displays: dict[Path, str],
     config: Config,
     rules: list[Rule],
     context: ContextFiles,
+    pool: ProcessPoolExecutor | None = None,
 ) -> None:
     """The second look of a check: the modules whose functions let their callers decide what
     reaches a loss are analysed again, together with those callers (one analysis, so each
-    file is read once), and what that finds is merged."""
-    by_display = {displays[path]: path for path in readable}
+    file is read once), and what that finds is merged. A batched check runs the groups in
+    its workers, so this process holds the first pass's outcomes and no group's analysis."""
+    by_display = {display: path for path, display in displays.items()}
+    texts: dict[Path, str] = {}
     # Sites with their callers, gathered into groups of about a batch's size: a file is read
     # once per group, and memory stays that of one group.
     groups: list[set[Path]] = [set()]
     for display, functions in sorted(sites.items()):
         path = by_display[display]
-        callers = callers_of(path, functions, readable, graph)
+        callers = callers_of(path, functions, text_of, graph)
         if not callers or len(callers) > MAX_SITE_CALLERS:
             continue
-        if sum(len(readable[member].text) for member in groups[-1]) > BATCH_BYTES:
+        for member in (path, *callers):
+            text = texts.get(member) or text_of(member)
+            if text is not None:
+                texts[member] = text
+        if sum(len(texts[member]) for member in groups[-1]) > BATCH_BYTES:
             groups.append(set())
-        groups[-1] |= {path, *callers}
+        groups[-1] |= {member for member in (path, *callers) if member in texts}
+    codes = [rule.code for rule in rules]
+    jobs: list[BatchJob] = []
     for members in groups:
         if not members:
             continue
         together = {
             displays[member]: modules.get(displays[member])
             or ModuleInput(
-                readable[member].text,
+                texts[member],
                 graph.module_name(member),
                 tuple(_per_file_ignores(config, member)),
             )
@@ -507,12 +567,14 @@ def _check_callers(
         # The selected modules outside the group (the model class a caller builds) are read
         # when a flow reaches them, as in a batch.
         group_context = _with_other_members(context, modules, frozenset(together))
-        with collection_paused():
-            found = check_project(together, rules, context=group_context)
+        jobs.append((together, codes, frozenset(together), group_context, False))
+    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
+    for _, found, _ in finished:
+        _share_texts(found, modules)
         for found_path, outcome in found.items():
             if found_path in outcomes:
                 _merge_findings(outcomes[found_path], outcome)
-            else:
+            elif outcome.findings:  # a caller without findings is reported as before
                 outcomes[found_path] = outcome
 
 
@@ -530,6 +592,10 @@ class ContextFiles:
     texts: dict[str, str] | None = None
     # dotted path -> module name, for imports of namespace packages (`ProjectGraph.aliases`)
     aliases: dict[str, str] = field(default_factory=dict)
+    # Bytes of source this analysis may still read (None: no limit). A module's tree takes
+    # about 35 times its source, and a library's modules reach each other without end: one
+    # group of torch's tree read 148 modules (9 MB) and held 380 MB.
+    budget: int | None = None
 
     def canonical(self, module_name: str) -> str | None:
         return self.aliases.get(module_name)
@@ -558,6 +624,10 @@ class ContextFiles:
             if not isinstance(source, SourceFile):
                 return None
             text = source.text
+        if self.budget is not None:
+            if len(text) > self.budget:
+                return None
+            self.budget -= len(text)
         return display, ModuleInput(text, module_name, ignored, writable=False)
 
 
@@ -567,38 +637,38 @@ def _check_in_batches(
     context: ContextFiles,
     parameter_sites: dict[str, set[str]] | None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> dict[str, FileOutcome]:
     """A large check without fixes: batches of folders on every core, each reading the other
     modules its flows reach. Memory stays that of one batch per worker, not of the tree."""
     plan = plan_batches({path: len(module.source) for path, module in modules.items()}, BATCH_BYTES)
     codes = [rule.code for rule in rules]
     # Each batch sees the other selected modules as context too (read when reached).
-    jobs = [
+    jobs: list[BatchJob] = [
         (
             {path: modules[path] for path in sorted(members)},
             codes,
             members,
             _with_other_members(context, modules, members),
+            parameter_sites is not None,
         )
         for members in plan
     ]
     outcomes: dict[str, FileOutcome] = {}
-    workers = min(os.cpu_count() or 1, len(jobs))
     results = []
-    total = sum(len(members) for _, _, members, _ in jobs)
+    total = sum(len(job[2]) for job in jobs)
     done = 0
-    with contextlib.ExitStack() as stack:
-        if workers < 2:
-            finished: Iterator[BatchResult] = map(_check_batch, jobs)
-        else:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-            finished = pool.map(_check_batch, jobs)
-        for result in finished:
-            _share_texts(result[1], modules)
-            results.append(result)
-            done += len(result[0])
-            if on_progress is not None:
-                on_progress("analysing", done, total)
+    finished: Iterator[BatchResult] = (
+        pool.map(_check_batch, jobs)
+        if pool is not None and len(jobs) > 1
+        else map(_check_batch, jobs)
+    )
+    for result in finished:
+        _share_texts(result[1], modules)
+        results.append(result)
+        done += len(result[0])
+        if on_progress is not None:
+            on_progress("analysing", done, total)
     for members, reported, sites in results:
         if parameter_sites is not None:
             parameter_sites.update(sites)
@@ -638,7 +708,10 @@ def _with_other_members(
         if path not in members:
             # A display path is relative to the working folder, which the workers share.
             files[module.module_name] = (path, path, module.ignored)
-    return ContextFiles(files, context.importers, texts=context.texts, aliases=context.aliases)
+    # Only a check without fixes is cut short: a fix must see every reader it changes.
+    return ContextFiles(
+        files, context.importers, context.texts, context.aliases, CONTEXT_BUDGET_BYTES
+    )
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
@@ -656,20 +729,44 @@ def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
     into.remaining.sort(key=lambda v: (v.span, v.code))
 
 
+# The modules of a batch (or of a second-look group), the rule codes, the members, the other
+# files to read when reached, and whether to collect the functions whose callers decide.
+BatchJob = tuple[dict[str, ModuleInput], list[str], frozenset[str], ContextFiles, bool]
 BatchResult = tuple[frozenset[str], dict[str, FileOutcome], dict[str, set[str]]]
 
 
-def _check_batch(
-    job: tuple[dict[str, ModuleInput], list[str], frozenset[str], ContextFiles],
-) -> BatchResult:
+def _worker_pool(stack: contextlib.ExitStack) -> ProcessPoolExecutor | None:
+    """The batch workers, one per core; none on a single core (the batches run here).
+
+    Each batch gets a fresh process, started from a server that has imported only the
+    engine: a worker that ran several batches kept their memory (on torch's tree one grew
+    from 100 to 290 MB between batches and peaked at 450 MB in its last one), and a worker
+    forked from this process would start with the sources this process holds."""
+    workers = os.cpu_count() or 1
+    if workers < 2:
+        return None
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload([__name__])
+        context: multiprocessing.context.BaseContext = server
+    else:
+        context = multiprocessing.get_context("spawn")
+    if sys.version_info >= (3, 11):
+        pool = ProcessPoolExecutor(workers, context, max_tasks_per_child=1)
+    else:  # Python 3.10 cannot replace a worker: each keeps what its batches left
+        pool = ProcessPoolExecutor(workers, context)
+    return stack.enter_context(pool)
+
+
+def _check_batch(job: BatchJob) -> BatchResult:
     """The outcomes of a batch's modules: its members', and those of the modules its flows
     reached (a finding may start there); and its functions whose callers decide."""
-    modules, codes, members, context = job
+    modules, codes, members, context, collect_sites = job
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
-    sites: dict[str, set[str]] = {}
+    sites: dict[str, set[str]] | None = {} if collect_sites else None
     with collection_paused():
         outcomes = check_project(modules, rules, context=context, parameter_sites=sites)
-    return members, outcomes, sites
+    return members, outcomes, sites or {}
 
 
 def _per_file_ignores(config: Config, path: Path) -> list[str]:

@@ -169,3 +169,107 @@ def test_check_sees_the_readers_a_fix_would_see(tmp_path: Path) -> None:
     planned = _offers(pipeline.run(RunOptions(paths=[project], fix=Applicability.UNSAFE)))
     assert [(code, title) for _, _, code, title, _ in offered] == [("MC201", None)]
     assert offered == planned
+
+
+def _logged_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[int]:
+    """Counts the jobs each stage hands to the worker pool."""
+    jobs: list[int] = []
+    make_pool = pipeline._worker_pool
+
+    def logged(stack: object) -> object:
+        pool = make_pool(stack)  # type: ignore[arg-type]
+        assert pool is not None
+        original_map = pool.map
+
+        def map_and_count(function: object, items: list[object]) -> object:
+            jobs.append(len(items))
+            return original_map(function, items)  # type: ignore[arg-type]
+
+        pool.map = map_and_count  # type: ignore[method-assign]
+        return pool
+
+    monkeypatch.setattr(pipeline, "_worker_pool", logged)
+    return jobs
+
+
+def test_fresh_worker_processes_report_what_the_whole_project_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two cores: the batches and the second look's group run in processes started by the
+    # fork server, each job in a new one.
+    project = _caller_project(tmp_path / "project")
+    (project / "more.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def other(scores, y):\n"
+        "    return F.nll_loss(scores.log_softmax(1), y)\n"
+    )
+    options = RunOptions(paths=[project])
+    whole = _findings(pipeline.run(options))
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
+    jobs = _logged_pool(monkeypatch)
+    assert _findings(pipeline.run(options)) == whole
+    # The first pass had a batch per selected file; the second look one group.
+    assert jobs == [2, 1]
+
+
+def test_a_large_check_reports_like_the_whole_project_in_every_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large check lets go of the texts of the files it does not analyse (here `train.py`
+    # and `data.py`) and reads `train.py` again for the second look: the reports, with
+    # their snippets, are those of the whole project.
+    from migrate.output.machine_formats import sarif_log
+
+    project = _caller_project(tmp_path / "project")
+    (project / "data.py").write_text("def load(path):\n    return open(path).read()\n")
+    options = RunOptions(paths=[project])
+    whole = pipeline.run(options)
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
+    large = pipeline.run(options)
+    assert _findings(large) == _findings(whole) != []
+    assert sarif_log(large, tmp_path) == sarif_log(whole, tmp_path)
+    assert [report.display for report in large.files] == [r.display for r in whole.files]
+
+
+def test_a_batch_reads_no_more_context_than_its_budget(tmp_path: Path) -> None:
+    (tmp_path / "small.py").write_text("x = 1\n" * 5)  # 30 bytes
+    (tmp_path / "large.py").write_text("x = 1\n" * 100)  # 600 bytes
+    files = {name: (f"{name}.py", str(tmp_path / f"{name}.py"), ()) for name in ("small", "large")}
+    budgeted = pipeline.ContextFiles(dict(files), budget=100)
+    first = budgeted.find("small")
+    assert first is not None and first[1].source == "x = 1\n" * 5
+    assert budgeted.find("large") is None  # 600 bytes do not fit in the 70 left
+    assert budgeted.find("small") is not None  # 30 still do: 40 left
+    assert budgeted.find("small") is not None  # 10 left
+    assert budgeted.find("small") is None
+    assert pipeline.ContextFiles(dict(files)).find("large") is not None  # no budget
+
+
+def test_a_fix_reads_its_modules_whatever_the_budget_of_a_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fix must see every module its flows reach (here the trainer, outside the selection:
+    # it names no loss): the budget is a large check's only.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "trainer.py").write_text(
+        "def fit(scores, loss_fn, y):\n    return loss_fn(scores, y)\n"
+    )
+    (project / "train.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "from trainer import fit\n\n\n"
+        "def main(model, x, y):\n"
+        "    probs = torch.softmax(model(x), dim=1)\n"
+        "    return fit(probs, nn.CrossEntropyLoss(), y)\n"
+    )
+    options = RunOptions(paths=[project], fix=Applicability.UNSAFE)
+    fixed = _findings(pipeline.run(options))
+    assert [(Path(file).name, code) for file, _, _, code, *_ in fixed] == [("train.py", "MC201")]
+    monkeypatch.setattr(pipeline, "CONTEXT_BUDGET_BYTES", 0)
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    assert _findings(pipeline.run(options)) == fixed

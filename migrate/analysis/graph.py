@@ -282,6 +282,14 @@ class ProjectGraph:
                 reverse.setdefault(imported, set()).add(path)
         return {path: frozenset(files) for path, files in reverse.items()}
 
+    def release_texts(self) -> None:
+        """Learn every file's imports now and let go of the texts (a large check keeps only
+        the texts it analyses)."""
+        for path in self.texts:
+            self.imports_of(path)
+        self._importers  # noqa: B018 (computed now, from the imports just learnt)
+        self.texts = {}
+
     def importers_of(self, path: PurePath) -> frozenset[PurePath]:
         return self._importers.get(path, frozenset())
 

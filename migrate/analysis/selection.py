@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,7 +119,7 @@ def select_files(
 
 
 def callers_of(
-    path: Path, functions: set[str], readable: dict[Path, SourceFile], graph: ProjectGraph
+    path: Path, functions: set[str], text_of: Callable[[Path], str | None], graph: ProjectGraph
 ) -> set[Path]:
     """The files that may call `functions` of the module at `path` (`fit`, `Net.forward`)
     with an activation's output, a criterion or a model: they import the module (directly
@@ -133,10 +133,9 @@ def callers_of(
     stores = any(function.endswith(FACTORY_MARK) for function in functions)
     callers: set[Path] = set()
     for importer in graph.importer_closure({path}, 2) - {path}:
-        source = readable.get(Path(importer))
-        if source is None:
+        text = text_of(Path(importer))
+        if text is None:
             continue
-        text = source.text
         if (stores or names_activation(text) or names_loss(text)) and mentions.search(text):
             callers.add(Path(importer))
     return callers

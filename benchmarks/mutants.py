@@ -212,8 +212,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "second-look-without-selected-modules",
         "migrate/pipeline.py",
-        "        group_context = _with_other_members(context, modules, frozenset(together))",
-        "        group_context = context",
+        "        jobs.append((together, codes, in_group, _job_context(shared, in_group), False, "
+        "to_read))",
+        "        jobs.append((together, codes, in_group, context, False, to_read))",
         "the callers' second look cannot reach a model class in another selected file",
     ),
     Mutant(
@@ -525,6 +526,29 @@ MUTANTS: tuple[Mutant, ...] = (
         "Applicability.UNSAFE",
         "                    safety = Applicability.SAFE",
         "`log(softmax(z) + eps)` -> `log_softmax(z)` drops the eps shift yet is labelled safe",
+    ),
+    Mutant(
+        "sequential-not-a-choice",
+        "migrate/analysis/interpreter.py",
+        "    # `model = nn.Sequential(..., nn.Softmax())` in both arms of `if is_nonlinear:`.\n"
+        "    SequentialModule,\n",
+        "",
+        "a Sequential built in both arms of an `if` is unknown after it",
+    ),
+    Mutant(
+        "closure-over-model-not-followed",
+        "migrate/analysis/interpreter.py",
+        "            binding is not None and _is_followed_argument(binding.kind) for binding in "
+        "closed_over\n",
+        "            False for binding in closed_over\n",
+        "`def train():` in a `__main__` block, reading the model bound after it, is not followed",
+    ),
+    Mutant(
+        "stored-backbone-head-ignored",
+        "migrate/analysis/interpreter.py",
+        "                self._patch_stored_head(target.value.attr, target.attr, value)\n",
+        "                pass\n",
+        "a head patched onto a backbone stored on `self` in `__init__` is not seen",
     ),
 )
 

@@ -16,14 +16,20 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate import cache
 from migrate.analysis.graph import ProjectGraph
-from migrate.analysis.selection import IMPORT_DEPTH, callers_of, collection_paused, select_files
+from migrate.analysis.selection import (
+    IMPORT_DEPTH,
+    callers_of,
+    collection_paused,
+    select_files,
+    speaks,
+)
 from migrate.batches import plan_batches
 from migrate.config import Config, ConfigError, find_pyproject, load_config
 from migrate.discovery import (
@@ -304,6 +310,8 @@ def _analyze(
     if on_progress is not None:  # the stage starts now: a bar can show it during a long file
         on_progress("analysing", 0, len(modules))
     batched = options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES
+    # The files that can be a helper's callers in a check's second look (`callers_of`).
+    speaking = {path for path, source in readable.items() if speaks(source.text)}
     released = _release_texts(sources, readable, candidates, graph) if batched else set()
 
     def text_of(path: Path) -> str | None:
@@ -312,10 +320,10 @@ def _analyze(
 
     with contextlib.ExitStack() as stack:
         if batched:
-            # One pool for both stages: its workers are forked before the first pass's
-            # outcomes exist, so the second look's groups do not run beside them.
+            # One pool for both stages: the second look's groups run in workers too.
             pool = _worker_pool(stack)
             outcomes = _check_in_batches(modules, rules, context, sites, on_progress, pool)
+            _return_freed_memory()  # what the batches' results were unpickled through
         else:
             pool = None
             context.texts = {displays[path]: source.text for path, source in readable.items()}
@@ -325,7 +333,17 @@ def _analyze(
             )
         if sites:
             _check_callers(
-                outcomes, sites, modules, text_of, graph, displays, config, rules, context, pool
+                outcomes,
+                sites,
+                modules,
+                text_of,
+                speaking,
+                graph,
+                displays,
+                config,
+                rules,
+                context,
+                pool,
             )
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
@@ -382,6 +400,15 @@ def _analyze(
                 )
         reports.append(report)
     return reports, plan
+
+
+def _size_of(path: Path, module: ModuleInput | None) -> int:
+    if module is not None:
+        return len(module.source)
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _release_texts(
@@ -485,7 +512,7 @@ BATCH_BYTES = 600_000
 # not a training step: reading all of them at once took gigabytes of syntax trees.
 MAX_SITE_CALLERS = 40
 # The source a batch or a second-look group may read beyond its members (`ContextFiles`).
-CONTEXT_BUDGET_BYTES = 1_500_000
+CONTEXT_BUDGET_BYTES = 800_000
 
 
 def _context_files(
@@ -522,6 +549,7 @@ def _check_callers(
     sites: dict[str, set[str]],
     modules: dict[str, ModuleInput],
     text_of: Callable[[Path], str | None],
+    speaking: set[Path],
     graph: ProjectGraph,
     displays: dict[Path, str],
     config: Config,
@@ -534,40 +562,44 @@ def _check_callers(
     file is read once), and what that finds is merged. A batched check runs the groups in
     its workers, so this process holds the first pass's outcomes and no group's analysis."""
     by_display = {display: path for path, display in displays.items()}
-    texts: dict[Path, str] = {}
+    sizes: dict[Path, int] = {}
     # Sites with their callers, gathered into groups of about a batch's size: a file is read
     # once per group, and memory stays that of one group.
     groups: list[set[Path]] = [set()]
     for display, functions in sorted(sites.items()):
         path = by_display[display]
-        callers = callers_of(path, functions, text_of, graph)
+        callers = callers_of(path, functions, text_of, graph, speaking, MAX_SITE_CALLERS)
         if not callers or len(callers) > MAX_SITE_CALLERS:
             continue
         for member in (path, *callers):
-            text = texts.get(member) or text_of(member)
-            if text is not None:
-                texts[member] = text
-        if sum(len(texts[member]) for member in groups[-1]) > BATCH_BYTES:
+            if member not in sizes:
+                sizes[member] = _size_of(member, modules.get(displays[member]))
+        if sum(sizes[member] for member in groups[-1]) > BATCH_BYTES:
             groups.append(set())
-        groups[-1] |= {member for member in (path, *callers) if member in texts}
+        groups[-1] |= {path, *callers}
     codes = [rule.code for rule in rules]
+    shared = _with_selected(context, modules)
     jobs: list[BatchJob] = []
     for members in groups:
         if not members:
             continue
-        together = {
-            displays[member]: modules.get(displays[member])
-            or ModuleInput(
-                texts[member],
+        ordered = sorted(members)
+        # The modules the first pass analysed are sent; the callers it did not are read by
+        # the worker (this process need not hold their texts).
+        together = {displays[m]: modules[displays[m]] for m in ordered if displays[m] in modules}
+        to_read = {
+            displays[member]: (
+                str(member),
                 graph.module_name(member),
                 tuple(_per_file_ignores(config, member)),
             )
-            for member in sorted(members)
+            for member in ordered
+            if displays[member] not in modules
         }
         # The selected modules outside the group (the model class a caller builds) are read
         # when a flow reaches them, as in a batch.
-        group_context = _with_other_members(context, modules, frozenset(together))
-        jobs.append((together, codes, frozenset(together), group_context, False))
+        in_group = frozenset([*together, *to_read])
+        jobs.append((together, codes, in_group, _job_context(shared, in_group), False, to_read))
     finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
     for _, found, _ in finished:
         _share_texts(found, modules)
@@ -596,6 +628,8 @@ class ContextFiles:
     # about 35 times its source, and a library's modules reach each other without end: one
     # group of torch's tree read 148 modules (9 MB) and held 380 MB.
     budget: int | None = None
+    # Display paths never read from here (the members of the job, which it has already).
+    excluded: frozenset[str] = frozenset()
 
     def canonical(self, module_name: str) -> str | None:
         return self.aliases.get(module_name)
@@ -615,7 +649,7 @@ class ContextFiles:
 
     def find(self, module_name: str) -> tuple[str, ModuleInput] | None:
         entry = self.files.get(module_name)
-        if entry is None:
+        if entry is None or entry[0] in self.excluded:
             return None
         display, location, ignored = entry
         text = self.texts.get(display) if self.texts is not None else None
@@ -644,13 +678,15 @@ def _check_in_batches(
     plan = plan_batches({path: len(module.source) for path, module in modules.items()}, BATCH_BYTES)
     codes = [rule.code for rule in rules]
     # Each batch sees the other selected modules as context too (read when reached).
+    shared = _with_selected(context, modules)
     jobs: list[BatchJob] = [
         (
             {path: modules[path] for path in sorted(members)},
             codes,
             members,
-            _with_other_members(context, modules, members),
+            _job_context(shared, members),
             parameter_sites is not None,
+            {},
         )
         for members in plan
     ]
@@ -689,29 +725,32 @@ def _check_in_batches(
 
 
 def _share_texts(reported: dict[str, FileOutcome], modules: dict[str, ModuleInput]) -> None:
-    """A worker's outcomes arrive with their own copy of each file's text; an unchanged one
-    is this process's text again (a check of a large tree would otherwise hold it twice)."""
+    """A worker sends the outcomes of the modules it was sent without their text
+    (`_check_batch`), and may send others' with a copy of it: an unchanged outcome gets
+    this process's text (a check of a large tree would otherwise hold it twice)."""
     for path, outcome in reported.items():
         module = modules.get(path)
-        if module is None or outcome.original != module.source:
+        if module is None or outcome.fixed != outcome.original:
             continue
-        if outcome.fixed == outcome.original:
-            outcome.fixed = module.source
-        outcome.original = module.source
+        if outcome.original in ("", module.source):
+            outcome.original = outcome.fixed = module.source
 
 
-def _with_other_members(
-    context: ContextFiles, modules: dict[str, ModuleInput], members: frozenset[str]
-) -> ContextFiles:
+def _with_selected(context: ContextFiles, modules: dict[str, ModuleInput]) -> ContextFiles:
+    """The run's context with the selected modules added: a batch or a group reads the
+    ones outside it when a flow reaches them. One for all jobs of a stage."""
     files = dict(context.files)
     for path, module in modules.items():
-        if path not in members:
-            # A display path is relative to the working folder, which the workers share.
-            files[module.module_name] = (path, path, module.ignored)
-    # Only a check without fixes is cut short: a fix must see every reader it changes.
-    return ContextFiles(
-        files, context.importers, context.texts, context.aliases, CONTEXT_BUDGET_BYTES
-    )
+        # A display path is relative to the working folder, which the workers share.
+        files[module.module_name] = (path, path, module.ignored)
+    return ContextFiles(files, context.importers, context.texts, context.aliases)
+
+
+def _job_context(shared: ContextFiles, members: frozenset[str]) -> ContextFiles:
+    """A job's view of the shared context (the same tables): its own members are not read
+    from it, and it has a budget of its own. Only a check without fixes is cut short: a fix
+    must see every reader it changes."""
+    return replace(shared, budget=CONTEXT_BUDGET_BYTES, excluded=members)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
@@ -730,8 +769,16 @@ def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:
 
 
 # The modules of a batch (or of a second-look group), the rule codes, the members, the other
-# files to read when reached, and whether to collect the functions whose callers decide.
-BatchJob = tuple[dict[str, ModuleInput], list[str], frozenset[str], ContextFiles, bool]
+# files to read when reached, whether to collect the functions whose callers decide, and the
+# members to read from disk (display path -> path on disk, module name, codes ignored).
+BatchJob = tuple[
+    dict[str, ModuleInput],
+    list[str],
+    frozenset[str],
+    ContextFiles,
+    bool,
+    dict[str, tuple[str, str, tuple[str, ...]]],
+]
 BatchResult = tuple[frozenset[str], dict[str, FileOutcome], dict[str, set[str]]]
 
 
@@ -761,11 +808,22 @@ def _worker_pool(stack: contextlib.ExitStack) -> ProcessPoolExecutor | None:
 def _check_batch(job: BatchJob) -> BatchResult:
     """The outcomes of a batch's modules: its members', and those of the modules its flows
     reached (a finding may start there); and its functions whose callers decide."""
-    modules, codes, members, context, collect_sites = job
+    modules, codes, members, context, collect_sites, to_read = job
+    sent = set(modules)
+    for display, (location, module_name, ignored) in to_read.items():
+        source = read_source(Path(location))
+        if isinstance(source, SourceFile):  # one that cannot be read now is left out
+            modules[display] = ModuleInput(source.text, module_name, ignored)
     rules = [rule() for code in codes if (rule := rule_by_code(code)) is not None]
     sites: dict[str, set[str]] | None = {} if collect_sites else None
     with collection_paused():
         outcomes = check_project(modules, rules, context=context, parameter_sites=sites)
+    # The texts of the modules it was sent go back without them: the sender has them
+    # (`_share_texts`), and a large tree's would otherwise be pickled twice.
+    for path in sent:
+        outcome = outcomes.get(path)
+        if outcome is not None and not outcome.changed:
+            outcome.original = outcome.fixed = ""
     return members, outcomes, sites or {}
 
 

@@ -691,3 +691,164 @@ def test_a_site_called_from_more_modules_than_the_cap_is_not_read_again(
         },
     )
     assert (("model.py", 11, "MC201", True) in _found(root)) is found
+
+
+def _sequential_project(last_layer: str) -> dict[str, str]:
+    """An `nn.Sequential` value (not a class) built in `main` and handed to `train` with the
+    loss."""
+    return {
+        "train.py": (
+            "import torch.nn as nn\n"
+            "\n"
+            "\n"
+            "def train(model, loss_fn, loader):\n"
+            "    for x, y in loader:\n"
+            "        preds = model(x)\n"
+            "        loss = loss_fn(preds, y)\n"
+            "\n"
+            "\n"
+            "def main(loader):\n"
+            "    model = nn.Sequential(\n"
+            "        nn.Linear(8, 4),\n"
+            f"        {last_layer},\n"
+            "    )\n"
+            "    train(model, nn.NLLLoss(), loader)\n"
+        ),
+    }
+
+
+# A model whose scores are decoded by a static method that applies the sigmoid.
+NET_WITH_DECODER = (
+    "import torch\n"
+    "from torch import nn\n"
+    "\n"
+    "\n"
+    "class Net(nn.Module):\n" + PLAIN_LINEAR_BODY + "\n"
+    "    def encode(self, x):\n"
+    "        return self.fc(x)\n"
+    "\n"
+    "    @staticmethod\n"
+    "    def decode(z, a, b):\n"
+    "        scores = (z[a] * z[b]).sum(dim=-1)\n"
+    "        return torch.sigmoid(scores)\n"
+)
+
+
+def _closure_project(loss: str) -> dict[str, str]:
+    """`def train():` inside `if __name__ == "__main__":` reads `model`, bound only later in
+    the block and never passed."""
+    return {
+        "net.py": NET_WITH_DECODER,
+        "run.py": (
+            "import torch.nn.functional as F\n"
+            "from net import Net\n"
+            "\n"
+            "if __name__ == '__main__':\n"
+            "\n"
+            "    def train(loader):\n"
+            "        for x, a, b, y in loader:\n"
+            "            z = model.encode(x)\n"
+            "            scores = model.decode(z, a, b)\n"
+            f"            loss = {loss}(scores, y)\n"
+            "\n"
+            "    model = Net().to('cpu')\n"
+            "    train([])\n"
+        ),
+    }
+
+
+def _stored_head_project(criterion: str) -> dict[str, str]:
+    """CheXNet's shape: `__init__` stores a torchvision DenseNet and replaces its classifier
+    by a Sequential that ends in a sigmoid; `forward` calls the stored backbone."""
+    return {
+        "model.py": (
+            "import torch.nn as nn\n"
+            "import torchvision\n"
+            "\n"
+            "\n"
+            "class DenseNet121(nn.Module):\n"
+            "    def __init__(self, out_size):\n"
+            "        super().__init__()\n"
+            "        self.densenet121 = torchvision.models.densenet121(pretrained=True)\n"
+            "        num_features = self.densenet121.classifier.in_features\n"
+            "        self.densenet121.classifier = nn.Sequential(\n"
+            "            nn.Linear(num_features, out_size), nn.Sigmoid())\n"
+            "\n"
+            "    def forward(self, x):\n"
+            "        return self.densenet121(x)\n"
+        ),
+        "main.py": (
+            "import torch.nn as nn\n"
+            "from model import DenseNet121\n"
+            "\n"
+            "\n"
+            "def main(loader):\n"
+            "    net = DenseNet121(14)\n"
+            f"    criterion = {criterion}\n"
+            "    for images, labels in loader:\n"
+            "        loss = criterion(net(images), labels)\n"
+        ),
+    }
+
+
+# (the shape, its project, the argument that makes the bug, where it is found, the argument
+# that makes its trap). Each bug is found and not fixed: the Sequential's other readers, the
+# closure's model and the head built in `__init__` on a library model are not followed far
+# enough for a fix. Each trap stays silent.
+SIXTH_SET_SHAPES = [
+    ("sequential value", _sequential_project, "nn.Softmax(dim=1)", ("train.py", 13, "MC203"),
+     "nn.LogSoftmax(dim=1)"),
+    ("closure in the main block", _closure_project, "F.binary_cross_entropy_with_logits",
+     ("net.py", 19, "MC202"), "F.binary_cross_entropy"),
+    ("head on a stored backbone", _stored_head_project, "nn.CrossEntropyLoss()",
+     ("model.py", 11, "MC204"), "nn.BCELoss()"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        case
+        for name, project, bug, (file, line, code), trap in SIXTH_SET_SHAPES
+        for case in (
+            pytest.param(project(bug), [(file, line, code, False)], id=name),
+            pytest.param(project(trap), [], id=f"{name}: trap"),
+        )
+    ],
+)
+def test_shapes_a_sixth_blind_set_missed(
+    tmp_path: Path, files: dict[str, str], expected: list[tuple[str, int, str, bool]]
+) -> None:
+    assert _found(_write(tmp_path, files)) == expected
+
+
+def test_a_sequential_chosen_by_a_flag_reports_each_arm_without_a_fix(tmp_path: Path) -> None:
+    # `if is_nonlinear:` builds one Sequential, else another: both end in a softmax that
+    # reaches NLLLoss in a helper; each is a path of the run, reported by its line, never
+    # fixed (the fix of one arm is a decision about the other).
+    root = _write(
+        tmp_path,
+        {
+            "train.py": (
+                "import torch.nn as nn\n"
+                "\n"
+                "\n"
+                "def cost(model, loss_fn, x, y):\n"
+                "    return loss_fn(model(x), y)\n"
+                "\n"
+                "\n"
+                "def run(x, y, is_nonlinear=False):\n"
+                "    if is_nonlinear:\n"
+                "        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4),\n"
+                "                              nn.Softmax(dim=1))\n"
+                "    else:\n"
+                "        model = nn.Sequential(nn.Linear(8, 4), nn.Softmax(dim=1))\n"
+                "    return cost(model, nn.NLLLoss(), x, y)\n"
+            ),
+        },
+    )
+    assert _found(root) == [("train.py", 11, "MC203", False), ("train.py", 13, "MC203", False)]
+    result = pipeline.run(RunOptions(paths=[root]))
+    messages = sorted(f.violation.message for _, f in result.findings)
+    assert "when the run chooses `the Sequential of line 10`" in messages[0]
+    assert "when the run chooses `the Sequential of line 13`" in messages[1]

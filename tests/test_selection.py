@@ -219,12 +219,20 @@ def test_a_large_check_reports_like_the_whole_project_in_every_format(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A large check lets go of the texts of the files it does not analyse (here `train.py`
-    # and `data.py`) and reads `train.py` again for the second look: the reports, with
-    # their snippets, are those of the whole project.
+    # and `data.py`) and reads `train.py` again for the second look; its workers send the
+    # outcomes of the files they were sent without the text. The reports, with their fixes'
+    # places, are those of the whole project.
     from migrate.output.machine_formats import sarif_log
 
     project = _caller_project(tmp_path / "project")
     (project / "data.py").write_text("def load(path):\n    return open(path).read()\n")
+    # Analysed in the first pass, with a fix whose SARIF replacement needs the file's text.
+    (project / "local.py").write_text(
+        "import torch\n"
+        "import torch.nn.functional as F\n\n\n"
+        "def step(z, y):\n"
+        "    return F.cross_entropy(torch.softmax(z, dim=1), y)\n"
+    )
     options = RunOptions(paths=[project])
     whole = pipeline.run(options)
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)

@@ -196,6 +196,8 @@ def option_label(kind: Kind) -> str:
         return kind.key.rsplit(".", 1)[-1]
     if isinstance(kind, LossClass):
         return names.LOSS_DISPLAY.get(kind.loss, kind.loss)
+    if isinstance(kind, SequentialModule):
+        return f"the Sequential of line {kind.constructor.lineno}"
     return "?"
 
 
@@ -1066,7 +1068,12 @@ class ModuleFlow:
         or a criterion: its body runs again with those kinds bound (bounded depth, never
         itself again)."""
         arguments = _bound_arguments(function, call, caller.evaluated_argument)
-        if not any(_is_followed_argument(kind) for kind in arguments.values()):
+        # A closure over a model or criterion bound by then (`def train():` in a script's
+        # `__main__` block, called after `model = Net()`) is followed too.
+        closed_over = (caller.env.get(name) for name in _free_names(function) if name in caller.env)
+        if not any(_is_followed_argument(kind) for kind in arguments.values()) and not any(
+            binding is not None and _is_followed_argument(binding.kind) for binding in closed_over
+        ):
             return
         if id(function) in self._inlining or len(self._inlining) >= MAX_NESTED_CALL_DEPTH:
             return
@@ -1218,6 +1225,14 @@ class _Scope:
                     info.teach(target.attr, target, value)
             elif isinstance(target.value, ast.Name) and target.attr in _HEAD_ATTRIBUTES:
                 self._patch_head(target.value, target.attr, value)
+            elif (
+                target.attr in _HEAD_ATTRIBUTES
+                and isinstance(target.value, ast.Attribute)
+                and self.owner is not None
+                and self.name.endswith(".__init__")
+                and isinstance(self.eval_quiet(target.value.value), SelfReference)
+            ):
+                self._patch_stored_head(target.value.attr, target.attr, value)
             elif isinstance(base, (ModelInstance, RecordKind)) and not placeholder:
                 # `model.criterion = nn.NLLLoss()`, `cfg.loss = nn.BCEWithLogitsLoss()`: the
                 # instance's methods and its other readers see it.
@@ -1266,15 +1281,31 @@ class _Scope:
         the model's output is now the head's activation. The backbone may be a library's
         (unknown here) or the project's own class: the new head ends either."""
         binding = self.env.get(model.id)
-        if binding is None or not isinstance(head, SequentialModule) or not head.elements:
+        if binding is None:
             return
-        if binding.kind is not UNKNOWN and not isinstance(
-            binding.kind, (PatchedModel, ModelInstance)
-        ):
-            return
+        key = f"{self.flow.module_name}.<{model.id}.{attribute} in {self.name}>"
+        patched = self._patched(binding.kind, key, head)
+        if patched is not None:
+            self.env[model.id] = Binding(patched, binding.id)
+
+    def _patch_stored_head(self, stored: str, attribute: str, head: Kind) -> None:
+        """`self.backbone.classifier = nn.Sequential(..., nn.Sigmoid())` in `__init__`:
+        the stored backbone's output is now the head's activation."""
+        assert self.owner is not None
+        key = f"{self.flow.module_name}.<self.{stored}.{attribute} in {self.name}>"
+        patched = self._patched(self.owner.attributes.get(stored, UNKNOWN), key, head)
+        if patched is not None:
+            self.owner.attributes[stored] = patched
+
+    def _patched(self, model: Kind, key: str, head: Kind) -> PatchedModel | None:
+        """The model whose new head ends in an activation; None for any other head."""
+        if not isinstance(head, SequentialModule) or not head.elements:
+            return None
+        if model is not UNKNOWN and not isinstance(model, (PatchedModel, ModelInstance)):
+            return None
         last = head.elements[-1]
         if not isinstance(last, ActivationModule):
-            return
+            return None
         activation = Activation(
             op=last.op,
             node=last.constructor,
@@ -1285,10 +1316,9 @@ class _Scope:
             dim=last.dim,
             callee=last.constructor.func,
         )
-        key = f"{self.flow.module_name}.<{model.id}.{attribute} in {self.name}>"
         patched = PatchedModel(key, activation)
         self.flow.patched_models.append(patched)
-        self.env[model.id] = Binding(patched, binding.id)
+        return patched
 
     def eval_quiet(self, node: ast.expr) -> Kind:
         """The kind of a simple name or attribute, without recording a read."""
@@ -2285,7 +2315,10 @@ def _bound_arguments(
 
 
 def _is_followed_argument(kind: Kind) -> bool:
-    return isinstance(kind, (Probs, LogProbs, Mixture, ModelInstance, Criterion, OneOf))
+    return isinstance(
+        kind,
+        (Probs, LogProbs, Mixture, ModelInstance, SequentialModule, PatchedModel, Criterion, OneOf),
+    )
 
 
 def _returned_parameter(function: FunctionNode) -> str | None:
@@ -2308,6 +2341,27 @@ def _returned_parameter(function: FunctionNode) -> str | None:
         if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
             return None
     return name
+
+
+def _free_names(function: FunctionNode) -> set[str]:
+    """The names a function reads without binding them itself: its closure and globals."""
+    arguments = function.args
+    bound = {
+        argument.arg
+        for argument in (
+            *arguments.posonlyargs,
+            *arguments.args,
+            *arguments.kwonlyargs,
+            *(a for a in (arguments.vararg, arguments.kwarg) if a is not None),
+        )
+    }
+    read: set[str] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (*FUNCTION_NODES, ast.ClassDef)):
+            bound.add(node.name)
+    return read - bound
 
 
 def _own_nodes(function: FunctionNode) -> Iterator[ast.AST]:
@@ -2621,7 +2675,16 @@ _CALLABLE_MEMBERS = (
 )
 
 # What a run-time choice may hold: a model or a criterion (a registry of loss classes too).
-_CHOOSABLE = (ModelInstance, PatchedModel, Criterion, LossClass, ClassReference, FunctionReference)
+_CHOOSABLE = (
+    ModelInstance,
+    PatchedModel,
+    # `model = nn.Sequential(..., nn.Softmax())` in both arms of `if is_nonlinear:`.
+    SequentialModule,
+    Criterion,
+    LossClass,
+    ClassReference,
+    FunctionReference,
+)
 
 # Kinds worth carrying from call sites into a function's parameters.
 _PROPAGATED = (
@@ -2632,6 +2695,8 @@ _PROPAGATED = (
     # `Trainer(model, criterion=nn.CrossEntropyLoss)` then `criterion(size_average=False)`.
     LossClass,
     PatchedModel,
+    # `model = nn.Sequential(..., nn.Softmax(dim=1))` then `train(model, ...)`.
+    SequentialModule,
     Probs,
     LogProbs,
     Mixture,

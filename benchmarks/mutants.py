@@ -212,9 +212,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "second-look-without-selected-modules",
         "migrate/pipeline.py",
-        "        jobs.append((together, codes, in_group, _job_context(shared, in_group), False, "
-        "to_read))",
-        "        jobs.append((together, codes, in_group, context, False, to_read))",
+        "    shared = _with_selected(context, modules)\n    codes = [rule.code for rule in rules]\n"
+        "    jobs = _second_look_jobs(\n",
+        "    shared = context\n    codes = [rule.code for rule in rules]\n"
+        "    jobs = _second_look_jobs(\n",
         "the callers' second look cannot reach a model class in another selected file",
     ),
     Mutant(

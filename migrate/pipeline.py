@@ -560,11 +560,40 @@ def _check_callers(
     """The second look of a check: the modules whose functions let their callers decide what
     reaches a loss are analysed again, together with those callers (one analysis, so each
     file is read once), and what that finds is merged. A batched check runs the groups in
-    its workers, so this process holds the first pass's outcomes and no group's analysis."""
+    its workers, so this process holds the first pass's outcomes and no group's analysis.
+    One round only: the callers' own callers are not read (a model handed `main` ->
+    `Coordinator(model)` -> `Client(model)` is not followed; a second round doubled the time
+    of a check of five large trees)."""
+    shared = _with_selected(context, modules)
+    codes = [rule.code for rule in rules]
+    jobs = _second_look_jobs(
+        sites, modules, text_of, speaking, graph, displays, config, codes, shared
+    )
+    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
+    for _, found, _ in finished:
+        _share_texts(found, modules)
+        for found_path, outcome in found.items():
+            if found_path in outcomes:
+                _merge_findings(outcomes[found_path], outcome)
+            elif outcome.findings:  # a caller without findings is reported as before
+                outcomes[found_path] = outcome
+
+
+def _second_look_jobs(
+    sites: dict[str, set[str]],
+    modules: dict[str, ModuleInput],
+    text_of: Callable[[Path], str | None],
+    speaking: set[Path],
+    graph: ProjectGraph,
+    displays: dict[Path, str],
+    config: Config,
+    codes: list[str],
+    shared: ContextFiles,
+) -> list[BatchJob]:
+    """Sites with their callers, gathered into groups of about a batch's size: a file is read
+    once per group, and memory stays that of one group."""
     by_display = {display: path for path, display in displays.items()}
     sizes: dict[Path, int] = {}
-    # Sites with their callers, gathered into groups of about a batch's size: a file is read
-    # once per group, and memory stays that of one group.
     groups: list[set[Path]] = [set()]
     for display, functions in sorted(sites.items()):
         path = by_display[display]
@@ -577,8 +606,6 @@ def _check_callers(
         if sum(sizes[member] for member in groups[-1]) > BATCH_BYTES:
             groups.append(set())
         groups[-1] |= {path, *callers}
-    codes = [rule.code for rule in rules]
-    shared = _with_selected(context, modules)
     jobs: list[BatchJob] = []
     for members in groups:
         if not members:
@@ -599,15 +626,9 @@ def _check_callers(
         # The selected modules outside the group (the model class a caller builds) are read
         # when a flow reaches them, as in a batch.
         in_group = frozenset([*together, *to_read])
-        jobs.append((together, codes, in_group, _job_context(shared, in_group), False, to_read))
-    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
-    for _, found, _ in finished:
-        _share_texts(found, modules)
-        for found_path, outcome in found.items():
-            if found_path in outcomes:
-                _merge_findings(outcomes[found_path], outcome)
-            elif outcome.findings:  # a caller without findings is reported as before
-                outcomes[found_path] = outcome
+        context = _job_context(shared, in_group)
+        jobs.append((together, codes, in_group, context, False, to_read))
+    return jobs
 
 
 @dataclass

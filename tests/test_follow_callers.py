@@ -852,3 +852,36 @@ def test_a_sequential_chosen_by_a_flag_reports_each_arm_without_a_fix(tmp_path: 
     messages = sorted(f.violation.message for _, f in result.findings)
     assert "when the run chooses `the Sequential of line 10`" in messages[0]
     assert "when the run chooses `the Sequential of line 13`" in messages[1]
+
+
+@pytest.mark.parametrize(
+    ("net", "expected"),
+    [
+        pytest.param(SOFTMAX_NET, [("model.py", 11, "MC201", True)], id="softmax model"),
+        pytest.param(SOFTMAX_NET.replace("F.softmax(self.fc(x), dim=1)", "self.fc(x)"), [],
+                     id="logits model"),
+    ],
+)  # fmt: skip
+def test_a_deep_copy_of_the_model_is_the_model(
+    tmp_path: Path, net: str, expected: list[tuple[str, int, str, bool]]
+) -> None:
+    # Federated code trains `copy.deepcopy(global_model)` on each client.
+    root = _write(
+        tmp_path,
+        {
+            "model.py": net,
+            "client.py": (
+                "import copy\n"
+                "import torch.nn.functional as F\n"
+                "from model import Net\n"
+                "\n"
+                "\n"
+                "def local_round(loader):\n"
+                "    global_model = Net()\n"
+                "    local_model = copy.deepcopy(global_model)\n"
+                "    for x, y in loader:\n"
+                "        loss = F.cross_entropy(local_model(x), y)\n"
+            ),
+        },
+    )
+    assert _found(root) == expected

@@ -1622,6 +1622,13 @@ class _Scope:
                 first = kinds[0][0]
                 return first if isinstance(first, (ModelInstance, PatchedModel)) else UNKNOWN
             return UNKNOWN
+        if qualified in ("copy.deepcopy", "copy.copy") and len(node.args) == 1:
+            # `client_model = copy.deepcopy(global_model)`: the same model, or criterion.
+            kinds = self._argument_kinds(node)
+            first = kinds[0][0] if kinds[0] else UNKNOWN
+            if isinstance(first, (ModelInstance, PatchedModel, SequentialModule, Criterion)):
+                return first
+            return UNKNOWN
         if qualified == "functools.partial" and len(node.args) == 1 and node.args:
             # `partial(F.cross_entropy, weight=w)`: keywords bound, still that loss.
             kinds = self._argument_kinds(node)

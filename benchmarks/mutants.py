@@ -212,10 +212,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "second-look-without-selected-modules",
         "migrate/pipeline.py",
-        "    shared = _with_selected(context, modules)\n    codes = [rule.code for rule in rules]\n"
-        "    jobs = _second_look_jobs(\n",
-        "    shared = context\n    codes = [rule.code for rule in rules]\n"
-        "    jobs = _second_look_jobs(\n",
+        "        job_context = _job_context(shared, in_group)\n",
+        "        job_context = context\n",
         "the callers' second look cannot reach a model class in another selected file",
     ),
     Mutant(

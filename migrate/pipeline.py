@@ -566,32 +566,8 @@ def _check_callers(
     of a check of five large trees)."""
     shared = _with_selected(context, modules)
     codes = [rule.code for rule in rules]
-    jobs = _second_look_jobs(
-        sites, modules, text_of, speaking, graph, displays, config, codes, shared
-    )
-    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
-    for _, found, _ in finished:
-        _share_texts(found, modules)
-        for found_path, outcome in found.items():
-            if found_path in outcomes:
-                _merge_findings(outcomes[found_path], outcome)
-            elif outcome.findings:  # a caller without findings is reported as before
-                outcomes[found_path] = outcome
-
-
-def _second_look_jobs(
-    sites: dict[str, set[str]],
-    modules: dict[str, ModuleInput],
-    text_of: Callable[[Path], str | None],
-    speaking: set[Path],
-    graph: ProjectGraph,
-    displays: dict[Path, str],
-    config: Config,
-    codes: list[str],
-    shared: ContextFiles,
-) -> list[BatchJob]:
-    """Sites with their callers, gathered into groups of about a batch's size: a file is read
-    once per group, and memory stays that of one group."""
+    # Sites with their callers, gathered into groups of about a batch's size: a file is read
+    # once per group, and memory stays that of one group.
     by_display = {display: path for path, display in displays.items()}
     sizes: dict[Path, int] = {}
     groups: list[set[Path]] = [set()]
@@ -626,9 +602,16 @@ def _second_look_jobs(
         # The selected modules outside the group (the model class a caller builds) are read
         # when a flow reaches them, as in a batch.
         in_group = frozenset([*together, *to_read])
-        context = _job_context(shared, in_group)
-        jobs.append((together, codes, in_group, context, False, to_read))
-    return jobs
+        job_context = _job_context(shared, in_group)
+        jobs.append((together, codes, in_group, job_context, False, to_read))
+    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
+    for _, found, _ in finished:
+        _share_texts(found, modules)
+        for found_path, outcome in found.items():
+            if found_path in outcomes:
+                _merge_findings(outcomes[found_path], outcome)
+            elif outcome.findings:  # a caller without findings is reported as before
+                outcomes[found_path] = outcome
 
 
 @dataclass

@@ -212,7 +212,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "second-look-without-selected-modules",
         "migrate/pipeline.py",
-        "        job_context = _job_context(shared, in_group)\n",
+        "        job_context = _job_context(shared, in_group, budget)\n",
         "        job_context = context\n",
         "the callers' second look cannot reach a model class in another selected file",
     ),

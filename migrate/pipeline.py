@@ -344,6 +344,7 @@ def _analyze(
                 rules,
                 context,
                 pool,
+                CONTEXT_BUDGET_BYTES if batched else None,
             )
     plan: UnitPlan | None = None
     if options.fix is not None and any(rule.code.startswith("MC1") for rule in rules):
@@ -556,6 +557,7 @@ def _check_callers(
     rules: list[Rule],
     context: ContextFiles,
     pool: ProcessPoolExecutor | None = None,
+    budget: int | None = None,
 ) -> None:
     """The second look of a check: the modules whose functions let their callers decide what
     reaches a loss are analysed again, together with those callers (one analysis, so each
@@ -602,7 +604,7 @@ def _check_callers(
         # The selected modules outside the group (the model class a caller builds) are read
         # when a flow reaches them, as in a batch.
         in_group = frozenset([*together, *to_read])
-        job_context = _job_context(shared, in_group)
+        job_context = _job_context(shared, in_group, budget)
         jobs.append((together, codes, in_group, job_context, False, to_read))
     finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
     for _, found, _ in finished:
@@ -688,7 +690,7 @@ def _check_in_batches(
             {path: modules[path] for path in sorted(members)},
             codes,
             members,
-            _job_context(shared, members),
+            _job_context(shared, members, CONTEXT_BUDGET_BYTES),
             parameter_sites is not None,
             {},
         )
@@ -750,11 +752,11 @@ def _with_selected(context: ContextFiles, modules: dict[str, ModuleInput]) -> Co
     return ContextFiles(files, context.importers, context.texts, context.aliases)
 
 
-def _job_context(shared: ContextFiles, members: frozenset[str]) -> ContextFiles:
+def _job_context(shared: ContextFiles, members: frozenset[str], budget: int | None) -> ContextFiles:
     """A job's view of the shared context (the same tables): its own members are not read
-    from it, and it has a budget of its own. Only a check without fixes is cut short: a fix
-    must see every reader it changes."""
-    return replace(shared, budget=CONTEXT_BUDGET_BYTES, excluded=members)
+    from it, and it has a budget of its own. Only a large check is cut short: a fix must see
+    every reader it changes, and a small project's context is small."""
+    return replace(shared, budget=budget, excluded=members)
 
 
 def _merge_findings(into: FileOutcome, other: FileOutcome | None) -> None:

@@ -281,3 +281,41 @@ def test_a_fix_reads_its_modules_whatever_the_budget_of_a_check(
     monkeypatch.setattr(pipeline, "CONTEXT_BUDGET_BYTES", 0)
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
     assert _findings(pipeline.run(options)) == fixed
+
+
+def test_only_a_large_check_is_cut_short_by_the_context_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `model.py` names no loss, so a check does not select it: the second look's group
+    # (`helpers.py` with its caller `train.py`) reads it when the flow reaches `Net`.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "model.py").write_text(
+        "import torch.nn as nn\n"
+        "import torch.nn.functional as F\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return F.softmax(self.fc(x), dim=1)\n"
+    )
+    (project / "helpers.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def compute_loss(model, x, y):\n"
+        "    return F.cross_entropy(model(x), y)\n"
+    )
+    (project / "train.py").write_text(
+        "from helpers import compute_loss\n"
+        "from model import Net\n\n\n"
+        "def step(x, y):\n"
+        "    return compute_loss(Net(), x, y)\n"
+    )
+    options = RunOptions(paths=[project])
+    monkeypatch.setattr(pipeline, "CONTEXT_BUDGET_BYTES", 0)
+    small = [(Path(file).name, code) for file, _, _, code, *_ in _findings(pipeline.run(options))]
+    assert small == [("model.py", "MC201")]
+    # A large check (batches) reads no module beyond its members with no budget left.
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
+    assert _findings(pipeline.run(options)) == []

@@ -171,6 +171,14 @@ def test_check_sees_the_readers_a_fix_would_see(tmp_path: Path) -> None:
     assert offered == planned
 
 
+def _write_project(root: Path, files: dict[str, str]) -> Path:
+    project = root / "project"
+    project.mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text)
+    return project
+
+
 def _logged_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> list[int]:
@@ -262,18 +270,19 @@ def test_a_fix_reads_its_modules_whatever_the_budget_of_a_check(
 ) -> None:
     # A fix must see every module its flows reach (here the trainer, outside the selection:
     # it names no loss): the budget is a large check's only.
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "trainer.py").write_text(
-        "def fit(scores, loss_fn, y):\n    return loss_fn(scores, y)\n"
-    )
-    (project / "train.py").write_text(
-        "import torch\n"
-        "from torch import nn\n"
-        "from trainer import fit\n\n\n"
-        "def main(model, x, y):\n"
-        "    probs = torch.softmax(model(x), dim=1)\n"
-        "    return fit(probs, nn.CrossEntropyLoss(), y)\n"
+    project = _write_project(
+        tmp_path,
+        {
+            "trainer.py": "def fit(scores, loss_fn, y):\n    return loss_fn(scores, y)\n",
+            "train.py": (
+                "import torch\n"
+                "from torch import nn\n"
+                "from trainer import fit\n\n\n"
+                "def main(model, x, y):\n"
+                "    probs = torch.softmax(model(x), dim=1)\n"
+                "    return fit(probs, nn.CrossEntropyLoss(), y)\n"
+            ),
+        },
     )
     options = RunOptions(paths=[project], fix=Applicability.UNSAFE)
     fixed = _findings(pipeline.run(options))
@@ -288,28 +297,31 @@ def test_only_a_large_check_is_cut_short_by_the_context_budget(
 ) -> None:
     # `model.py` names no loss, so a check does not select it: the second look's group
     # (`helpers.py` with its caller `train.py`) reads it when the flow reaches `Net`.
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "model.py").write_text(
-        "import torch.nn as nn\n"
-        "import torch.nn.functional as F\n\n\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(8, 4)\n\n"
-        "    def forward(self, x):\n"
-        "        return F.softmax(self.fc(x), dim=1)\n"
-    )
-    (project / "helpers.py").write_text(
-        "import torch.nn.functional as F\n\n\n"
-        "def compute_loss(model, x, y):\n"
-        "    return F.cross_entropy(model(x), y)\n"
-    )
-    (project / "train.py").write_text(
-        "from helpers import compute_loss\n"
-        "from model import Net\n\n\n"
-        "def step(x, y):\n"
-        "    return compute_loss(Net(), x, y)\n"
+    project = _write_project(
+        tmp_path,
+        {
+            "model.py": (
+                "import torch.nn as nn\n"
+                "import torch.nn.functional as F\n\n\n"
+                "class Net(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n\n"
+                "    def forward(self, x):\n"
+                "        return F.softmax(self.fc(x), dim=1)\n"
+            ),
+            "helpers.py": (
+                "import torch.nn.functional as F\n\n\n"
+                "def compute_loss(model, x, y):\n"
+                "    return F.cross_entropy(model(x), y)\n"
+            ),
+            "train.py": (
+                "from helpers import compute_loss\n"
+                "from model import Net\n\n\n"
+                "def step(x, y):\n"
+                "    return compute_loss(Net(), x, y)\n"
+            ),
+        },
     )
     options = RunOptions(paths=[project])
     monkeypatch.setattr(pipeline, "CONTEXT_BUDGET_BYTES", 0)

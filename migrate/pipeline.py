@@ -311,7 +311,11 @@ def _analyze(
         on_progress("analysing", 0, len(modules))
     batched = options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES
     # The files that can be a helper's callers in a check's second look (`callers_of`).
-    speaking = {path for path, source in readable.items() if speaks(source.text)}
+    speaking = (
+        {path for path, source in readable.items() if speaks(source.text)}
+        if sites is not None
+        else set()
+    )
     released = _release_texts(sources, readable, candidates, graph) if batched else set()
 
     def text_of(path: Path) -> str | None:

@@ -75,7 +75,10 @@ GOAL_PEAK_MB = 500.0
 _TREE_WRAPPER = """
 import ctypes, os, resource, subprocess, sys, time
 PR_SET_CHILD_SUBREAPER = 36
-ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+try:  # Linux only: elsewhere the workers a fork server starts are not counted
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+except AttributeError:
+    pass
 def tree(root):
     found, frontier = [], [root]
     while frontier:

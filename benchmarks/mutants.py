@@ -549,6 +549,41 @@ MUTANTS: tuple[Mutant, ...] = (
         "                pass\n",
         "a head patched onto a backbone stored on `self` in `__init__` is not seen",
     ),
+    Mutant(
+        "sigmoid-mixture-not-reported",
+        "rules/mc204_sigmoid_before_cross_entropy.py",
+        "        yield from mixture_violations(self, facts, names.SIGMOID, _LOSSES)\n",
+        "",
+        "a mean of sigmoid probabilities (ten crops) into CrossEntropyLoss is not reported",
+    ),
+    Mutant(
+        "open-start-list-forgotten",
+        "migrate/analysis/interpreter.py",
+        "                    grown = TupleKind(added.items, mutable=True, open_start=True)\n",
+        "                    grown = UNKNOWN\n",
+        "`layers = reduce(...)` then `layers += [..., nn.Softmax()]`: the Sequential is not seen",
+    ),
+    Mutant(
+        "open-start-list-indexed-from-start",
+        "migrate/analysis/interpreter.py",
+        "        if base.open_start and not isinstance(index, ast.UnaryOp):\n",
+        "        if False:\n",
+        "`layers[1]` of a list whose start is unknown is taken as its second known item",
+    ),
+    Mutant(
+        "small-tree-not-analysed-whole",
+        "migrate/analysis/selection.py",
+        "    return sum(len(source.text) for source in readable.values()) <= WHOLE_PROJECT_BYTES\n",
+        "    return False\n",
+        "a model handed script -> coordinator -> client (files naming no loss) is not followed",
+    ),
+    Mutant(
+        "method-result-callers-not-read-again",
+        "migrate/analysis/interpreter.py",
+        "        flow.note_caller(flow.key(info.name), self)\n",
+        "",
+        "`runner.scores(x)` stays unknown after the constructor learns the model it stores",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

@@ -5,6 +5,7 @@ The CLI builds `RunOptions`, calls `run`, and hands the `RunResult` to the repor
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import ctypes.util
@@ -27,6 +28,7 @@ from migrate.analysis.selection import (
     IMPORT_DEPTH,
     callers_of,
     collection_paused,
+    is_small_project,
     select_files,
     speaks,
 )
@@ -40,11 +42,17 @@ from migrate.discovery import (
     packages_on_disk,
     read_source,
 )
-from migrate.engine import ModuleInput, check_project, diagnostic, reraise_interrupt
+from migrate.engine import (
+    ModuleInput,
+    check_project,
+    diagnostic,
+    parse_python,
+    reraise_interrupt,
+)
 from migrate.findings import FileOutcome, Finding
 from migrate.fixing.units import RefusedUnit, UnitPlan, gate_units
 from migrate.registry import known_prefix, rule_by_code, select_rules
-from migrate.rule import Applicability, ModelRelation, Rule
+from migrate.rule import Applicability, ModelRelation, Rule, Violation
 from migrate.writer import PlannedWrite, UnitWriteFailure, unified_diff, write_unit
 
 if TYPE_CHECKING:
@@ -292,6 +300,14 @@ def _analyze(
         packages_on_disk(sources),
     )
     candidates = select_files(readable, rules, options.fix is not None, graph)
+    whole = is_small_project(readable)
+    trees: dict[Path, ast.Module] = {}
+    if whole:
+        # The rest of a small tree joins the analysis, so what it wires together (a script
+        # handing a model to a coordinator that hands it to a client) is followed. A file
+        # among them that does not parse could hold no finding: it is left out, unreported.
+        trees = _parsed(readable, set(readable) - candidates)
+        candidates |= set(trees)
     displays = {path: display_path(path) for path in files}
     modules = {
         displays[path]: ModuleInput(
@@ -300,13 +316,15 @@ def _analyze(
             tuple(_per_file_ignores(config, path)),
             writable=not (options.write or options.will_write)
             or (_writable(path) and path not in protected),
+            tree=trees.get(path),
         )
         for path in files
         if path in candidates
     }
     context = _context_files(graph, readable, candidates, displays, config)
-    # Functions whose callers decide what reaches a loss (a check reads those callers next).
-    sites: dict[str, set[str]] | None = {} if options.fix is None else None
+    # Functions whose callers decide what reaches a loss (a check reads those callers next,
+    # unless the whole tree is in the analysis already).
+    sites: dict[str, set[str]] | None = {} if options.fix is None and not whole else None
     if on_progress is not None:  # the stage starts now: a bar can show it during a long file
         on_progress("analysing", 0, len(modules))
     batched = options.fix is None and sum(len(m.source) for m in modules.values()) > BATCH_BYTES
@@ -405,6 +423,16 @@ def _analyze(
                 )
         reports.append(report)
     return reports, plan
+
+
+def _parsed(readable: dict[Path, SourceFile], paths: set[Path]) -> dict[Path, ast.Module]:
+    """The syntax trees of the files among `paths` that parse."""
+    trees: dict[Path, ast.Module] = {}
+    for path in sorted(paths):
+        tree = parse_python(readable[path].text)
+        if not isinstance(tree, Violation):
+            trees[path] = tree
+    return trees
 
 
 def _size_of(path: Path, module: ModuleInput | None) -> int:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate.analysis.api import Mixture, ModuleQueries, names
-from migrate.fixing.edits import describe, loss_location, mixture_fix, route_note
-from migrate.fixing.loss_path import loss_path_violations
+from migrate.analysis.api import ModuleQueries, names
+from migrate.fixing.edits import mixture_fix
+from migrate.fixing.loss_path import loss_path_violations, mixture_violations
 from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
@@ -831,29 +831,41 @@ class SoftmaxBeforeCrossEntropy(Rule):
             """,
             id="list-handed-to-a-function-that-appends-a-layer-after-the-softmax",
         ),
+        Valid(
+            """
+            import torch.nn as nn
+            layers = backbone_layers(config)
+            layers += [nn.Softmax(dim=1), nn.Linear(4, 4)]
+            model = nn.Sequential(*layers)
+            loss = nn.CrossEntropyLoss()(model(x), y)
+            """,
+            id="list-of-unknown-start-grown-with-a-softmax-then-a-linear",
+        ),
+        Valid(
+            """
+            import torch.nn as nn
+            layers = backbone_layers(config)
+            layers += [nn.Linear(8, 4), nn.Softmax(dim=1)]
+            layer = layers[1]
+            loss = nn.CrossEntropyLoss()(layer(x), y)
+            """,
+            id="list-of-unknown-start-indexed-from-its-start",
+        ),
+        Invalid(
+            """
+            import torch.nn as nn
+            layers = backbone_layers(config)
+            layers += [nn.Linear(8, 4), nn.Softmax(dim=1)]
+            model = nn.Sequential(*layers)
+            loss = nn.CrossEntropyLoss()(model(x), y)
+            """,
+            id="list-of-unknown-start-grown-to-end-in-a-softmax",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         yield from loss_path_violations(self, facts, names.SOFTMAX, _LOSSES, _POLICY)
-        for use in facts.flow.loss_uses:
-            kind = use.input_kind
-            if use.loss != names.CROSS_ENTROPY or not isinstance(kind, Mixture):
-                continue
-            if kind.activation.op != names.SOFTMAX:
-                continue
-            owner = facts.facts_for(kind.activation.path) or facts
-            message = self.message.format(
-                activation=describe(owner, kind.activation.node), loss="CrossEntropyLoss"
-            )
-            message += route_note(use)
-            fix, reason = mixture_fix(facts, use)
-            if kind.activation.path == facts.path:
-                related = loss_location(facts, use, kind.activation)
-                yield self.violation(facts, kind.activation.node, message, fix, reason, related)
-            else:
-                # The mixture is made in another file (a model's forward): report it there.
-                related = ((facts.path, facts.span(use.call)),)
-                yield self.violation(owner, kind.activation.node, message, fix, reason, related)
+        yield from mixture_violations(self, facts, names.SOFTMAX, _LOSSES, mixture_fix)
 
 
 _LOSSES = frozenset({names.CROSS_ENTROPY})

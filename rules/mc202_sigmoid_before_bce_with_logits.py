@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries, names
-from migrate.fixing.loss_path import loss_path_violations
+from migrate.fixing.loss_path import loss_path_violations, mixture_violations
 from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
@@ -33,6 +33,8 @@ class SigmoidBeforeBceWithLogits(Rule):
     ## Fix safety
     Unsafe: the loss changes. A sigmoid only on the loss path is removed; one in a model's
     `forward` moves to every other reader of the output, or the finding stays without a fix.
+    Sigmoid outputs combined before the loss (a mean over test-time crops or an ensemble)
+    have no logits to give back: that finding has no fix.
     """
 
     code = "MC202"
@@ -81,8 +83,18 @@ class SigmoidBeforeBceWithLogits(Rule):
             """,
             id="inline",
         ),
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+            averaged = torch.sigmoid(z).mean(0)
+            loss = F.binary_cross_entropy_with_logits(averaged, y)
+            """,
+            id="mean-of-sigmoid-probabilities-has-no-fix",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         policy = ReaderPolicy(names.SIGMOID, _LOSSES)
         yield from loss_path_violations(self, facts, names.SIGMOID, _LOSSES, policy)
+        yield from mixture_violations(self, facts, names.SIGMOID, _LOSSES)

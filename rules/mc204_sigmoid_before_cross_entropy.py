@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from migrate.analysis.api import ModuleQueries, names
-from migrate.fixing.loss_path import loss_path_violations
+from migrate.fixing.loss_path import loss_path_violations, mixture_violations
 from migrate.fixing.readers import ReaderPolicy
 from migrate.rule import Applicability, Invalid, Rule, Valid, Violation
 
@@ -33,6 +33,8 @@ class SigmoidBeforeCrossEntropy(Rule):
     ## Fix safety
     Unsafe: the loss changes. A sigmoid only on the loss path is removed; one in a model's
     `forward` is replaced by a softmax at every other reader, or the finding stays unfixed.
+    Sigmoid outputs combined before the loss (a mean over test-time crops or an ensemble)
+    have no logits to give back: that finding has no fix.
     """
 
     code = "MC204"
@@ -76,8 +78,37 @@ class SigmoidBeforeCrossEntropy(Rule):
             """,
             id="through-local",
         ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.head = nn.Sequential(nn.Linear(8, 4), nn.Sigmoid())
+                def forward(self, x):
+                    return self.head(x)
+            net = Net()
+            criterion = nn.CrossEntropyLoss()
+            for crops, y in loader:
+                outputs = net(crops.view(-1, 8))
+                loss = criterion(outputs.view(len(y), 10, -1).mean(1), y)
+            """,
+            id="mean-over-crops-of-a-sigmoid-head-has-no-fix",
+        ),
+        Valid(
+            """
+            import torch
+            from torch import nn
+            criterion = nn.CrossEntropyLoss()
+            confidence = torch.sigmoid(z).mean(1)
+            loss = criterion(z, y)
+            """,
+            id="sigmoid-mean-read-beside-the-loss",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:
         policy = ReaderPolicy(names.SIGMOID, _LOSSES)
         yield from loss_path_violations(self, facts, names.SIGMOID, _LOSSES, policy)
+        yield from mixture_violations(self, facts, names.SIGMOID, _LOSSES)

@@ -679,9 +679,11 @@ def test_a_loss_helper_squeezes_the_parameter_it_is_given(tmp_path: Path) -> Non
 def test_a_site_called_from_more_modules_than_the_cap_is_not_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int, found: bool
 ) -> None:
-    # `train` is called from one script that names no loss; the second look reads it unless
-    # the site has more callers than `MAX_SITE_CALLERS` (a library's plumbing).
+    # `train` is called from one script that names no loss; the second look of a large tree
+    # reads it unless the site has more callers than `MAX_SITE_CALLERS` (a library's
+    # plumbing). This tree counts as large (a small one is analysed whole).
     monkeypatch.setattr(pipeline, "MAX_SITE_CALLERS", cap)
+    monkeypatch.setattr(pipeline, "is_small_project", lambda readable: False)
     root = _write(
         tmp_path,
         {
@@ -885,3 +887,170 @@ def test_a_deep_copy_of_the_model_is_the_model(
         },
     )
     assert _found(root) == expected
+
+
+def _ten_crop_project(loss: str) -> dict[str, str]:
+    """A sigmoid head patched onto a library backbone stored in `__init__`; the script
+    averages the outputs of ten crops before the loss (CheXNet)."""
+    return {
+        "model.py": (
+            "import torch.nn as nn\n"
+            "import torchvision\n"
+            "\n"
+            "\n"
+            "class DenseNet121(nn.Module):\n"
+            "    def __init__(self, out_size):\n"
+            "        super().__init__()\n"
+            "        self.densenet121 = torchvision.models.densenet121(pretrained=True)\n"
+            "        features = self.densenet121.classifier.in_features\n"
+            "        self.densenet121.classifier = nn.Sequential(nn.Linear(features, out_size),\n"
+            "                                                    nn.Sigmoid())\n"
+            "\n"
+            "    def forward(self, x):\n"
+            "        return self.densenet121(x)\n"
+        ),
+        "main.py": (
+            "import torch\n"
+            "from model import DenseNet121\n"
+            "\n"
+            "\n"
+            "def main(loader, world_size):\n"
+            "    net = DenseNet121(14)\n"
+            "    if world_size > 1:\n"
+            "        net = torch.nn.parallel.DistributedDataParallel(net)\n"
+            f"    criterion = {loss}\n"
+            "    for images, labels in loader:\n"
+            "        batch_size, n_crops, c, h, w = images.size()\n"
+            "        outputs = net(images.view(-1, c, h, w))\n"
+            "        outputs_mean = outputs.view(batch_size, n_crops, -1).mean(1)\n"
+            "        loss = criterion(outputs_mean, labels)\n"
+        ),
+    }
+
+
+def _coordinator_project(net: str) -> dict[str, str]:
+    """Federated code: a script hands the model to a coordinator, whose method copies it
+    into a client, whose `train` computes the loss. Neither the script nor the coordinator
+    names an activation or a loss."""
+    return {
+        "net.py": net,
+        "client.py": (
+            "import torch\n"
+            "\n"
+            "\n"
+            "class Client:\n"
+            "    def __init__(self, client_id, local_model, loader):\n"
+            "        self.local_model = local_model\n"
+            "        self.loader = loader\n"
+            "\n"
+            "    def train(self):\n"
+            "        for data, target in self.loader:\n"
+            "            output = self.local_model(data)\n"
+            "            torch.nn.functional.cross_entropy(output, target).backward()\n"
+        ),
+        "coordinator.py": (
+            "import copy\n"
+            "from client import Client\n"
+            "\n"
+            "\n"
+            "class Coordinator:\n"
+            "    def __init__(self, global_model, loader):\n"
+            "        self.global_model = global_model\n"
+            "        self.loader = loader\n"
+            "\n"
+            "    def build(self):\n"
+            "        model = copy.deepcopy(self.global_model)\n"
+            "        self.client = Client(client_id=0, local_model=model, loader=self.loader)\n"
+            "\n"
+            "    def run(self):\n"
+            "        self.client.train()\n"
+        ),
+        "main.py": (
+            "from coordinator import Coordinator\n"
+            "from net import Net\n"
+            "\n"
+            "server = Coordinator(Net(), [])\n"
+            "server.build()\n"
+            "server.run()\n"
+        ),
+    }
+
+
+def _method_result_project(net: str) -> dict[str, str]:
+    """A method returns what the model stored by the constructor gives; the script puts
+    that result into the loss."""
+    return {
+        "net.py": net,
+        "main.py": (
+            "import torch\n"
+            "from net import Net\n"
+            "\n"
+            "\n"
+            "class Runner:\n"
+            "    def __init__(self, model):\n"
+            "        self.model = model\n"
+            "\n"
+            "    def scores(self, x):\n"
+            "        return self.model(x)\n"
+            "\n"
+            "\n"
+            "runner = Runner(Net())\n"
+            "for x, y in []:\n"
+            "    torch.nn.functional.cross_entropy(runner.scores(x), y).backward()\n"
+        ),
+    }
+
+
+def _grown_list_project(last: str) -> dict[str, str]:
+    """`layers = reduce(...)` (not followed), then `layers += [..., last]`."""
+    return {
+        "train.py": (
+            "import operator\n"
+            "from functools import reduce\n"
+            "\n"
+            "import torch.nn as nn\n"
+            "\n"
+            "\n"
+            "def run(x, y, sizes):\n"
+            "    layers = reduce(operator.add, [[nn.Linear(a, b), nn.ReLU()]\n"
+            "                                   for a, b in zip(sizes, sizes[1:])])\n"
+            f"    layers += [nn.Linear(sizes[-2], sizes[-1]), {last}]\n"
+            "    model = nn.Sequential(*layers)\n"
+            "    return nn.NLLLoss()(model(x), y)\n"
+        ),
+    }
+
+
+LOGITS_NET = SOFTMAX_NET.replace("F.softmax(self.fc(x), dim=1)", "self.fc(x)")
+
+# (the shape, its project, the argument that makes the bug, where it is found and whether a
+# fix is offered, the argument that makes its trap). A mean of sigmoid outputs has no logits
+# to give back: found, never fixed; the trap there is the correct pair (BCELoss). A model
+# reached only through stored attributes is found, not fixed: its readers are not proven.
+EIGHTH_SESSION_SHAPES = [
+    ("mean over ten crops", _ten_crop_project, "torch.nn.CrossEntropyLoss()",
+     ("model.py", 11, "MC204", False), "torch.nn.BCELoss()"),
+    ("model through a coordinator into a client", _coordinator_project, SOFTMAX_NET,
+     ("net.py", 11, "MC201", False), LOGITS_NET),
+    ("a method's result", _method_result_project, SOFTMAX_NET,
+     ("net.py", 11, "MC201", False), LOGITS_NET),
+    ("a list of unknown start grown to end in a softmax", _grown_list_project,
+     "nn.Softmax(dim=1)", ("train.py", 10, "MC203", False), "nn.LogSoftmax(dim=1)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        case
+        for name, project, bug, (file, line, code, fixed), trap in EIGHTH_SESSION_SHAPES
+        for case in (
+            pytest.param(project(bug), [(file, line, code, fixed)], id=name),
+            pytest.param(project(trap), [], id=f"{name}: trap"),
+        )
+    ],
+)
+def test_shapes_the_sixth_set_still_missed(
+    tmp_path: Path, files: dict[str, str], expected: list[tuple[str, int, str, bool]]
+) -> None:
+    assert _found(_write(tmp_path, files)) == expected

@@ -18,6 +18,12 @@ CASES = sorted(
 ) + sorted((ROOT / "fixtures/projects").glob("*/before"))
 
 
+def _as_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every project counts as large: not analysed whole, and checked in batches."""
+    monkeypatch.setattr(pipeline, "is_small_project", lambda readable: False)
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+
+
 def _findings(result: RunResult) -> list[tuple[str, int, int, str, str, str | None, str | None]]:
     found = []
     for report, finding in result.findings:
@@ -44,7 +50,7 @@ def test_large_check_path_reports_what_the_whole_project_gives(
     options = RunOptions(paths=[case])
     whole = _findings(pipeline.run(options))
     # Every project counts as large: one batch per file, with the modules it imports.
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     large = _findings(pipeline.run(options))
     assert large == whole
@@ -54,8 +60,9 @@ def test_large_check_path_reports_what_the_whole_project_gives(
 def test_selection_hides_no_finding_of_the_engine(
     case: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The token tests and the graph skip files; the analysis of every file must find
-    # nothing more.
+    # The token tests and the graph skip files (in a tree too large to be analysed whole);
+    # the analysis of every file must find nothing more.
+    monkeypatch.setattr(pipeline, "is_small_project", lambda readable: False)
     options = RunOptions(paths=[case])
     selected = _findings(pipeline.run(options))
     monkeypatch.setattr(
@@ -90,7 +97,7 @@ def test_a_caller_named_by_the_analysis_is_read_in_both_paths(
     options = RunOptions(paths=[project])
     whole = _findings(pipeline.run(options))
     assert [(Path(file).name, code) for file, _, _, code, *_ in whole] == [("train.py", "MC201")]
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     assert _findings(pipeline.run(options)) == whole
 
@@ -215,7 +222,7 @@ def test_fresh_worker_processes_report_what_the_whole_project_gives(
     )
     options = RunOptions(paths=[project])
     whole = _findings(pipeline.run(options))
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
     jobs = _logged_pool(monkeypatch)
     assert _findings(pipeline.run(options)) == whole
@@ -243,7 +250,7 @@ def test_a_large_check_reports_like_the_whole_project_in_every_format(
     )
     options = RunOptions(paths=[project])
     whole = pipeline.run(options)
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     large = pipeline.run(options)
     assert _findings(large) == _findings(whole) != []
@@ -288,7 +295,7 @@ def test_a_fix_reads_its_modules_whatever_the_budget_of_a_check(
     fixed = _findings(pipeline.run(options))
     assert [(Path(file).name, code) for file, _, _, code, *_ in fixed] == [("train.py", "MC201")]
     monkeypatch.setattr(pipeline, "CONTEXT_BUDGET_BYTES", 0)
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     assert _findings(pipeline.run(options)) == fixed
 
 
@@ -328,6 +335,6 @@ def test_only_a_large_check_is_cut_short_by_the_context_budget(
     small = [(Path(file).name, code) for file, _, _, code, *_ in _findings(pipeline.run(options))]
     assert small == [("model.py", "MC201")]
     # A large check (batches) reads no module beyond its members with no budget left.
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 0)
+    _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     assert _findings(pipeline.run(options)) == []

@@ -222,6 +222,10 @@ class TupleKind(Kind):
     items: tuple[Kind, ...]
     # A list (`layers = [...]`): a function it is handed to may change it.
     mutable: bool = False
+    # Unknown items come before these: a list built by code that is not followed
+    # (`layers = reduce(...)`), then grown here (`layers += [nn.Linear(...), nn.Softmax()]`).
+    # Its end is known, so `layers[-1]` is; `layers[0]` is not.
+    open_start: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -1000,12 +1004,11 @@ class ModuleFlow:
             added = scope.eval(statement.value)
             before = scope.eval(statement.target)
             grown: Kind = UNKNOWN
-            if (
-                isinstance(statement.op, ast.Add)
-                and isinstance(before, TupleKind)
-                and isinstance(added, TupleKind)
-            ):
-                grown = TupleKind(before.items + added.items, before.mutable)  # `+= [...]`
+            if isinstance(statement.op, ast.Add) and isinstance(added, TupleKind):
+                if isinstance(before, TupleKind):  # `+= [...]`
+                    grown = TupleKind(before.items + added.items, before.mutable, before.open_start)
+                elif before is UNKNOWN and added.mutable:
+                    grown = TupleKind(added.items, mutable=True, open_start=True)
             scope.bind_target(statement.target, grown)
         elif isinstance(statement, ast.Expr):
             scope.eval(statement.value)
@@ -1199,7 +1202,8 @@ class _Scope:
                 for element in target.elts
             ]
             starred = any(isinstance(element, ast.Starred) for element in target.elts)
-            items = value.items if isinstance(value, TupleKind) else None
+            known = isinstance(value, TupleKind) and not value.open_start
+            items = value.items if known and isinstance(value, TupleKind) else None
             for index, element in enumerate(elements):
                 item: Kind = UNKNOWN
                 if items is not None and not starred and len(items) == len(elements):
@@ -1272,7 +1276,8 @@ class _Scope:
             items = (*receiver.items, *added.items)
         else:
             items = (*receiver.items, UNKNOWN)
-        self.env[func.value.id] = self.flow.new_binding(TupleKind(items, receiver.mutable))
+        grown = TupleKind(items, receiver.mutable, receiver.open_start)
+        self.env[func.value.id] = self.flow.new_binding(grown)
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -1563,7 +1568,9 @@ class _Scope:
         argument = node.args[0]
         if isinstance(argument, ast.Starred) and isinstance(argument.value, ast.Name):
             built = self.eval(argument.value)
-            return built.items if isinstance(built, TupleKind) else None
+            if not isinstance(built, TupleKind):
+                return None
+            return (UNKNOWN, *built.items) if built.open_start else built.items
         if isinstance(argument, ast.Name):
             built = self.eval(argument)
             if isinstance(built, DictKind):
@@ -1875,6 +1882,9 @@ class _Scope:
         flow, info, function = found
         target = f"{flow.key(info.name)}.{method}"
         self._record_call_site(target, True, positional, keywords, node)
+        # Read again when the method's result changes (`server.run()` returning what the
+        # constructor stored, once its callers taught it).
+        flow.note_caller(flow.key(info.name), self)
         return flow.summary(function, info).returns
 
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
@@ -2264,6 +2274,8 @@ def _item(base: Kind, index: ast.expr) -> Kind:
         if isinstance(base, TupleKind) and negated is not None:
             position = len(base.items) - negated
     if isinstance(base, TupleKind) and position is not None:
+        if base.open_start and not isinstance(index, ast.UnaryOp):
+            return UNKNOWN  # counted from a start that is not known
         return base.items[position] if 0 <= position < len(base.items) else UNKNOWN
     if isinstance(base, DictKind):
         key = _string_value(index)
@@ -2627,7 +2639,7 @@ def _grown(kinds: Sequence[Kind]) -> Kind | None:
     """A list or dict that some paths grew (a loop that appends layers): what every path
     starts with, then an unknown number of unknown items. None when the paths disagree on
     more than that."""
-    if all(isinstance(kind, TupleKind) for kind in kinds):
+    if all(isinstance(kind, TupleKind) and not kind.open_start for kind in kinds):
         sequences = [kind.items for kind in kinds if isinstance(kind, TupleKind)]
         shortest = min(sequences, key=len)
         if all(sequence[: len(shortest)] == shortest for sequence in sequences):
@@ -2789,10 +2801,8 @@ def refine_parameters(flows: Sequence[ModuleFlow]) -> None:
                     before = reader_flow.returns_of(reader)
                     reader_flow.resummarize(reader, reader_owner)
                     changed = True
-                    if (
-                        reader_owner is not None
-                        and reader.name in ("forward", "__call__")
-                        and not same_kind(before, reader_flow.returns_of(reader))
+                    if reader_owner is not None and not same_kind(
+                        before, reader_flow.returns_of(reader)
                     ):
                         _reinterpret_callers(reader_owner)
         if not changed:

@@ -23,6 +23,10 @@ from migrate.rule import Rule
 
 # How many imports back the readers of a model are looked for.
 IMPORT_DEPTH = 3
+# A tree with at most this much source is analysed whole, in one analysis: a model handed
+# through files that name neither an activation nor a loss (`main` -> `Coordinator(model)`
+# -> `Client(model)`) is followed to the end, at the price of reading a few more files.
+WHOLE_PROJECT_BYTES = 600_000
 _ACTIVATION_WORDS = ("oftmax", "igmoid", "expit")
 _LOSS_TOKENS = ("ross_entropy", "rossEntropy", "BCE", "nll_loss", "NLLLoss")
 _SOFTMAX_CALL = re.compile(r"oftmax\s*\(")
@@ -116,6 +120,13 @@ def select_files(
     folders = {path.parent for path in selected}
     selected |= {path for path in readable if path.name == "__init__.py" and path.parent in folders}
     return {path for path in selected if path in readable}
+
+
+def is_small_project(readable: dict[Path, SourceFile]) -> bool:
+    """Whether the tree is analysed whole (`WHOLE_PROJECT_BYTES`): the files beyond the
+    selection join the analysis too (those that parse), instead of being read when a flow
+    reaches them or looked for as callers."""
+    return sum(len(source.text) for source in readable.values()) <= WHOLE_PROJECT_BYTES
 
 
 def callers_of(

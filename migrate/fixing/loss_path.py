@@ -3,9 +3,9 @@ that applies it again (or does not want it). Finds the pairs and plans the fix."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from migrate.analysis.api import ModuleQueries, names
+from migrate.analysis.api import LossUse, Mixture, ModuleQueries, names
 from migrate.fixing.edits import (
     activation_into_loss,
     choice_reason,
@@ -57,3 +57,44 @@ def loss_path_violations(
             # The activation lives in another file: report it there, and name this loss.
             related = ((facts.path, facts.span(use.call)),)
             yield rule.violation(owner, activation.node, message, fix, reason, related)
+
+
+MixtureFix = Callable[[ModuleQueries, LossUse], tuple[Fix | None, str | None]]
+
+NO_MIXTURE_FIX = (
+    "the probabilities are combined (a mean over crops or an ensemble, a product) before the "
+    "loss: there are no logits to hand it; compute the loss on each activation's input, or "
+    "use a loss that takes probabilities, by hand"
+)
+
+
+def mixture_violations(
+    rule: Rule,
+    facts: ModuleQueries,
+    op: str,
+    losses: frozenset[str],
+    plan_fix: MixtureFix | None = None,
+) -> Iterator[Violation]:
+    """One violation per loss whose input mixes the outputs of an `op` activation (a mean of
+    softmax or sigmoid probabilities), reported at the activation. Without `plan_fix` the
+    finding has no fix: a mixture cannot be un-activated."""
+    for use in facts.flow.loss_uses:
+        kind = use.input_kind
+        if use.loss not in losses or not isinstance(kind, Mixture):
+            continue
+        if kind.activation.op != op:
+            continue
+        owner = facts.facts_for(kind.activation.path) or facts
+        loss = names.LOSS_DISPLAY[use.loss]
+        message = rule.message.format(activation=describe(owner, kind.activation.node), loss=loss)
+        message += route_note(use)
+        fix: Fix | None
+        reason: str | None
+        fix, reason = plan_fix(facts, use) if plan_fix is not None else (None, NO_MIXTURE_FIX)
+        if kind.activation.path == facts.path:
+            related = loss_location(facts, use, kind.activation)
+            yield rule.violation(facts, kind.activation.node, message, fix, reason, related)
+        else:
+            # The mixture is made in another file (a model's forward): report it there.
+            related = ((facts.path, facts.span(use.call)),)
+            yield rule.violation(owner, kind.activation.node, message, fix, reason, related)

@@ -584,6 +584,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "",
         "`runner.scores(x)` stays unknown after the constructor learns the model it stores",
     ),
+    Mutant(
+        "failed-workers-crash-the-check",
+        "migrate/pipeline.py",
+        "    except (OSError, BrokenProcessPool):\n",
+        "    except ZeroDivisionError:\n",
+        "a check whose worker processes cannot start (no writable temporary folder) crashes",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -638,8 +639,7 @@ def _check_callers(
         in_group = frozenset([*together, *to_read])
         job_context = _job_context(shared, in_group, budget)
         jobs.append((together, codes, in_group, job_context, False, to_read))
-    finished = pool.map(_check_batch, jobs) if pool is not None else map(_check_batch, jobs)
-    for _, found, _ in finished:
+    for _, found, _ in _run_jobs(jobs, pool):
         _share_texts(found, modules)
         for found_path, outcome in found.items():
             if found_path in outcomes:
@@ -732,12 +732,7 @@ def _check_in_batches(
     results = []
     total = sum(len(job[2]) for job in jobs)
     done = 0
-    finished: Iterator[BatchResult] = (
-        pool.map(_check_batch, jobs)
-        if pool is not None and len(jobs) > 1
-        else map(_check_batch, jobs)
-    )
-    for result in finished:
+    for result in _run_jobs(jobs, pool if len(jobs) > 1 else None):
         _share_texts(result[1], modules)
         results.append(result)
         done += len(result[0])
@@ -841,6 +836,22 @@ def _worker_pool(stack: contextlib.ExitStack) -> ProcessPoolExecutor | None:
     else:  # Python 3.10 cannot replace a worker: each keeps what its batches left
         pool = ProcessPoolExecutor(workers, context)
     return stack.enter_context(pool)
+
+
+def _run_jobs(jobs: list[BatchJob], pool: ProcessPoolExecutor | None) -> Iterator[BatchResult]:
+    """The jobs' results in order: in the workers, or here when there are none or they
+    cannot start (a fork server needs a writable temporary folder; a worker may be killed).
+    A job whose worker failed runs here again, with those after it."""
+    if pool is None:
+        yield from map(_check_batch, jobs)
+        return
+    done = 0
+    try:
+        for result in pool.map(_check_batch, jobs):
+            done += 1
+            yield result
+    except (OSError, BrokenProcessPool):
+        yield from map(_check_batch, jobs[done:])
 
 
 def _check_batch(job: BatchJob) -> BatchResult:

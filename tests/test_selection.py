@@ -1,7 +1,10 @@
 """A large check narrows the tree and runs in batches; it must report exactly what the
 analysis reports on the whole of a small project, and the selection must hide nothing."""
 
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -338,3 +341,37 @@ def test_only_a_large_check_is_cut_short_by_the_context_budget(
     _as_large(monkeypatch)
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)
     assert _findings(pipeline.run(options)) == []
+
+
+class _FailingPool:
+    """A pool whose workers fail after `started` jobs: with `OSError` when none could start
+    (a fork server without a writable temporary folder), else as a killed worker does."""
+
+    def __init__(self, started: int) -> None:
+        self.started = started
+
+    def map(self, function: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
+        if self.started == 0:
+            raise OSError(30, "Read-only file system")
+        for job in jobs[: self.started]:
+            yield function(job)
+        raise BrokenProcessPool("a worker was killed")
+
+
+@pytest.mark.parametrize("started", [0, 1], ids=["no worker starts", "a worker dies"])
+def test_a_check_whose_workers_fail_runs_the_jobs_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: int
+) -> None:
+    project = _caller_project(tmp_path / "project")
+    (project / "more.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def other(scores, y):\n"
+        "    return F.nll_loss(scores.softmax(1), y)\n"
+    )
+    options = RunOptions(paths=[project])
+    whole = _findings(pipeline.run(options))
+    assert len(whole) == 2
+    _as_large(monkeypatch)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(pipeline, "_worker_pool", lambda stack: _FailingPool(started))
+    assert _findings(pipeline.run(options)) == whole

@@ -591,6 +591,49 @@ MUTANTS: tuple[Mutant, ...] = (
         "    except ZeroDivisionError:\n",
         "a check whose worker processes cannot start (no writable temporary folder) crashes",
     ),
+    Mutant(
+        "super-init-not-a-call-site",
+        "migrate/analysis/interpreter.py",
+        "        if isinstance(func, ast.Attribute) and _is_super_call(func.value) and self.owner:"
+        "\n",
+        "        if False:\n",
+        "`super().__init__(model, criterion)` teaches the base class nothing",
+    ),
+    Mutant(
+        "base-class-attributes-not-read",
+        "migrate/analysis/interpreter.py",
+        "            base = self.flow.attribute_owner(reference.class_key, attribute)\n",
+        "            base = None\n",
+        "a subclass does not see what its base class's `__init__` stores",
+    ),
+    Mutant(
+        "project-train-method-taken-for-nn-module",
+        "migrate/analysis/interpreter.py",
+        "            or self.flow.find_method(receiver.class_key, method) is not None\n",
+        "            or False\n",
+        "`trainer.train()` of a project class is taken for `nn.Module.train()`",
+    ),
+    Mutant(
+        "getattr-of-a-module-unknown",
+        "migrate/analysis/interpreter.py",
+        "        if not isinstance(module, ModuleReference):\n            return None\n",
+        "        return None\n",
+        "`getattr(module_loss, config['loss'])` is unknown",
+    ),
+    Mutant(
+        "config-helper-instantiates-nothing",
+        "migrate/analysis/interpreter.py",
+        "        made = _instantiated_member(function) if returned is UNKNOWN else None\n",
+        "        made = None\n",
+        "`config.init_obj('arch', module_arch)` is unknown",
+    ),
+    Mutant(
+        "one-call-one-site",
+        "migrate/analysis/interpreter.py",
+        "        key = (id(site.node), site.target)\n",
+        "        key = (id(site.node), '')\n",
+        "a call of a choice of functions teaches only the last of them",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

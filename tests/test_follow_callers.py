@@ -1054,3 +1054,136 @@ def test_shapes_the_sixth_set_still_missed(
     tmp_path: Path, files: dict[str, str], expected: list[tuple[str, int, str, bool]]
 ) -> None:
     assert _found(_write(tmp_path, files)) == expected
+
+
+def _template_project(forward: str) -> dict[str, str]:
+    """The layout of the widely copied `pytorch-template`: the model class and the loss
+    function are named in a config file and taken with `getattr` from the modules handed to
+    a config helper; a trainer subclass stores them through `super().__init__` and its base
+    class's `train()` runs the subclass's epoch."""
+    return {
+        "model/__init__.py": "",
+        "model/loss.py": (
+            "import torch.nn as nn\n"
+            "import torch.nn.functional as F\n"
+            "\n"
+            "\n"
+            "def ce_loss(output, target):\n"
+            "    criterion = nn.CrossEntropyLoss()\n"
+            "    return criterion(output, target)\n"
+            "\n"
+            "\n"
+            "def nll_loss(output, target):\n"
+            "    return F.nll_loss(output, target)\n"
+        ),
+        "model/model.py": (
+            "import torch.nn as nn\n"
+            "\n"
+            "\n"
+            "class MnistModel(nn.Module):\n"
+            "    def __init__(self, num_classes=10):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(8, num_classes)\n"
+            "        self.softmax = nn.Softmax(dim=1)\n"
+            "\n"
+            "    def forward(self, x):\n"
+            f"        return {forward}\n"
+        ),
+        "base/__init__.py": "from .base_trainer import BaseTrainer\n",
+        "base/base_trainer.py": (
+            "class BaseTrainer:\n"
+            "    def __init__(self, model, criterion, optimizer, config):\n"
+            "        self.model = model\n"
+            "        self.criterion = criterion\n"
+            "        self.optimizer = optimizer\n"
+            "\n"
+            "    def _train_epoch(self, epoch):\n"
+            "        raise NotImplementedError\n"
+            "\n"
+            "    def train(self):\n"
+            "        for epoch in range(3):\n"
+            "            self._train_epoch(epoch)\n"
+        ),
+        "trainer/__init__.py": "from .trainer import Trainer\n",
+        "trainer/trainer.py": (
+            "from base import BaseTrainer\n"
+            "\n"
+            "\n"
+            "class Trainer(BaseTrainer):\n"
+            "    def __init__(self, model, criterion, optimizer, config, data_loader):\n"
+            "        super().__init__(model, criterion, optimizer, config)\n"
+            "        self.data_loader = data_loader\n"
+            "\n"
+            "    def _train_epoch(self, epoch):\n"
+            "        self.model.train()\n"
+            "        for data, target in self.data_loader:\n"
+            "            output = self.model(data)\n"
+            "            loss = self.criterion(output, target)\n"
+            "            loss.backward()\n"
+        ),
+        "parse_config.py": (
+            "import json\n"
+            "\n"
+            "\n"
+            "class ConfigParser:\n"
+            "    def __init__(self, config):\n"
+            "        self._config = config\n"
+            "\n"
+            "    @classmethod\n"
+            "    def from_args(cls, args):\n"
+            "        with open(args.config) as handle:\n"
+            "            return cls(json.load(handle))\n"
+            "\n"
+            "    def init_obj(self, name, module, *args, **kwargs):\n"
+            "        module_name = self[name]['type']\n"
+            "        module_args = dict(self[name]['args'])\n"
+            "        module_args.update(kwargs)\n"
+            "        return getattr(module, module_name)(*args, **module_args)\n"
+            "\n"
+            "    def __getitem__(self, name):\n"
+            "        return self._config[name]\n"
+        ),
+        "train.py": (
+            "import argparse\n"
+            "\n"
+            "import torch\n"
+            "\n"
+            "import model.loss as module_loss\n"
+            "import model.model as module_arch\n"
+            "from parse_config import ConfigParser\n"
+            "from trainer import Trainer\n"
+            "\n"
+            "\n"
+            "def main(config):\n"
+            "    model = config.init_obj('arch', module_arch)\n"
+            "    criterion = getattr(module_loss, config['loss'])\n"
+            "    optimizer = config.init_obj('optimizer', torch.optim, model.parameters())\n"
+            "    trainer = Trainer(model, criterion, optimizer, config=config, data_loader=[])\n"
+            "    trainer.train()\n"
+            "\n"
+            "\n"
+            "if __name__ == '__main__':\n"
+            "    parser = argparse.ArgumentParser()\n"
+            "    parser.add_argument('-c', '--config', default=None, type=str)\n"
+            "    main(ConfigParser.from_args(parser.parse_args()))\n"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("forward", "expected"),
+    [
+        pytest.param(
+            "self.softmax(self.fc(x))",
+            [("model.py", 11, "MC201", False), ("model.py", 11, "MC203", False)],
+            id="softmax model: each loss function of the config's choice",
+        ),
+        pytest.param("self.fc(x)", [], id="logits model"),
+    ],
+)
+def test_a_model_and_a_loss_named_in_a_config_file(
+    tmp_path: Path, forward: str, expected: list[tuple[str, int, str, bool]]
+) -> None:
+    # The config file is not read: every loss function of `model/loss.py` is a possible
+    # choice, so neither finding comes with a fix (the other choice would then be wrong).
+    assert _found(_write(tmp_path, _template_project(forward))) == expected

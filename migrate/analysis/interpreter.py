@@ -198,7 +198,17 @@ def option_label(kind: Kind) -> str:
         return names.LOSS_DISPLAY.get(kind.loss, kind.loss)
     if isinstance(kind, SequentialModule):
         return f"the Sequential of line {kind.constructor.lineno}"
+    if isinstance(kind, FunctionReference):
+        return kind.function_key.rsplit(".", 1)[-1]
     return "?"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ModuleReference(Kind):
+    """A project module as a value (`import model.model as module_arch`, then
+    `config.init_obj("arch", module_arch)`): `getattr(module, name)` is one of its members."""
+
+    module_name: str
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -510,7 +520,7 @@ class ModuleFlow:
         self.implicit_dims: dict[int, ImplicitDim] = {}
         self.model_calls: list[ModelCall] = []
         self.call_sites: list[CallSite] = []
-        self._call_site_index: dict[int, int] = {}
+        self._call_site_index: dict[tuple[int, str], int] = {}
         # Function key -> the call site that taught its parameters (for a finding's route).
         self.taught_by: dict[str, CallSite] = {}
         # Every activation applied by a call, and every threshold decision (`p > 0.5`,
@@ -730,10 +740,12 @@ class ModuleFlow:
 
     def record_call_site(self, site: CallSite) -> None:
         # Interpreting a function again replaces what its calls passed.
-        index = self._call_site_index.get(id(site.node)) if site.node is not None else None
+        # One call may be a site of several functions (each option of a choice).
+        key = (id(site.node), site.target)
+        index = self._call_site_index.get(key) if site.node is not None else None
         if index is None:
             if site.node is not None:
-                self._call_site_index[id(site.node)] = len(self.call_sites)
+                self._call_site_index[key] = len(self.call_sites)
             self.call_sites.append(site)
         else:
             self.call_sites[index] = site
@@ -802,10 +814,49 @@ class ModuleFlow:
         if self.project is None or qualified.startswith("torch"):
             return UNKNOWN
         found = self.project.resolve(qualified, self.module_name)
-        if found is None:
+        if found is not None:
+            flow, name = found
+            reference = flow.global_reference(names.LOCAL_PREFIX + name)
+            if reference is not UNKNOWN:
+                return reference
+        module = self.project.module_flow(qualified, self.module_name)
+        return ModuleReference(module.module_name) if module is not None else UNKNOWN
+
+    def module_member(self, module: ModuleReference, name: str | None) -> Kind:
+        """`getattr(module, name)`: that member, or, when the name is read at run time
+        (`config["loss"]`), one of the module's public classes and functions, each named."""
+        flow = self.project.flow_of(module.module_name) if self.project is not None else None
+        if flow is None:
             return UNKNOWN
-        flow, name = found
-        return flow.global_reference(names.LOCAL_PREFIX + name)
+        if name is not None:
+            return flow.global_reference(names.LOCAL_PREFIX + name)
+        members = [
+            member for member in [*flow.classes, *flow.functions] if not member.startswith("_")
+        ]
+        options = tuple(flow.global_reference(names.LOCAL_PREFIX + m) for m in members)
+        if len(options) == 1:
+            return options[0]
+        return OneOf(options, tuple(members)) if options else UNKNOWN
+
+    def instance_of_member(self, module: Kind, name: str | None) -> Kind:
+        """`getattr(module, name)(...)` inside a project helper (`ConfigParser.init_obj`):
+        an instance of the class, or what the function returns, for each member."""
+        if not isinstance(module, ModuleReference):
+            return UNKNOWN
+        member = self.module_member(module, name)
+        options = member.options if isinstance(member, OneOf) else (member,)
+        labels = [member.label(i) for i in range(len(options))] if isinstance(member, OneOf) else []
+        made: list[Kind] = []
+        for option in options:
+            if isinstance(option, ClassReference):
+                made.append(ModelInstance(option.class_key))
+            elif isinstance(option, FunctionReference):
+                made.append(self.function_returns(option.function_key))
+            else:
+                made.append(UNKNOWN)
+        if len(made) == 1:
+            return made[0]
+        return OneOf(tuple(made), tuple(labels)) if any(m is not UNKNOWN for m in made) else UNKNOWN
 
     def _owner_flow(self, key: str) -> tuple[ModuleFlow, str] | None:
         module_name, _, name = key.rpartition(".")
@@ -920,6 +971,35 @@ class ModuleFlow:
                 found = flow.find_method(reference.class_key, method, depth + 1)
                 if found is not None:
                     return found
+        return None
+
+    def base_classes(self, class_key: str) -> list[str]:
+        """The project classes the class names as its bases, in order."""
+        owner = self._owner_flow(class_key)
+        info = owner[0].classes.get(owner[1]) if owner is not None else None
+        if owner is None or info is None:
+            return []
+        flow = owner[0]
+        bases = [flow.global_reference(flow.qualify(base)) for base in info.node.bases]
+        return [base.class_key for base in bases if isinstance(base, ClassReference)]
+
+    def attribute_owner(
+        self, class_key: str, attribute: str, depth: int = 0
+    ) -> tuple[ModuleFlow, ClassInfo] | None:
+        """The project base class whose `__init__` (or a setter) sets the attribute, for a
+        subclass that sets it through `super().__init__(model, criterion)`."""
+        if depth > MAX_BASE_DEPTH:
+            return None
+        for base_key in self.base_classes(class_key):
+            found = self.class_owner(base_key)
+            if found is None:
+                continue
+            flow, info = found
+            if attribute in flow.class_attributes(info) or attribute in info.taught:
+                return flow, info
+            deeper = flow.attribute_owner(base_key, attribute, depth + 1)
+            if deeper is not None:
+                return deeper
         return None
 
     # -- statements --------------------------------------------------------------------------
@@ -1455,6 +1535,9 @@ class _Scope:
             if inherited is not None:
                 flow, defining, _ = inherited
                 return MethodReference(flow.key(defining.name), attribute)
+            base = self.flow.attribute_owner(reference.class_key, attribute)
+            if base is not None:
+                return self._read_attribute(base[1], attribute)
         return self._read_attribute(info, attribute)
 
     def _read_attribute(self, info: ClassInfo, attribute: str) -> Kind:
@@ -1527,6 +1610,10 @@ class _Scope:
             result = self._eval_qualified_call(node, qualified)
             if result is not None:
                 return result
+        if isinstance(func, ast.Attribute) and _is_super_call(func.value) and self.owner:
+            inherited = self._call_super(node, func.attr)
+            if inherited is not None:
+                return inherited
         if isinstance(func, ast.Attribute) and qualified is None:
             method = func.attr
             receiver = self.eval(func.value)
@@ -1542,6 +1629,10 @@ class _Scope:
                 # held by a record, a config object or another instance.
                 return self._apply(node, member)
             return self._eval_method(node, method, receiver)
+        if isinstance(func, ast.Name) and func.id == "getattr" and func.id not in self.env:
+            taken = self._getattr_of_module(node)
+            if taken is not None:
+                return taken
         if isinstance(func, ast.Name):
             self._note_parameter_site(func)
             self.calls_parameter = self.calls_parameter or self._from_parameter(func)
@@ -1550,6 +1641,32 @@ class _Scope:
             if self.flow.imports.star_modules and func.id not in _BUILTINS:
                 callee = self._star_reference(func.id)
         return self._apply(node, callee)
+
+    def _call_super(self, node: ast.Call, method: str) -> Kind | None:
+        """`super().__init__(model, criterion)`: the base class's method learns its
+        parameters from this call like from any other (what it stores, its subclass reads)."""
+        assert self.owner is not None
+        for base_key in self.flow.base_classes(self.flow.key(self.owner.name)):
+            found = self.flow.find_method(base_key, method)
+            if found is None:
+                continue
+            flow, info, function = found
+            positional, keywords = self._argument_kinds(node)
+            target = f"{flow.key(info.name)}.{method}"
+            self._record_call_site(target, True, positional, keywords, node)
+            return flow.summary(function, info).returns
+        return None
+
+    def _getattr_of_module(self, node: ast.Call) -> Kind | None:
+        """`getattr(module_loss, config["loss"])` on a project module: its member (one of
+        them, when the name is read at run time); None for any other `getattr`."""
+        if len(node.args) != 2 or node.keywords:
+            return None
+        module = self.eval_quiet(node.args[0])
+        if not isinstance(module, ModuleReference):
+            return None
+        self._eval_arguments(node)
+        return self.flow.module_member(module, _string_value(node.args[1]))
 
     def _star_reference(self, name: str) -> Kind:
         """`from model import *` then `TextCNN(...)`: a class or function of a project module
@@ -1699,7 +1816,11 @@ class _Scope:
             callee = receiver
             if isinstance(callee, (ModelInstance, SelfReference)):
                 return self._apply(node, callee, already_evaluated=True)
-        if isinstance(receiver, ModelInstance) and method not in _MODULE_PASSTHROUGH_METHODS:
+        if isinstance(receiver, ModelInstance) and (
+            # `trainer.train()` of a project class that defines `train`, not `nn.Module`'s.
+            method not in _MODULE_PASSTHROUGH_METHODS
+            or self.flow.find_method(receiver.class_key, method) is not None
+        ):
             returned = self._call_method(node, receiver, method, positional, keywords)
             if returned is not None:
                 return returned
@@ -1801,6 +1922,10 @@ class _Scope:
             if returned is UNKNOWN:
                 function = self.flow.function_definition(callee.function_key)
                 if function is not None:
+                    made = _instantiated_member(function)
+                    if made is not None:
+                        module = _handed_back(made[0], function, node, self._argument_cache)
+                        return self.flow.instance_of_member(module, made[1])
                     name = self.flow.returned_parameter(function)
                     return _handed_back(name, function, node, self._argument_cache)
             return returned
@@ -1837,6 +1962,11 @@ class _Scope:
                 result = ModelInstance(option.class_key)
             else:
                 again = bool(results) or evaluated is not None
+                if again and isinstance(option, FunctionReference):
+                    # `getattr(module_loss, config["loss"])(output, target)`: each loss
+                    # function of the choice learns its parameters from this call.
+                    positional, keywords = self._cached_argument_kinds(node)
+                    self._record_call_site(option.function_key, False, positional, keywords, node)
                 result = self._apply(node, option, already_evaluated=again)
             results.append(result)
             labels.append(label)
@@ -1885,7 +2015,13 @@ class _Scope:
         # Read again when the method's result changes (`server.run()` returning what the
         # constructor stored, once its callers taught it).
         flow.note_caller(flow.key(info.name), self)
-        return flow.summary(function, info).returns
+        returned = flow.summary(function, info).returns
+        made = _instantiated_member(function) if returned is UNKNOWN else None
+        if made is not None and positional is not None:
+            # `config.init_obj("arch", module_arch)`: a member of the module it is given.
+            module = _bound_kinds(function, positional, keywords, skip_receiver=True).get(made[0])
+            return self.flow.instance_of_member(module or UNKNOWN, made[1])
+        return returned
 
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
         """A plain data class (no `forward`): its fields keep the kinds they were given, so
@@ -1952,6 +2088,25 @@ class _Scope:
             if isinstance(value, ast.Name) and not isinstance(arg, ast.Starred):
                 self._hand_over(value, kind)
         return (None if starred else tuple(positional)), keywords
+
+    def _cached_argument_kinds(
+        self, node: ast.Call
+    ) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
+        """`_argument_kinds` of a call whose arguments were evaluated already (another option
+        of a choice was called with them), without reading them again."""
+        positional: list[Kind] = []
+        keywords: dict[str, Kind] = {}
+        for arg in names.source_order_arguments(node):
+            value = arg.value if isinstance(arg, (ast.keyword, ast.Starred)) else arg
+            kind = self._argument_cache.get(id(value), UNKNOWN)
+            if isinstance(arg, ast.Starred) or (isinstance(arg, ast.keyword) and arg.arg is None):
+                return None, keywords
+            if isinstance(arg, ast.keyword):
+                assert arg.arg is not None
+                keywords[arg.arg] = kind
+            else:
+                positional.append(kind)
+        return tuple(positional), keywords
 
     def _hand_over(self, name: ast.Name, kind: Kind) -> None:
         """A list handed to a call (`add_head(layers)`) may come back changed: what it holds
@@ -2338,6 +2493,64 @@ def _is_followed_argument(kind: Kind) -> bool:
         kind,
         (Probs, LogProbs, Mixture, ModelInstance, SequentialModule, PatchedModel, Criterion, OneOf),
     )
+
+
+def _is_super_call(node: ast.expr) -> bool:
+    """`super()` (or `super(Net, self)`)."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "super"
+        and len(node.args) in (0, 2)
+    )
+
+
+def _instantiated_member(function: FunctionNode) -> tuple[str, str | None] | None:
+    """A helper whose every return is `getattr(module, name)(...)` on a parameter `module`
+    that nothing rebinds (`ConfigParser.init_obj`): that parameter, and `name` when it is a
+    string constant."""
+    parameters = {p.arg for p in [*function.args.posonlyargs, *function.args.args]}
+    found: set[tuple[str, str | None]] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            return None
+        if not isinstance(node, ast.Return):
+            continue
+        value = node.value
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Call)):
+            return None
+        getter = value.func
+        if not (
+            isinstance(getter.func, ast.Name)
+            and getter.func.id == "getattr"
+            and len(getter.args) == 2
+            and isinstance(getter.args[0], ast.Name)
+            and getter.args[0].id in parameters
+        ):
+            return None
+        found.add((getter.args[0].id, _string_value(getter.args[1])))
+    if len(found) != 1:
+        return None
+    module, name = found.pop()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Name) and node.id == module and not isinstance(node.ctx, ast.Load):
+            return None
+    return module, name
+
+
+def _bound_kinds(
+    function: FunctionNode,
+    positional: tuple[Kind, ...],
+    keywords: Mapping[str, Kind],
+    skip_receiver: bool,
+) -> dict[str, Kind]:
+    """Parameter name -> the kind a call passes to it, from the call's evaluated arguments."""
+    parameters = [p.arg for p in [*function.args.posonlyargs, *function.args.args]]
+    if skip_receiver:
+        parameters = parameters[1:]
+    bound = dict(zip(parameters, positional, strict=False))
+    bound.update({name: kind for name, kind in keywords.items() if name not in bound})
+    return bound
 
 
 def _returned_parameter(function: FunctionNode) -> str | None:

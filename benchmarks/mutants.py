@@ -634,6 +634,21 @@ MUTANTS: tuple[Mutant, ...] = (
         "        key = (id(site.node), '')\n",
         "a call of a choice of functions teaches only the last of them",
     ),
+    Mutant(
+        "concatenated-softmax-rows-unknown",
+        "migrate/analysis/interpreter.py",
+        "            if isinstance(element, Probs) and along_rows:\n",
+        "            if False:\n",
+        "`torch.cat(outputs)` of softmax rows appended in a loop is unknown",
+    ),
+    Mutant(
+        "mixed-list-taken-for-softmax-rows",
+        "migrate/analysis/interpreter.py",
+        "    if all(isinstance(k, Probs) and _same_fields(k.activation, first.activation)"
+        " for k in kinds):\n",
+        "    if True:\n",
+        "a list of softmax rows and logits is taken for softmax rows",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

@@ -853,6 +853,33 @@ class SoftmaxBeforeCrossEntropy(Rule):
         ),
         Invalid(
             """
+            import torch
+            import torch.nn.functional as F
+            def scores(model, clips):
+                outputs = []
+                for clip in clips:
+                    outputs.append(F.softmax(model(clip), dim=1))
+                return torch.cat(outputs)
+            loss = F.cross_entropy(scores(model, clips), y)
+            """,
+            id="softmax-rows-appended-in-a-loop-then-concatenated",
+        ),
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            def scores(model, clips):
+                outputs = []
+                for clip in clips:
+                    outputs.append(F.softmax(model(clip), dim=1))
+                    outputs.append(model(clip))
+                return torch.cat(outputs)
+            loss = F.cross_entropy(scores(model, clips), y)
+            """,
+            id="softmax-rows-and-logits-appended-then-concatenated",
+        ),
+        Invalid(
+            """
             import torch.nn as nn
             layers = backbone_layers(config)
             layers += [nn.Linear(8, 4), nn.Softmax(dim=1)]

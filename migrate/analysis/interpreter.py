@@ -236,6 +236,9 @@ class TupleKind(Kind):
     # (`layers = reduce(...)`), then grown here (`layers += [nn.Linear(...), nn.Softmax()]`).
     # Its end is known, so `layers[-1]` is; `layers[0]` is not.
     open_start: bool = False
+    # What every item is, the unknown ones too, when a loop appended the same activation's
+    # output each time (`outputs.append(self.softmax(z))`): `torch.cat(outputs)` is that.
+    element: Kind | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -1356,7 +1359,10 @@ class _Scope:
             items = (*receiver.items, *added.items)
         else:
             items = (*receiver.items, UNKNOWN)
-        grown = TupleKind(items, receiver.mutable, receiver.open_start)
+        element = None
+        if receiver.element is not None and method == "append":
+            element = _common_probabilities([receiver.element, added])
+        grown = TupleKind(items, receiver.mutable, receiver.open_start, element)
         self.env[func.value.id] = self.flow.new_binding(grown)
 
     # -- expressions -------------------------------------------------------------------------
@@ -1745,6 +1751,17 @@ class _Scope:
             if wrapped is not None and kinds[0]:
                 first = kinds[0][0]
                 return first if isinstance(first, (ModelInstance, PatchedModel)) else UNKNOWN
+            return UNKNOWN
+        if qualified in _JOINING_FUNCTIONS and len(node.args) >= 1:
+            # `torch.cat(outputs)` of softmax rows appended in a loop: still those rows.
+            kinds = self._argument_kinds(node)
+            first = kinds[0][0] if kinds[0] else UNKNOWN
+            element = _common_probabilities(first.items) if isinstance(first, TupleKind) else None
+            if isinstance(first, TupleKind) and first.element is not None:
+                element = first.element
+            along_rows = qualified in _STACKING_FUNCTIONS or _integer_argument(node, 1, "dim") == 0
+            if isinstance(element, Probs) and along_rows:
+                return Probs(element.activation, exact=False, shifted=element.shifted)
             return UNKNOWN
         if qualified in ("copy.deepcopy", "copy.copy") and len(node.args) == 1:
             # `client_model = copy.deepcopy(global_model)`: the same model, or criterion.
@@ -2321,6 +2338,12 @@ class _Scope:
 
 _BUILTINS = frozenset(dir(builtins))
 
+# Functions that join a list of tensors: along the rows (`cat` at dim 0) the probability
+# rows stay what they were; `stack` adds an axis first.
+_STACKING_FUNCTIONS = frozenset({"torch.stack", "torch.vstack", "torch.row_stack"})
+_JOINING_FUNCTIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"}) | (
+    _STACKING_FUNCTIONS
+)
 _CLAMP_FUNCTIONS = frozenset({"torch.clamp", "torch.clip", "torch.clamp_min"})
 _MIXING_FUNCTIONS = frozenset({"torch.bmm", "torch.matmul", "torch.mm", "torch.einsum"})
 
@@ -2848,6 +2871,22 @@ def _join_envs(envs: list[Env], flow: ModuleFlow) -> Env:
     return joined
 
 
+def _common_probabilities(kinds: Sequence[Kind]) -> Kind | None:
+    """The probabilities every one of `kinds` is (one activation's output), else None."""
+    first = kinds[0] if kinds else None
+    if not isinstance(first, Probs):
+        return None
+    if all(isinstance(k, Probs) and _same_fields(k.activation, first.activation) for k in kinds):
+        return first
+    return None
+
+
+def _integer_argument(node: ast.Call, position: int, keyword: str) -> int | None:
+    """The integer constant a call passes (0 when nothing is passed: `torch.cat`'s default)."""
+    argument = _argument(node, position, keyword)
+    return 0 if argument is None else _integer(argument)
+
+
 def _grown(kinds: Sequence[Kind]) -> Kind | None:
     """A list or dict that some paths grew (a loop that appends layers): what every path
     starts with, then an unknown number of unknown items. None when the paths disagree on
@@ -2856,7 +2895,9 @@ def _grown(kinds: Sequence[Kind]) -> Kind | None:
         sequences = [kind.items for kind in kinds if isinstance(kind, TupleKind)]
         shortest = min(sequences, key=len)
         if all(sequence[: len(shortest)] == shortest for sequence in sequences):
-            return TupleKind((*shortest, UNKNOWN))
+            appended = [item for sequence in sequences for item in sequence[len(shortest) :]]
+            element = _common_probabilities([*shortest, *appended])
+            return TupleKind((*shortest, UNKNOWN), element=element)
         return None
     if all(isinstance(kind, DictKind) for kind in kinds):
         dicts = [kind.items for kind in kinds if isinstance(kind, DictKind)]

@@ -649,6 +649,21 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if True:\n",
         "a list of softmax rows and logits is taken for softmax rows",
     ),
+    Mutant(
+        "compiled-choice-unknown",
+        "migrate/analysis/interpreter.py",
+        "                if isinstance(first, OneOf) and _models_of([first], unknown_allowed=True):"
+        "\n",
+        "                if False:\n",
+        "`torch.compile(model)` of a model chosen by a flag is unknown",
+    ),
+    Mutant(
+        "globals-registry-unknown",
+        "migrate/analysis/interpreter.py",
+        "        if isinstance(node, ast.DictComp) and _is_globals_registry(node):\n",
+        "        if False:\n",
+        "`{name: cls for name, cls in globals().items() ...}[model_type]` is unknown",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

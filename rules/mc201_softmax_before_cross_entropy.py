@@ -880,6 +880,23 @@ class SoftmaxBeforeCrossEntropy(Rule):
         ),
         Invalid(
             """
+            import torch
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class Probabilities(nn.Module):
+                def forward(self, x):
+                    return F.softmax(x, dim=1)
+            class Scores(nn.Module):
+                def forward(self, x):
+                    return x
+            model = Probabilities() if use_probabilities else Scores()
+            model = torch.compile(model)
+            loss = F.cross_entropy(model(x), y)
+            """,
+            id="compiled-model-chosen-by-a-flag",
+        ),
+        Invalid(
+            """
             import torch.nn as nn
             layers = backbone_layers(config)
             layers += [nn.Linear(8, 4), nn.Softmax(dim=1)]

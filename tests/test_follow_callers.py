@@ -1021,6 +1021,26 @@ def _grown_list_project(last: str) -> dict[str, str]:
     }
 
 
+def _train_method_project(net: str) -> dict[str, str]:
+    """A project class whose own `train(model, loader, criterion)` is not `nn.Module.train()`."""
+    return {
+        "net.py": net,
+        "main.py": (
+            "from torch import nn\n"
+            "from net import Net\n"
+            "\n"
+            "\n"
+            "class Runner:\n"
+            "    def train(self, model, loader, criterion):\n"
+            "        for x, y in loader:\n"
+            "            criterion(model(x), y).backward()\n"
+            "\n"
+            "\n"
+            "Runner().train(Net(), [], nn.CrossEntropyLoss())\n"
+        ),
+    }
+
+
 LOGITS_NET = SOFTMAX_NET.replace("F.softmax(self.fc(x), dim=1)", "self.fc(x)")
 
 # (the shape, its project, the argument that makes the bug, where it is found and whether a
@@ -1033,6 +1053,8 @@ EIGHTH_SESSION_SHAPES = [
     ("model through a coordinator into a client", _coordinator_project, SOFTMAX_NET,
      ("net.py", 11, "MC201", False), LOGITS_NET),
     ("a method's result", _method_result_project, SOFTMAX_NET,
+     ("net.py", 11, "MC201", False), LOGITS_NET),
+    ("a project class's own train()", _train_method_project, SOFTMAX_NET,
      ("net.py", 11, "MC201", False), LOGITS_NET),
     ("a list of unknown start grown to end in a softmax", _grown_list_project,
      "nn.Softmax(dim=1)", ("train.py", 10, "MC203", False), "nn.LogSoftmax(dim=1)"),
@@ -1187,3 +1209,86 @@ def test_a_model_and_a_loss_named_in_a_config_file(
     # The config file is not read: every loss function of `model/loss.py` is a possible
     # choice, so neither finding comes with a fix (the other choice would then be wrong).
     assert _found(_write(tmp_path, _template_project(forward))) == expected
+
+
+def _globals_registry_project(activation: str) -> dict[str, str]:
+    """Models found by name among the module's own classes (`globals()`), compiled, trained
+    with the project's own loss module whose BCE part is a `BCEWithLogitsLoss`."""
+    return {
+        "models.py": (
+            "import inspect\n"
+            "\n"
+            "import torch\n"
+            "from torch import nn\n"
+            "\n"
+            "\n"
+            "def get_model(model_type, *args, **kwargs):\n"
+            "    model_classes = {\n"
+            "        name: cls\n"
+            "        for name, cls in globals().items()\n"
+            "        if inspect.isclass(cls) and issubclass(cls, nn.Module)\n"
+            "    }\n"
+            "    if model_type in model_classes:\n"
+            "        return model_classes[model_type](*args, **kwargs)\n"
+            "    raise ValueError(model_type)\n"
+            "\n"
+            "\n"
+            "class LSTMModel(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(8, 1)\n"
+            "\n"
+            "    def forward(self, x):\n"
+            f"        return {activation}\n"
+            "\n"
+            "\n"
+            "class ConvModel(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(8, 1)\n"
+            "\n"
+            "    def forward(self, x):\n"
+            "        return self.fc(x)\n"
+        ),
+        "training.py": (
+            "import torch\n"
+            "from torch import nn\n"
+            "\n"
+            "from models import get_model\n"
+            "\n"
+            "\n"
+            "class CombinedLoss(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.bce_loss = nn.BCEWithLogitsLoss()\n"
+            "\n"
+            "    def forward(self, preds, targets):\n"
+            "        return self.bce_loss(preds, targets)\n"
+            "\n"
+            "\n"
+            "def train(model, loader, criterion):\n"
+            "    for x, y in loader:\n"
+            "        criterion(model(x), y).backward()\n"
+            "\n"
+            "\n"
+            "def train_model(model_type='LSTMModel'):\n"
+            "    model = torch.compile(get_model(model_type))\n"
+            "    train(model, [], CombinedLoss())\n"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [
+        pytest.param("torch.sigmoid(self.fc(x))", [("models.py", 24, "MC202", False)],
+                     id="sigmoid model among the module's classes"),
+        pytest.param("self.fc(x)", [], id="logits models"),
+    ],
+)  # fmt: skip
+def test_models_found_by_name_among_a_modules_classes(
+    tmp_path: Path, activation: str, expected: list[tuple[str, int, str, bool]]
+) -> None:
+    # Each class of `models.py` is a choice of the run: the sigmoid one is found, named, not
+    # fixed; the BCE inside the project's own loss module is the loss it reaches.
+    assert _found(_write(tmp_path, _globals_registry_project(activation))) == expected

@@ -1440,6 +1440,9 @@ class _Scope:
             )
         if isinstance(node, ast.Dict):
             return self._eval_dict(node)
+        if isinstance(node, ast.DictComp) and _is_globals_registry(node):
+            self._eval_children(node)
+            return self._classes_by_name()
         if isinstance(node, ast.Subscript):
             return self._eval_subscript(node)
         if isinstance(node, ast.BinOp):
@@ -1457,6 +1460,17 @@ class _Scope:
                 return chosen[0]
             return choice_of(chosen)
         return self._eval_children(node)
+
+    def _classes_by_name(self) -> Kind:
+        """`{name: cls for name, cls in globals().items() if issubclass(cls, nn.Module)}`:
+        the classes this module defines, by name (a registry the run picks from by name)."""
+        return DictKind(
+            tuple(
+                (name, ClassReference(self.flow.key(name)))
+                for name in self.flow.classes
+                if not name.startswith("_")
+            )
+        )
 
     def _eval_comparison(self, node: ast.Compare) -> Kind:
         left = self.eval(node.left)
@@ -1750,7 +1764,11 @@ class _Scope:
             kinds = self._argument_kinds(node)
             if wrapped is not None and kinds[0]:
                 first = kinds[0][0]
-                return first if isinstance(first, (ModelInstance, PatchedModel)) else UNKNOWN
+                if isinstance(first, (ModelInstance, PatchedModel)):
+                    return first
+                # `torch.compile(model)` of a model chosen by name: each option, wrapped.
+                if isinstance(first, OneOf) and _models_of([first], unknown_allowed=True):
+                    return first
             return UNKNOWN
         if qualified in _JOINING_FUNCTIONS and len(node.args) >= 1:
             # `torch.cat(outputs)` of softmax rows appended in a loop: still those rows.
@@ -2516,6 +2534,33 @@ def _is_followed_argument(kind: Kind) -> bool:
         kind,
         (Probs, LogProbs, Mixture, ModelInstance, SequentialModule, PatchedModel, Criterion, OneOf),
     )
+
+
+def _is_globals_registry(node: ast.DictComp) -> bool:
+    """`{name: cls for name, cls in globals().items() if ...}`: the module's own names."""
+    if len(node.generators) != 1:
+        return False
+    generator = node.generators[0]
+    source = generator.iter
+    if not (
+        isinstance(source, ast.Call)
+        and not source.args
+        and isinstance(source.func, ast.Attribute)
+        and source.func.attr == "items"
+        and isinstance(source.func.value, ast.Call)
+        and isinstance(source.func.value.func, ast.Name)
+        and source.func.value.func.id == "globals"
+        and not source.func.value.args
+    ):
+        return False
+    target = generator.target
+    bound = (
+        [e.id for e in target.elts if isinstance(e, ast.Name)]
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2
+        else []
+    )
+    read = [e.id for e in (node.key, node.value) if isinstance(e, ast.Name)]
+    return len(bound) == 2 and read == bound
 
 
 def _is_super_call(node: ast.expr) -> bool:

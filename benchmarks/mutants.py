@@ -664,6 +664,49 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if False:\n",
         "`{name: cls for name, cls in globals().items() ...}[model_type]` is unknown",
     ),
+    Mutant(
+        "building-blocks-are-model-choices",
+        "migrate/analysis/interpreter.py",
+        '            if not member.startswith("_") and member not in blocks\n',
+        '            if not member.startswith("_")\n',
+        "an attention block of `model.py` is taken for a model the config may name",
+    ),
+    Mutant(
+        "sigmoid-gate-taken-for-an-average",
+        "migrate/fixing/loss_path.py",
+        "        if plan_fix is None and not kind.reduced:\n",
+        "        if False:\n",
+        "`z * torch.sigmoid(g)` into BCEWithLogitsLoss is reported as an averaged sigmoid",
+    ),
+    Mutant(
+        "open-start-list-concatenated",
+        "migrate/analysis/interpreter.py",
+        "            if isinstance(first, TupleKind) and not first.open_start:\n",
+        "            if isinstance(first, TupleKind):\n",
+        "`torch.cat` of a list whose start is unknown is taken for its known rows",
+    ),
+    Mutant(
+        "inserted-logits-forgotten",
+        "migrate/analysis/interpreter.py",
+        "        if isinstance(receiver, TupleKind) and method in _LIST_MUTATIONS:\n",
+        "        if False:\n",
+        "`outputs.insert(0, logits)` leaves the list taken for softmax rows",
+    ),
+    Mutant(
+        "subclass-override-ignored",
+        "migrate/analysis/interpreter.py",
+        "        if kind is not UNKNOWN and self.flow.overridden_below(reference.class_key, "
+        "attribute, kind):\n",
+        "        if False:\n",
+        "a base method reads the base's criterion although the subclass replaced it",
+    ),
+    Mutant(
+        "super-forward-read-with-the-base-attributes",
+        "migrate/analysis/interpreter.py",
+        '        if method != "__init__":\n            return None\n',
+        "",
+        "`super().forward(x)` is read with the base's attributes",
+    ),
 )
 
 # The five planted bugs that `--count-failures` is meant for: each should fail >= 3 tests.

@@ -895,6 +895,79 @@ class SoftmaxBeforeCrossEntropy(Rule):
             """,
             id="compiled-model-chosen-by-a-flag",
         ),
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            def scores(model, batches, extra):
+                outputs = collect(model, batches)
+                outputs += [F.softmax(model(extra), dim=1)]
+                return torch.cat(outputs)
+            loss = F.cross_entropy(scores(model, batches, extra), y)
+            """,
+            id="list-of-unknown-start-with-softmax-rows-added-then-concatenated",
+        ),
+        Valid(
+            """
+            import torch
+            import torch.nn.functional as F
+            def scores(model, clips, first):
+                outputs = []
+                for clip in clips:
+                    outputs.append(F.softmax(model(clip), dim=1))
+                outputs.insert(0, model(first))
+                return torch.cat(outputs)
+            loss = F.cross_entropy(scores(model, clips, first), y)
+            """,
+            id="logits-inserted-before-softmax-rows-then-concatenated",
+        ),
+        Valid(
+            """
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class ProbLoss(nn.Module):
+                def forward(self, p, y):
+                    return -(p.clamp_min(1e-12).log() * y).sum(1).mean()
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(8, 4)
+                def forward(self, x):
+                    return F.softmax(self.fc(x), dim=1)
+            class BaseTrainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.criterion = nn.CrossEntropyLoss()
+                def step(self, x, y):
+                    return self.criterion(self.model(x), y)
+            class ProbTrainer(BaseTrainer):
+                def __init__(self, model):
+                    super().__init__(model)
+                    self.criterion = ProbLoss()
+            ProbTrainer(Net()).step(x, y)
+            """,
+            id="subclass-replaces-the-criterion-its-base-method-reads",
+        ),
+        Valid(
+            """
+            import torch.nn as nn
+            class Base(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(8, 4)
+                    self.act = nn.Softmax(dim=1)
+                def forward(self, x):
+                    return self.act(self.fc(x))
+            class Scores(Base):
+                def __init__(self):
+                    super().__init__()
+                    self.act = nn.Identity()
+                def forward(self, x):
+                    return super().forward(x)
+            loss = nn.CrossEntropyLoss()(Scores()(x), y)
+            """,
+            id="subclass-replaces-the-activation-its-base-forward-applies",
+        ),
         Invalid(
             """
             import torch.nn as nn

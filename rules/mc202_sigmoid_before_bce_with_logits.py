@@ -92,6 +92,21 @@ class SigmoidBeforeBceWithLogits(Rule):
             """,
             id="mean-of-sigmoid-probabilities-has-no-fix",
         ),
+        Valid(
+            """
+            import torch
+            import torch.nn as nn
+            class GatedHead(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(8, 4)
+                    self.gate = nn.Linear(8, 4)
+                def forward(self, x):
+                    return self.fc(x) * torch.sigmoid(self.gate(x))
+            loss = nn.BCEWithLogitsLoss()(GatedHead()(x), y)
+            """,
+            id="sigmoid-gate-multiplied-into-the-logits",
+        ),
     ]
 
     def check(self, facts: ModuleQueries) -> Iterator[Violation]:

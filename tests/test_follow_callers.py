@@ -1292,3 +1292,33 @@ def test_models_found_by_name_among_a_modules_classes(
     # Each class of `models.py` is a choice of the run: the sigmoid one is found, named, not
     # fixed; the BCE inside the project's own loss module is the loss it reaches.
     assert _found(_write(tmp_path, _globals_registry_project(activation))) == expected
+
+
+def test_blocks_a_model_is_built_from_are_no_choice_of_the_config(tmp_path: Path) -> None:
+    # `getattr(module_arch, name)` may be any model of `model/model.py`, not the attention
+    # block the model is built from: its softmax over positions stays silent.
+    files = _template_project("self.fc(self.attention(x))")
+    files["model/model.py"] = (
+        "import torch.nn as nn\n"
+        "import torch.nn.functional as F\n"
+        "\n"
+        "\n"
+        "class Attention(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.score = nn.Linear(8, 8)\n"
+        "\n"
+        "    def forward(self, h):\n"
+        "        return F.softmax(self.score(h), dim=1) * h\n"
+        "\n"
+        "\n"
+        "class MnistModel(nn.Module):\n"
+        "    def __init__(self, num_classes=10):\n"
+        "        super().__init__()\n"
+        "        self.attention = Attention()\n"
+        "        self.fc = nn.Linear(8, num_classes)\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(self.attention(x))\n"
+    )
+    assert _found(_write(tmp_path, files)) == []

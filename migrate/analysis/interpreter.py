@@ -89,6 +89,9 @@ class Mixture(Kind):
     """Probabilities combined after the activation: attention mixtures, ensemble means."""
 
     activation: Activation
+    # Reduced over an axis (`p.mean(1)`: ten crops, an ensemble), not mixed with other values
+    # (`z * torch.sigmoid(g)` is a gate).
+    reduced: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -524,6 +527,7 @@ class ModuleFlow:
         self.model_calls: list[ModelCall] = []
         self.call_sites: list[CallSite] = []
         self._call_site_index: dict[tuple[int, str], int] = {}
+        self._blocks: frozenset[str] | None = None
         # Function key -> the call site that taught its parameters (for a finding's route).
         self.taught_by: dict[str, CallSite] = {}
         # Every activation applied by a call, and every threshold decision (`p > 0.5`,
@@ -833,8 +837,11 @@ class ModuleFlow:
             return UNKNOWN
         if name is not None:
             return flow.global_reference(names.LOCAL_PREFIX + name)
+        blocks = flow.building_blocks()
         members = [
-            member for member in [*flow.classes, *flow.functions] if not member.startswith("_")
+            member
+            for member in [*flow.classes, *flow.functions]
+            if not member.startswith("_") and member not in blocks
         ]
         options = tuple(flow.global_reference(names.LOCAL_PREFIX + m) for m in members)
         if len(options) == 1:
@@ -975,6 +982,40 @@ class ModuleFlow:
                 if found is not None:
                     return found
         return None
+
+    def building_blocks(self) -> frozenset[str]:
+        """The classes and functions of this module that its classes call (a layer or a block
+        built in `__init__`, a helper): parts of a model, not models a run picks by name."""
+        if self._blocks is None:
+            defined = set(self.classes) | set(self.functions)
+            called: set[str] = set()
+            for info in self.classes.values():
+                for node in ast.walk(info.node):
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Name)
+                        and node.func.id in defined
+                        and node.func.id != info.name
+                    ):
+                        called.add(node.func.id)
+            self._blocks = frozenset(called)
+        return self._blocks
+
+    def overridden_below(self, class_key: str, attribute: str, kind: Kind, depth: int = 0) -> bool:
+        """Whether a project subclass of the class sets the attribute to something else."""
+        if self.project is None or depth > MAX_BASE_DEPTH:
+            return False
+        for subclass in self.project.subclasses_of(class_key):
+            found = self.class_owner(subclass)
+            if found is None:
+                continue
+            flow, info = found
+            if attribute in flow.class_attributes(info) or attribute in info.taught:
+                if not same_kind(info.attribute(attribute), kind):
+                    return True
+            if flow.overridden_below(subclass, attribute, kind, depth + 1):
+                return True
+        return False
 
     def base_classes(self, class_key: str) -> list[str]:
         """The project classes the class names as its bases, in order."""
@@ -1336,6 +1377,10 @@ class _Scope:
         if not isinstance(target.value, ast.Name):
             return
         binding = self.env.get(target.value.id)
+        if binding is not None and isinstance(binding.kind, TupleKind):
+            # `outputs[0] = logits`: what the list holds is no longer known.
+            self.env[target.value.id] = self.flow.new_binding(UNKNOWN)
+            return
         if binding is None or not isinstance(binding.kind, DictKind):
             return
         key = _string_value(target.slice)
@@ -1463,12 +1508,14 @@ class _Scope:
 
     def _classes_by_name(self) -> Kind:
         """`{name: cls for name, cls in globals().items() if issubclass(cls, nn.Module)}`:
-        the classes this module defines, by name (a registry the run picks from by name)."""
+        the classes this module defines, by name (a registry the run picks from by name);
+        not the blocks its classes are built from (an attention or SE layer)."""
+        blocks = self.flow.building_blocks()
         return DictKind(
             tuple(
                 (name, ClassReference(self.flow.key(name)))
                 for name in self.flow.classes
-                if not name.startswith("_")
+                if not name.startswith("_") and name not in blocks
             )
         )
 
@@ -1558,7 +1605,12 @@ class _Scope:
             base = self.flow.attribute_owner(reference.class_key, attribute)
             if base is not None:
                 return self._read_attribute(base[1], attribute)
-        return self._read_attribute(info, attribute)
+        kind = self._read_attribute(info, attribute)
+        if kind is not UNKNOWN and self.flow.overridden_below(reference.class_key, attribute, kind):
+            # A base class's method run for a subclass that sets the attribute otherwise
+            # (`self.criterion = ProbLoss()` after `super().__init__(model)`).
+            return UNKNOWN
+        return kind
 
     def _read_attribute(self, info: ClassInfo, attribute: str) -> Kind:
         """What an instance attribute holds; this function is read again when that changes
@@ -1663,9 +1715,13 @@ class _Scope:
         return self._apply(node, callee)
 
     def _call_super(self, node: ast.Call, method: str) -> Kind | None:
-        """`super().__init__(model, criterion)`: the base class's method learns its
-        parameters from this call like from any other (what it stores, its subclass reads)."""
+        """`super().__init__(model, criterion)`: the base class's constructor learns its
+        parameters from this call like from any other (what it stores, its subclass reads).
+        Other methods (`super().forward(x)`) stay unknown: the base's method would be read
+        with the base's attributes, not the ones this subclass sets."""
         assert self.owner is not None
+        if method != "__init__":
+            return None
         for base_key in self.flow.base_classes(self.flow.key(self.owner.name)):
             found = self.flow.find_method(base_key, method)
             if found is None:
@@ -1774,9 +1830,10 @@ class _Scope:
             # `torch.cat(outputs)` of softmax rows appended in a loop: still those rows.
             kinds = self._argument_kinds(node)
             first = kinds[0][0] if kinds[0] else UNKNOWN
-            element = _common_probabilities(first.items) if isinstance(first, TupleKind) else None
-            if isinstance(first, TupleKind) and first.element is not None:
-                element = first.element
+            element = None
+            if isinstance(first, TupleKind) and not first.open_start:
+                # Every item known, or each one (known or not) the same activation's rows.
+                element = first.element or _common_probabilities(first.items)
             along_rows = qualified in _STACKING_FUNCTIONS or _integer_argument(node, 1, "dim") == 0
             if isinstance(element, Probs) and along_rows:
                 return Probs(element.activation, exact=False, shifted=element.shifted)
@@ -1825,6 +1882,14 @@ class _Scope:
     def _eval_method(self, node: ast.Call, method: str, receiver: Kind) -> Kind:
         if isinstance(receiver, TupleKind) and method in ("append", "extend"):
             self._append(node, method, receiver)
+            return UNKNOWN
+        if isinstance(receiver, TupleKind) and method in _LIST_MUTATIONS:
+            # `outputs.insert(0, logits)`: its items and their order are no longer known.
+            func = node.func
+            assert isinstance(func, ast.Attribute)
+            self._eval_arguments(node)
+            if isinstance(func.value, ast.Name):
+                self.env[func.value.id] = self.flow.new_binding(UNKNOWN)
             return UNKNOWN
         if method in names.ACTIVATION_METHODS and not isinstance(receiver, (SelfReference,)):
             func = node.func
@@ -1879,7 +1944,8 @@ class _Scope:
                 return Probs(receiver.activation, exact=False, shifted=True)
             if method in ("mean", "sum", "prod", "bmm", "matmul", "mm"):
                 # Averaged, or mixed with other values (`p.bmm(one_hot)`): a mixture.
-                return Mixture(receiver.activation)
+                reduced = method in ("mean", "sum", "prod")
+                return Mixture(receiver.activation, reduced=reduced)
         if isinstance(
             receiver, (Criterion, ActivationModule, SequentialModule, ModelInstance, PatchedModel)
         ):
@@ -2362,6 +2428,8 @@ _STACKING_FUNCTIONS = frozenset({"torch.stack", "torch.vstack", "torch.row_stack
 _JOINING_FUNCTIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"}) | (
     _STACKING_FUNCTIONS
 )
+# List methods other than `append`/`extend` that change what a list holds.
+_LIST_MUTATIONS = frozenset({"insert", "remove", "pop", "sort", "reverse", "clear", "__setitem__"})
 _CLAMP_FUNCTIONS = frozenset({"torch.clamp", "torch.clip", "torch.clamp_min"})
 _MIXING_FUNCTIONS = frozenset({"torch.bmm", "torch.matmul", "torch.mm", "torch.einsum"})
 

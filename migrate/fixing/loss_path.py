@@ -84,6 +84,10 @@ def mixture_violations(
             continue
         if kind.activation.op != op:
             continue
+        if plan_fix is None and not kind.reduced:
+            # Only an average of the outputs (ten crops, an ensemble) is reported without a
+            # fix; sigmoid outputs multiplied into other values are gates.
+            continue
         owner = facts.facts_for(kind.activation.path) or facts
         loss = names.LOSS_DISPLAY[use.loss]
         message = rule.message.format(activation=describe(owner, kind.activation.node), loss=loss)

@@ -441,6 +441,8 @@ class ClassInfo:
     # Attributes that store a parameter (`self.model = model`), with the method storing it:
     # when such an attribute is called, that method's callers decide what it holds.
     stored_parameters: dict[str, str] = field(default_factory=dict)
+    # The attribute names its methods assign on `self` (`_assigned_on_self`), once read.
+    assigned_on_self: frozenset[str] | None = None
     # The scopes that call an instance (`model(x)`; a module body under the key of its flow):
     # interpreted again when `forward` gives something better known (a wrapper model taught
     # what its constructor stored).
@@ -496,6 +498,10 @@ class ProjectLookup(Protocol):
 
     def subclasses_of(self, class_key: str) -> list[str]:
         """The keys of the project classes that name `class_key` as a direct base."""
+        ...
+
+    def known_subclasses_of(self, class_key: str) -> list[str]:
+        """`subclasses_of` among the modules read already (none is read for it)."""
         ...
 
 
@@ -1002,15 +1008,21 @@ class ModuleFlow:
         return self._blocks
 
     def overridden_below(self, class_key: str, attribute: str, kind: Kind, depth: int = 0) -> bool:
-        """Whether a project subclass of the class sets the attribute to something else."""
-        if self.project is None or depth > MAX_BASE_DEPTH:
+        """Whether a project subclass of the class (among the modules read) sets the attribute
+        to something else. Asked only of what can make a finding: an activation, a loss, a
+        model."""
+        if self.project is None or depth > MAX_BASE_DEPTH or not isinstance(kind, _OVERRIDABLE):
             return False
-        for subclass in self.project.subclasses_of(class_key):
+        for subclass in self.project.known_subclasses_of(class_key):
             found = self.class_owner(subclass)
             if found is None:
                 continue
             flow, info = found
-            if attribute in flow.class_attributes(info) or attribute in info.taught:
+            # A look at the source first: interpreting every subclass's `__init__` to learn
+            # what it stores cost a check of transformers 12% of its time.
+            if attribute in _assigned_on_self(info) and (
+                attribute in flow.class_attributes(info) or attribute in info.taught
+            ):
                 if not same_kind(info.attribute(attribute), kind):
                     return True
             if flow.overridden_below(subclass, attribute, kind, depth + 1):
@@ -2428,6 +2440,17 @@ _STACKING_FUNCTIONS = frozenset({"torch.stack", "torch.vstack", "torch.row_stack
 _JOINING_FUNCTIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate"}) | (
     _STACKING_FUNCTIONS
 )
+# Attribute kinds a subclass that sets them otherwise would change a finding with.
+_OVERRIDABLE = (
+    ActivationModule,
+    ActivationFunction,
+    Criterion,
+    LossClass,
+    SequentialModule,
+    ModelInstance,
+    PatchedModel,
+    OneOf,
+)
 # List methods other than `append`/`extend` that change what a list holds.
 _LIST_MUTATIONS = frozenset({"insert", "remove", "pop", "sort", "reverse", "clear", "__setitem__"})
 _CLAMP_FUNCTIONS = frozenset({"torch.clamp", "torch.clip", "torch.clamp_min"})
@@ -2602,6 +2625,31 @@ def _is_followed_argument(kind: Kind) -> bool:
         kind,
         (Probs, LogProbs, Mixture, ModelInstance, SequentialModule, PatchedModel, Criterion, OneOf),
     )
+
+
+def _assigned_on_self(info: ClassInfo) -> frozenset[str]:
+    """The attribute names the class's methods assign on their receiver (`self.x = ...`)."""
+    found = info.assigned_on_self
+    if found is None:
+        names_found: set[str] = set()
+        for function in info.methods.values():
+            receiver = _receiver(function)
+            for node in ast.walk(function):
+                targets: list[ast.expr] = []
+                if isinstance(node, ast.Assign):
+                    targets = node.targets
+                elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                    targets = [node.target]
+                for target in targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == receiver
+                    ):
+                        names_found.add(target.attr)
+        found = frozenset(names_found)
+        info.assigned_on_self = found
+    return found
 
 
 def _is_globals_registry(node: ast.DictComp) -> bool:

@@ -701,11 +701,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "a base method reads the base's criterion although the subclass replaced it",
     ),
     Mutant(
-        "super-forward-read-with-the-base-attributes",
+        "super-method-not-followed",
         "migrate/analysis/interpreter.py",
-        '        if method != "__init__":\n            return None\n',
-        "",
-        "`super().forward(x)` is read with the base's attributes",
+        "        for base_key in self.flow.base_classes(self.flow.key(self.owner.name)):\n",
+        "        for base_key in []:\n",
+        "`super().forward(x)` and `super().__init__(model)` are not followed",
     ),
 )
 

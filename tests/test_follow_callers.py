@@ -1322,3 +1322,53 @@ def test_blocks_a_model_is_built_from_are_no_choice_of_the_config(tmp_path: Path
         "        return self.fc(self.attention(x))\n"
     )
     assert _found(_write(tmp_path, files)) == []
+
+
+@pytest.mark.parametrize(
+    ("subclass_act", "expected"),
+    [
+        pytest.param("", [("model.py", 12, "MC201", True)],
+                     id="the base's softmax, through super()"),
+        pytest.param("        self.act = nn.Identity()\n", [],
+                     id="a subclass replaces the softmax"),
+    ],
+)  # fmt: skip
+def test_super_forward_reads_the_base_forward(
+    tmp_path: Path, subclass_act: str, expected: list[tuple[str, int, str, bool]]
+) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "model.py": (
+                "import torch.nn as nn\n"
+                "\n"
+                "\n"
+                "class Base(nn.Module):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                "        self.fc = nn.Linear(8, 4)\n"
+                "        self.act = nn.Softmax(dim=1)\n"
+                "\n"
+                "    def forward(self, x):\n"
+                "        h = self.fc(x)\n"
+                "        return self.act(h)\n"
+                "\n"
+                "\n"
+                "class Net(Base):\n"
+                "    def __init__(self):\n"
+                "        super().__init__()\n"
+                f"{subclass_act}"
+                "\n"
+                "    def forward(self, x):\n"
+                "        return super().forward(x.flatten(1))\n"
+            ),
+            "train.py": (
+                "import torch.nn as nn\n"
+                "from model import Net\n"
+                "\n"
+                "for x, y in []:\n"
+                "    nn.CrossEntropyLoss()(Net()(x), y).backward()\n"
+            ),
+        },
+    )
+    assert _found(root) == expected

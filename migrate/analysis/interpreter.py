@@ -1727,13 +1727,11 @@ class _Scope:
         return self._apply(node, callee)
 
     def _call_super(self, node: ast.Call, method: str) -> Kind | None:
-        """`super().__init__(model, criterion)`: the base class's constructor learns its
-        parameters from this call like from any other (what it stores, its subclass reads).
-        Other methods (`super().forward(x)`) stay unknown: the base's method would be read
-        with the base's attributes, not the ones this subclass sets."""
+        """`super().__init__(model, criterion)`, `super().forward(x)`: the base class's method
+        learns its parameters from this call like from any other (what `__init__` stores, the
+        subclass reads). The base's method reads the base's attributes, unknown where a
+        subclass sets one otherwise (`overridden_below`)."""
         assert self.owner is not None
-        if method != "__init__":
-            return None
         for base_key in self.flow.base_classes(self.flow.key(self.owner.name)):
             found = self.flow.find_method(base_key, method)
             if found is None:

@@ -667,8 +667,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "building-blocks-are-model-choices",
         "migrate/analysis/interpreter.py",
-        '            if not member.startswith("_") and member not in blocks\n',
-        '            if not member.startswith("_")\n',
+        '        return [name for name in defined if not name.startswith("_")'
+        " and name not in blocks]\n",
+        '        return [name for name in defined if not name.startswith("_")]\n',
         "an attention block of `model.py` is taken for a model the config may name",
     ),
     Mutant(

@@ -93,6 +93,17 @@ def _caller_project(root: Path) -> Path:
     return root
 
 
+def _caller_project_with_more(root: Path, nll_input: str) -> Path:
+    """`_caller_project` and one more module whose helper gives `nll_loss` `nll_input`."""
+    project = _caller_project(root)
+    (project / "more.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def other(scores, y):\n"
+        f"    return F.nll_loss({nll_input}, y)\n"
+    )
+    return project
+
+
 def test_a_caller_named_by_the_analysis_is_read_in_both_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,12 +228,7 @@ def test_fresh_worker_processes_report_what_the_whole_project_gives(
 ) -> None:
     # Two cores: the batches and the second look's group run in processes started by the
     # fork server, each job in a new one.
-    project = _caller_project(tmp_path / "project")
-    (project / "more.py").write_text(
-        "import torch.nn.functional as F\n\n\n"
-        "def other(scores, y):\n"
-        "    return F.nll_loss(scores.log_softmax(1), y)\n"
-    )
+    project = _caller_project_with_more(tmp_path / "project", "scores.log_softmax(1)")
     options = RunOptions(paths=[project])
     whole = _findings(pipeline.run(options))
     _as_large(monkeypatch)
@@ -362,12 +368,7 @@ class _FailingPool:
 def test_a_check_whose_workers_fail_runs_the_jobs_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: int
 ) -> None:
-    project = _caller_project(tmp_path / "project")
-    (project / "more.py").write_text(
-        "import torch.nn.functional as F\n\n\n"
-        "def other(scores, y):\n"
-        "    return F.nll_loss(scores.softmax(1), y)\n"
-    )
+    project = _caller_project_with_more(tmp_path / "project", "scores.softmax(1)")
     options = RunOptions(paths=[project])
     whole = _findings(pipeline.run(options))
     assert len(whole) == 2

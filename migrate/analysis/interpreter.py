@@ -843,12 +843,7 @@ class ModuleFlow:
             return UNKNOWN
         if name is not None:
             return flow.global_reference(names.LOCAL_PREFIX + name)
-        blocks = flow.building_blocks()
-        members = [
-            member
-            for member in [*flow.classes, *flow.functions]
-            if not member.startswith("_") and member not in blocks
-        ]
+        members = flow.choosable_names(functions=True)
         options = tuple(flow.global_reference(names.LOCAL_PREFIX + m) for m in members)
         if len(options) == 1:
             return options[0]
@@ -981,13 +976,18 @@ class ModuleFlow:
         function = info.methods.get(method)
         if function is not None:
             return flow, info, function
-        for base in info.node.bases:
-            reference = flow.global_reference(flow.qualify(base))
-            if isinstance(reference, ClassReference):
-                found = flow.find_method(reference.class_key, method, depth + 1)
-                if found is not None:
-                    return found
+        for base_key in flow.base_classes(class_key):
+            found = flow.find_method(base_key, method, depth + 1)
+            if found is not None:
+                return found
         return None
+
+    def choosable_names(self, functions: bool) -> list[str]:
+        """The public classes (and functions) of this module a run may pick by name, the
+        blocks its classes are built from aside."""
+        blocks = self.building_blocks()
+        defined = [*self.classes, *(self.functions if functions else ())]
+        return [name for name in defined if not name.startswith("_") and name not in blocks]
 
     def building_blocks(self) -> frozenset[str]:
         """The classes and functions of this module that its classes call (a layer or a block
@@ -1522,12 +1522,10 @@ class _Scope:
         """`{name: cls for name, cls in globals().items() if issubclass(cls, nn.Module)}`:
         the classes this module defines, by name (a registry the run picks from by name);
         not the blocks its classes are built from (an attention or SE layer)."""
-        blocks = self.flow.building_blocks()
         return DictKind(
             tuple(
                 (name, ClassReference(self.flow.key(name)))
-                for name in self.flow.classes
-                if not name.startswith("_") and name not in blocks
+                for name in self.flow.choosable_names(functions=False)
             )
         )
 
@@ -2076,7 +2074,7 @@ class _Scope:
                 if again and isinstance(option, FunctionReference):
                     # `getattr(module_loss, config["loss"])(output, target)`: each loss
                     # function of the choice learns its parameters from this call.
-                    positional, keywords = self._cached_argument_kinds(node)
+                    positional, keywords = self._argument_kinds(node, evaluated=True)
                     self._record_call_site(option.function_key, False, positional, keywords, node)
                 result = self._apply(node, option, already_evaluated=again)
             results.append(result)
@@ -2128,10 +2126,10 @@ class _Scope:
         flow.note_caller(flow.key(info.name), self)
         returned = flow.summary(function, info).returns
         made = _instantiated_member(function) if returned is UNKNOWN else None
-        if made is not None and positional is not None:
+        if made is not None:
             # `config.init_obj("arch", module_arch)`: a member of the module it is given.
-            module = _bound_kinds(function, positional, keywords, skip_receiver=True).get(made[0])
-            return self.flow.instance_of_member(module or UNKNOWN, made[1])
+            bound = _bound_arguments(function, node, self.evaluated_argument, skip_receiver=True)
+            return self.flow.instance_of_member(bound.get(made[0], UNKNOWN), made[1])
         return returned
 
     def _record(self, reference: ClassReference, node: ast.Call) -> Kind | None:
@@ -2180,15 +2178,22 @@ class _Scope:
                 key = kind.class_key if isinstance(kind, ModelInstance) else kind.key
                 self.flow.model_escapes.append(ModelEscape(key, node, self.name, function_key))
 
-    def _argument_kinds(self, node: ast.Call) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
-        """The kinds of a call's arguments; positional None when `*args` hides positions."""
+    def _argument_kinds(
+        self, node: ast.Call, evaluated: bool = False
+    ) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
+        """The kinds of a call's arguments; positional None when `*args` hides positions.
+        `evaluated`: the arguments were evaluated already (another option of a choice was
+        called with them), so they are not read again."""
         positional: list[Kind] = []
         keywords: dict[str, Kind] = {}
         starred = False
         for arg in names.source_order_arguments(node):
             value = arg.value if isinstance(arg, (ast.keyword, ast.Starred)) else arg
-            kind = self.eval(value)
-            self._argument_cache[id(value)] = kind
+            if evaluated:
+                kind = self.evaluated_argument(value)
+            else:
+                kind = self.eval(value)
+                self._argument_cache[id(value)] = kind
             if isinstance(arg, ast.Starred) or (isinstance(arg, ast.keyword) and arg.arg is None):
                 starred = True
             elif isinstance(arg, ast.keyword):
@@ -2196,28 +2201,9 @@ class _Scope:
                 keywords[arg.arg] = kind
             else:
                 positional.append(kind)
-            if isinstance(value, ast.Name) and not isinstance(arg, ast.Starred):
+            if not evaluated and isinstance(value, ast.Name) and not isinstance(arg, ast.Starred):
                 self._hand_over(value, kind)
         return (None if starred else tuple(positional)), keywords
-
-    def _cached_argument_kinds(
-        self, node: ast.Call
-    ) -> tuple[tuple[Kind, ...] | None, dict[str, Kind]]:
-        """`_argument_kinds` of a call whose arguments were evaluated already (another option
-        of a choice was called with them), without reading them again."""
-        positional: list[Kind] = []
-        keywords: dict[str, Kind] = {}
-        for arg in names.source_order_arguments(node):
-            value = arg.value if isinstance(arg, (ast.keyword, ast.Starred)) else arg
-            kind = self._argument_cache.get(id(value), UNKNOWN)
-            if isinstance(arg, ast.Starred) or (isinstance(arg, ast.keyword) and arg.arg is None):
-                return None, keywords
-            if isinstance(arg, ast.keyword):
-                assert arg.arg is not None
-                keywords[arg.arg] = kind
-            else:
-                positional.append(kind)
-        return tuple(positional), keywords
 
     def _hand_over(self, name: ast.Name, kind: Kind) -> None:
         """A list handed to a call (`add_head(layers)`) may come back changed: what it holds
@@ -2602,11 +2588,14 @@ def _handed_back(
 
 
 def _bound_arguments(
-    function: FunctionNode, call: ast.Call, evaluated: Callable[[ast.expr], Kind]
+    function: FunctionNode,
+    call: ast.Call,
+    evaluated: Callable[[ast.expr], Kind],
+    skip_receiver: bool = False,
 ) -> dict[str, Kind]:
     """Parameter name -> kind of the argument a call passes to it (positions and keywords;
-    nothing past a `*args` at the call)."""
-    parameters = [*function.args.posonlyargs, *function.args.args]
+    nothing past a `*args` at the call); `skip_receiver` for a method called on an instance."""
+    parameters = [*function.args.posonlyargs, *function.args.args][1 if skip_receiver else 0 :]
     bound: dict[str, Kind] = {}
     for position, argument in enumerate(call.args):
         if isinstance(argument, ast.Starred) or position >= len(parameters):
@@ -2718,21 +2707,6 @@ def _instantiated_member(function: FunctionNode) -> tuple[str, str | None] | Non
         if isinstance(node, ast.Name) and node.id == module and not isinstance(node.ctx, ast.Load):
             return None
     return module, name
-
-
-def _bound_kinds(
-    function: FunctionNode,
-    positional: tuple[Kind, ...],
-    keywords: Mapping[str, Kind],
-    skip_receiver: bool,
-) -> dict[str, Kind]:
-    """Parameter name -> the kind a call passes to it, from the call's evaluated arguments."""
-    parameters = [p.arg for p in [*function.args.posonlyargs, *function.args.args]]
-    if skip_receiver:
-        parameters = parameters[1:]
-    bound = dict(zip(parameters, positional, strict=False))
-    bound.update({name: kind for name, kind in keywords.items() if name not in bound})
-    return bound
 
 
 def _returned_parameter(function: FunctionNode) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from migrate.analysis.api import LossUse, Mixture, ModuleQueries, names
+from migrate.analysis.api import Activation, LossUse, Mixture, ModuleQueries, names
 from migrate.fixing.edits import (
     activation_into_loss,
     choice_reason,
@@ -49,14 +49,7 @@ def loss_path_violations(
             fix, reason = loss_path_fix(facts, use, activation, title, safe)
         else:
             fix, reason = forward_activation_fix(facts, activation, policy, title)
-        if activation.path == facts.path:
-            yield rule.violation(
-                facts, activation.node, message, fix, reason, loss_location(facts, use, activation)
-            )
-        else:
-            # The activation lives in another file: report it there, and name this loss.
-            related = ((facts.path, facts.span(use.call)),)
-            yield rule.violation(owner, activation.node, message, fix, reason, related)
+        yield _at_activation(rule, facts, use, activation, message, fix, reason)
 
 
 MixtureFix = Callable[[ModuleQueries, LossUse], tuple[Fix | None, str | None]]
@@ -95,10 +88,23 @@ def mixture_violations(
         fix: Fix | None
         reason: str | None
         fix, reason = plan_fix(facts, use) if plan_fix is not None else (None, NO_MIXTURE_FIX)
-        if kind.activation.path == facts.path:
-            related = loss_location(facts, use, kind.activation)
-            yield rule.violation(facts, kind.activation.node, message, fix, reason, related)
-        else:
-            # The mixture is made in another file (a model's forward): report it there.
-            related = ((facts.path, facts.span(use.call)),)
-            yield rule.violation(owner, kind.activation.node, message, fix, reason, related)
+        yield _at_activation(rule, facts, use, kind.activation, message, fix, reason)
+
+
+def _at_activation(
+    rule: Rule,
+    facts: ModuleQueries,
+    use: LossUse,
+    activation: Activation,
+    message: str,
+    fix: Fix | None,
+    reason: str | None,
+) -> Violation:
+    """The violation, reported at the activation; one in another file (a model's forward)
+    is reported there, naming this loss."""
+    if activation.path == facts.path:
+        related = loss_location(facts, use, activation)
+        return rule.violation(facts, activation.node, message, fix, reason, related)
+    owner = facts.facts_for(activation.path) or facts
+    related = ((facts.path, facts.span(use.call)),)
+    return rule.violation(owner, activation.node, message, fix, reason, related)
